@@ -1,0 +1,32 @@
+"""symkit: make any PyTorch network respect a symmetry, configured from YAML.
+
+Heavy parts (tracking, plotting, optional extensions) are imported only where used, so
+``import symkit`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "registry", "register", "Spec", "Field", "load"]
+
+_LAZY = {
+    "registry": "symkit.registry:registry",
+    "register": "symkit.registry:register",
+    "Spec": "symkit.spec:Spec",
+    "Field": "symkit.spec:Field",
+    "load": "symkit.runner.load:load",
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'symkit' has no attribute {name!r}")
+    module, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value

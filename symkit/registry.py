@@ -1,0 +1,209 @@
+"""Named, scoped registries of buildable parts, one per category.
+
+A part is registered under ``scope::name`` (core parts use the scope ``symkit``, a plugin its
+own name). Lookups accept the scoped name or, when unambiguous, the bare name. A target may be
+the factory itself or a lazy ``"module:attribute"`` string that is imported on first use.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from symkit.errors import AmbiguousNameError, DuplicateNameError, UnknownNameError
+
+__all__ = ["CATEGORIES", "CORE_SCOPE", "Entry", "Registry", "registry", "register"]
+
+CATEGORIES: tuple[str, ...] = (
+    "groups",
+    "reps",
+    "symmetrizers",
+    "canonicalizers",
+    "backbones",
+    "datasets",
+    "losses",
+    "metrics",
+    "optimizers",
+    "schedulers",
+)
+CORE_SCOPE = "symkit"
+SEP = "::"
+
+
+@dataclass
+class Entry:
+    """One registered part. ``target`` is a callable or a lazy ``"module:attr"`` string."""
+
+    category: str
+    name: str
+    scope: str
+    target: Any
+    origin: str
+    _loaded: Any = field(default=None, repr=False)
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.scope}{SEP}{self.name}"
+
+    def load(self) -> Callable[..., Any]:
+        """The factory, importing it if it was registered lazily."""
+        if self._loaded is None:
+            if isinstance(self.target, str):
+                module, _, attr = self.target.partition(":")
+                obj: Any = importlib.import_module(module)
+                for part in attr.split("."):
+                    obj = getattr(obj, part)
+                self._loaded = obj
+            else:
+                self._loaded = self.target
+        return self._loaded
+
+    @property
+    def doc(self) -> str:
+        """First paragraph of the factory's docstring."""
+        text = inspect.getdoc(self.load()) or ""
+        return text.split("\n\n")[0].replace("\n", " ")
+
+
+class Registry:
+    """The parts of one category, e.g. ``registry("groups")``."""
+
+    def __init__(self, category: str):
+        self.category = category
+        self._entries: dict[str, Entry] = {}
+
+    # -- registration -------------------------------------------------------------------------
+    def add(self, name: str, target: Any, *, scope: str = CORE_SCOPE, origin: str = "") -> Entry:
+        """Register ``target`` as ``scope::name``; a second registration of it is an error."""
+        if SEP in name:
+            scope, name = name.split(SEP, 1)
+        if not name.isidentifier() and not name.replace("-", "_").isidentifier():
+            raise ValueError(f"{self.category}: invalid part name {name!r}")
+        qual = f"{scope}{SEP}{name}"
+        origin = origin or _origin_of(target)
+        if qual in self._entries:
+            first = self._entries[qual].origin
+            raise DuplicateNameError(
+                None,
+                f"{self.category} '{qual}' is registered twice: first by {first}, again by {origin}",
+            )
+        entry = Entry(self.category, name, scope, target, origin)
+        self._entries[qual] = entry
+        return entry
+
+    def remove(self, name: str) -> None:
+        """Unregister a part (tests use this to undo in-process plugins)."""
+        self._entries.pop(self._resolve(name, key=None).qualname)
+
+    # -- lookup -------------------------------------------------------------------------------
+    def get(self, name: str, key: str | None = None) -> Entry:
+        """The entry for a scoped or unambiguous bare name; ``key`` is the config path for errors."""
+        _ensure_loaded()
+        return self._resolve(name, key)
+
+    def build(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Call the factory registered as ``name``."""
+        return self.get(name).load()(*args, **kwargs)
+
+    def _resolve(self, name: str, key: str | None) -> Entry:
+        if not isinstance(name, str):
+            raise UnknownNameError(key, f"{self.category} name must be a string, got {name!r}")
+        if SEP in name:
+            entry = self._entries.get(name)
+            if entry is not None:
+                return entry
+        else:
+            matches = [e for e in self._entries.values() if e.name == name]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                options = ", ".join(sorted(e.qualname for e in matches))
+                raise AmbiguousNameError(
+                    key, f"{self.category} name '{name}' is ambiguous; use one of: {options}"
+                )
+        raise UnknownNameError(key, self._unknown_message(name))
+
+    def _unknown_message(self, name: str) -> str:
+        known = sorted({e.name for e in self._entries.values()} | set(self._entries))
+        bare = name.split(SEP)[-1]
+        close = difflib.get_close_matches(name, known, n=1) or difflib.get_close_matches(
+            bare, known, n=1
+        )
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        listing = ", ".join(sorted(self._entries)) or "(none registered)"
+        return f"unknown {self.category} name '{name}'{hint} Known {self.category}: {listing}"
+
+    # -- listing ------------------------------------------------------------------------------
+    def entries(self, pattern: str = "*") -> list[Entry]:
+        """Entries whose scoped or bare name matches the shell-style ``pattern``."""
+        _ensure_loaded()
+        return [
+            e
+            for q, e in sorted(self._entries.items())
+            if fnmatch.fnmatchcase(q, pattern) or fnmatch.fnmatchcase(e.name, pattern)
+        ]
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return [e.qualname for e in self.entries(pattern)]
+
+    def __contains__(self, name: str) -> bool:
+        try:
+            self.get(name)
+        except (UnknownNameError, AmbiguousNameError):
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries())
+
+    def __len__(self) -> int:
+        return len(self.entries())
+
+
+_REGISTRIES = {c: Registry(c) for c in CATEGORIES}
+
+
+def registry(category: str) -> Registry:
+    """The registry of one category (``groups``, ``reps``, ``symmetrizers``, ...)."""
+    try:
+        return _REGISTRIES[category]
+    except KeyError:
+        close = difflib.get_close_matches(category, CATEGORIES, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise UnknownNameError(
+            None, f"unknown category '{category}'{hint} Categories: {', '.join(CATEGORIES)}"
+        ) from None
+
+
+def register(category: str, name: str | None = None, *, scope: str = CORE_SCOPE):
+    """Decorator registering a typed factory (class or function); the name defaults to its own.
+
+    Example::
+
+        @register("groups", "so3")
+        def so3() -> SO: ...
+    """
+
+    def decorate(factory):
+        registry(category).add(name or factory.__name__, factory, scope=scope)
+        return factory
+
+    return decorate
+
+
+def _origin_of(target: Any) -> str:
+    if isinstance(target, str):
+        return target
+    module = getattr(target, "__module__", None) or "?"
+    return f"{module}.{getattr(target, '__qualname__', repr(target))}"
+
+
+def _ensure_loaded() -> None:
+    from symkit.plugins import ensure_loaded
+
+    ensure_loaded()

@@ -1,0 +1,142 @@
+"""Specs: which representation each named field of a sample carries.
+
+A sample is a ``dict[str, Tensor]`` with the batch first. A :class:`Spec` maps field names to
+:class:`Field` s; ``spec.act(group, g, sample)`` transforms every field it names and leaves
+other fields (targets, masks, batch indices) untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from symkit.errors import SpecError
+from symkit.groups._base import Element, Group
+from symkit.reps._base import Rep
+
+__all__ = ["Field", "Spec"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field's representation; ``nodes=True`` means dim 1 is a node axis that permutations act on.
+
+    Shapes:
+        nodes=False: ``(B, *channels, *rep.feature_shape)``
+        nodes=True:  ``(B, N, *channels, *rep.feature_shape)``
+    """
+
+    rep: Rep
+    nodes: bool = False
+
+    def act(self, group: Group, g: Element, x: Tensor) -> Tensor:
+        """Apply ``g`` (one element per row of ``x``) to this field."""
+        for factor, sub in zip(group.factors(), group.split(g)):
+            x = self.rep.act_factor(factor, sub, x)
+            perm = factor.permutation(sub)
+            if perm is not None and self.nodes:
+                x = permute_nodes(x, perm)
+        return x
+
+    def check(self, group: Group, name: str, x: Any, num_nodes: int | None = None) -> None:
+        """Raise :class:`SpecError` naming the field when ``x`` cannot carry this field."""
+        want = self.rep.feature_shape(group)
+        lead = "(B, N, ..." if self.nodes else "(B, ..."
+        expected = lead + "".join(f", {'*' if w is None else w}" for w in want) + ")"
+        if not isinstance(x, Tensor):
+            raise SpecError(name, f"expected a tensor of shape {expected}, got {type(x).__name__}")
+        if not (x.is_floating_point() or self.rep.is_invariant(group)):
+            raise SpecError(name, f"expected a floating-point tensor, got dtype {x.dtype}")
+        min_ndim = 1 + int(self.nodes) + len(want)
+        if x.ndim < min_ndim:
+            raise SpecError(
+                name, f"expected shape {expected}, got {tuple(x.shape)} ({x.ndim} dims)"
+            )
+        tail = tuple(x.shape[x.ndim - len(want):]) if want else ()
+        if any(w is not None and w != t for w, t in zip(want, tail)):
+            raise SpecError(name, f"expected shape {expected}, got {tuple(x.shape)}")
+        if self.nodes and num_nodes is not None and x.shape[1] != num_nodes:
+            raise SpecError(
+                name, f"expected {num_nodes} nodes on dim 1 like the other node fields, "
+                f"got shape {tuple(x.shape)}",
+            )
+
+
+def permute_nodes(x: Tensor, perm: Tensor) -> Tensor:
+    """Move node ``i`` to position ``perm[b, i]``: ``out[b, perm[b, i]] = x[b, i]``.
+
+    Shapes:
+        x: ``(B, N, ...)``; perm: ``(B, N)`` long.
+    """
+    inv = torch.argsort(perm, dim=1)
+    index = inv.reshape(inv.shape + (1,) * (x.ndim - 2)).expand_as(x)
+    return torch.gather(x, 1, index)
+
+
+class Spec(Mapping[str, Field]):
+    """Field name -> :class:`Field`. Build from config with :meth:`from_config`."""
+
+    def __init__(self, fields: Mapping[str, Field | Rep]):
+        self._fields = {k: v if isinstance(v, Field) else Field(v) for k, v in fields.items()}
+
+    def __getitem__(self, name: str) -> Field:
+        return self._fields[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(
+            f"{k}: {f.rep!r}{' per node' if f.nodes else ''}" for k, f in self._fields.items()
+        )
+        return f"Spec({inner})"
+
+    def act(self, group: Group, g: Element, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Transform every field of ``sample`` named by the spec; copy the others unchanged."""
+        out = dict(sample)
+        for name, field in self._fields.items():
+            if name in sample:
+                out[name] = field.act(group, g, sample[name])
+        return out
+
+    def check(self, group: Group, sample: Mapping[str, Any], *, prefix: str = "") -> None:
+        """Raise :class:`SpecError` for a missing field or a tensor of the wrong shape or dtype."""
+        if not isinstance(sample, Mapping):
+            raise SpecError(prefix or None, f"expected a sample dict, got {type(sample).__name__}")
+        num_nodes = None
+        batch = None
+        for name, field in self._fields.items():
+            key = prefix + name
+            if name not in sample:
+                raise SpecError(key, f"missing field; the spec expects {sorted(self._fields)}")
+            x = sample[name]
+            field.check(group, key, x, num_nodes)
+            if field.nodes and num_nodes is None:
+                num_nodes = x.shape[1]
+            if batch is None:
+                batch = x.shape[0]
+            elif x.shape[0] != batch:
+                raise SpecError(
+                    key, f"batch size {x.shape[0]} differs from the other fields' {batch}"
+                )
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], *, key: str = "spec") -> Spec:
+        """Parse ``{pos: point, vel: {rep: vector, nodes: true}, t: {rep: tensor, rank: 2}}``.
+
+        A value is a registered rep name, or a mapping with ``rep``, optional ``nodes`` and the
+        rep's parameters.
+        """
+        from symkit.config import build_rep
+
+        fields = {}
+        for name, value in cfg.items():
+            fields[name] = build_rep(value, key=f"{key}.{name}")
+        return cls(fields)
