@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up symkit on a fresh machine: a virtual environment with the CPU build of torch first,
+# then symkit (editable, with tracking and dev extras) and every first-party plugin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# CPU torch first: any other torch request may pull a multi-GB CUDA build.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[tracking,dev,docs]"
+for plugin in plugins/*/; do
+  .venv/bin/python -m pip install -q -e "$plugin"
+done
+.venv/bin/symkit plugins
