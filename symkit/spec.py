@@ -42,15 +42,23 @@ class Field:
                 x = permute_nodes(x, perm)
         return x
 
+    def expected_shape(self, group: Group) -> str:
+        """Human-readable expected shape, e.g. ``(B, N, ..., 3)``."""
+        want = self.rep.feature_shape(group)
+        lead = "(B, N, ..." if self.nodes else "(B, ..."
+        return lead + "".join(f", {'*' if w is None else w}" for w in want) + ")"
+
     def check(self, group: Group, name: str, x: Any, num_nodes: int | None = None) -> None:
         """Raise :class:`SpecError` naming the field when ``x`` cannot carry this field."""
         want = self.rep.feature_shape(group)
-        lead = "(B, N, ..." if self.nodes else "(B, ..."
-        expected = lead + "".join(f", {'*' if w is None else w}" for w in want) + ")"
+        expected = self.expected_shape(group)
         if not isinstance(x, Tensor):
             raise SpecError(name, f"expected a tensor of shape {expected}, got {type(x).__name__}")
         if not (x.is_floating_point() or self.rep.is_invariant(group)):
-            raise SpecError(name, f"expected a floating-point tensor, got dtype {x.dtype}")
+            raise SpecError(
+                name, f"expected a floating-point tensor of shape {expected} for {self.rep!r}, "
+                f"got dtype {x.dtype}",
+            )
         min_ndim = 1 + int(self.nodes) + len(want)
         if x.ndim < min_ndim:
             raise SpecError(
@@ -61,8 +69,8 @@ class Field:
             raise SpecError(name, f"expected shape {expected}, got {tuple(x.shape)}")
         if self.nodes and num_nodes is not None and x.shape[1] != num_nodes:
             raise SpecError(
-                name, f"expected {num_nodes} nodes on dim 1 like the other node fields, "
-                f"got shape {tuple(x.shape)}",
+                name, f"expected shape {expected} with N = {num_nodes} nodes like the other "
+                f"node fields, got {tuple(x.shape)}",
             )
 
 
@@ -115,7 +123,10 @@ class Spec(Mapping[str, Field]):
         for name, field in self._fields.items():
             key = prefix + name
             if name not in sample:
-                raise SpecError(key, f"missing field; the spec expects {sorted(self._fields)}")
+                raise SpecError(
+                    key, f"missing field (expected shape {field.expected_shape(group)}); "
+                    f"the spec expects {sorted(self._fields)}",
+                )
             x = sample[name]
             field.check(group, key, x, num_nodes)
             if field.nodes and num_nodes is None:
@@ -124,7 +135,8 @@ class Spec(Mapping[str, Field]):
                 batch = x.shape[0]
             elif x.shape[0] != batch:
                 raise SpecError(
-                    key, f"batch size {x.shape[0]} differs from the other fields' {batch}"
+                    key, f"expected shape {field.expected_shape(group)} with B = {batch} like "
+                    f"the other fields, got {tuple(x.shape)}",
                 )
 
     @classmethod

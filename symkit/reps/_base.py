@@ -8,7 +8,15 @@ from torch import Tensor
 
 from symkit.groups._base import Element, Group
 
-__all__ = ["Rep"]
+__all__ = ["Rep", "space_dim"]
+
+
+def space_dim(group: Group) -> int | None:
+    """The dimension ``d`` that ``group`` (or the first factor with a matrix) acts on, else None."""
+    for factor in group.factors():
+        if factor.dim is not None:
+            return factor.dim
+    return None
 
 
 class Rep(ABC):
@@ -43,6 +51,14 @@ class Rep(ABC):
     def is_invariant(self, group: Group) -> bool:
         """Whether every element acts as the identity (e.g. a scalar)."""
         return False
+
+    def supports(self, group: Group) -> bool:
+        """Whether this rep is defined for ``group`` (e.g. an image needs a planar group)."""
+        return True
+
+    def is_exact(self, group: Group) -> bool:
+        """Whether :meth:`act` is an exact homomorphism on ``group`` (False when it resamples)."""
+        return True
 
     def __repr__(self) -> str:
         return type(self).__name__
