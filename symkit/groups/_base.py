@@ -17,7 +17,7 @@ from torch import Tensor
 
 __all__ = ["Element", "Group", "map_element", "element_size", "KINDS"]
 
-Element = Union[Tensor, tuple["Element", ...]]
+Element = Union[Tensor, tuple["Element", ...]]  # noqa: UP007 - recursive alias
 
 #: Kinds of element that the equivariance report separates.
 KINDS = ("rotation", "reflection", "translation", "permutation", "scaling")
@@ -43,11 +43,14 @@ class Group(ABC):
         is_finite: whether :meth:`elements` enumerates the group.
         kinds: the element kinds it contains (subset of :data:`KINDS`), used to sample
             rotations, reflections, translations and permutations separately.
+        orthogonal: whether every :meth:`matrix` is orthogonal (``R^T R = I``); then elements
+            of kind ``rotation`` have ``det R = +1`` and those of kind ``reflection`` ``-1``.
     """
 
     dim: int | None = None
     is_finite: bool = False
     kinds: tuple[str, ...] = ()
+    orthogonal: bool = False
 
     # -- structure ----------------------------------------------------------------------------
     @abstractmethod
