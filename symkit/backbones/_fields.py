@@ -1,0 +1,196 @@
+"""Reading named fields from a sample and writing named outputs: the backbone I/O convention.
+
+A backbone reads the fields named by ``reads`` and writes the fields named by ``writes``, a
+mapping ``field -> per-sample shape``. Two kinds of output shape exist:
+
+* per sample: ``[10]`` or ``[5, 3]`` gives a tensor ``(B, 10)`` or ``(B, 5, 3)``;
+* per node: a shape whose **first entry is -1** stands for the node axis, so ``[-1, 3]`` gives
+  ``(B, N, 3)`` and ``[-1]`` gives ``(B, N)``; N is taken from the input.
+
+In YAML::
+
+    writes: {logits: [10]}          # (B, 10)
+    writes: {target: [-1, 3]}       # (B, N, 3), one 3-vector per node
+
+An optional boolean node mask (``True`` = real node, ``False`` = padding) is read from the field
+named by a backbone's ``mask`` parameter when the sample has it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from symkit.errors import ConfigError, SpecError
+
+__all__ = [
+    "NODE_AXIS",
+    "resolve_reads",
+    "parse_writes",
+    "is_per_node",
+    "node_features",
+    "node_mask",
+    "masked_pool",
+    "mlp",
+    "activation",
+    "out_size",
+    "OutputHeads",
+]
+
+#: Leading entry of a ``writes`` shape that stands for the node axis.
+NODE_AXIS = -1
+
+
+def resolve_reads(
+    reads: Sequence[str] | None, in_spec: Any = None, *, key: str = "reads"
+) -> list[str]:
+    """The input field names: ``reads`` when given, else the fields of ``in_spec``."""
+    if reads is not None:
+        names = [reads] if isinstance(reads, str) else list(reads)
+    elif in_spec is not None:
+        names = list(in_spec)
+    else:
+        raise ConfigError(key, "no input fields: set 'reads' or give the model an in_spec")
+    if not names:
+        raise ConfigError(key, "needs at least one input field name")
+    return names
+
+
+def parse_writes(writes: Mapping[str, Sequence[int] | int] | None, *, key: str = "writes"
+                 ) -> dict[str, tuple[int, ...]]:
+    """Normalize ``writes`` to ``{field: shape tuple}``; an int is a 1-d shape."""
+    if not writes:
+        raise ConfigError(key, "needs at least one output field, e.g. {logits: [10]}")
+    out = {}
+    for name, shape in writes.items():
+        shape = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
+        if any(s <= 0 for s in shape[1:]) or (shape and shape[0] <= 0 and shape[0] != NODE_AXIS):
+            raise ConfigError(
+                f"{key}.{name}", f"shape {list(shape)} must be positive sizes; "
+                "only the first entry may be -1 (one per node)",
+            )
+        out[str(name)] = shape
+    return out
+
+
+def is_per_node(shape: tuple[int, ...]) -> bool:
+    """Whether an output shape from :func:`parse_writes` has a node axis."""
+    return len(shape) > 0 and shape[0] == NODE_AXIS
+
+
+def out_size(shape: tuple[int, ...]) -> int:
+    """Number of values per sample (or per node, for per-node shapes)."""
+    return math.prod(shape[1:] if is_per_node(shape) else shape)
+
+
+def node_features(sample: Mapping[str, Tensor], reads: Sequence[str]) -> Tensor:
+    """Concatenate node fields ``(B, N, ...)`` into ``(B, N, F)``, flattening each per node."""
+    parts = []
+    for name in reads:
+        if name not in sample:
+            raise SpecError(name, f"missing input field; sample has {sorted(sample)}")
+        x = sample[name]
+        if x.ndim < 2:
+            raise SpecError(name, f"expected a node field (B, N, ...), got {tuple(x.shape)}")
+        parts.append(x.reshape(x.shape[0], x.shape[1], -1))
+    return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+
+
+def node_mask(sample: Mapping[str, Tensor], name: str | None, x: Tensor) -> Tensor | None:
+    """The ``(B, N)`` bool mask named ``name`` if the sample has it, else ``None``."""
+    if name is None or name not in sample:
+        return None
+    mask = sample[name]
+    if mask.shape != x.shape[:2]:
+        raise SpecError(
+            name, f"mask must be (B, N) = {tuple(x.shape[:2])}, got {tuple(mask.shape)}"
+        )
+    return mask.bool()
+
+
+def masked_pool(h: Tensor, mask: Tensor | None, pool: str) -> Tensor:
+    """Pool node features over the node axis, ignoring padded nodes.
+
+    Shapes:
+        h: ``(B, N, F)``; mask: ``(B, N)`` bool or ``None``; returns ``(B, F)``.
+    """
+    if mask is not None:
+        h = h.masked_fill(~mask.unsqueeze(-1), 0)
+    total = h.sum(dim=1)
+    if pool == "sum":
+        return total
+    if pool == "mean":
+        count = h.new_full((h.shape[0], 1), h.shape[1]) if mask is None else \
+            mask.sum(dim=1, keepdim=True).to(h.dtype).clamp(min=1)
+        return total / count
+    raise ConfigError("pool", f"unknown pooling '{pool}'; use 'sum' or 'mean'")
+
+
+_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
+                "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
+
+
+def activation(name: str) -> nn.Module:
+    """A fresh activation module by name (``relu``, ``gelu``, ``silu``, ``tanh``, ...)."""
+    try:
+        return _ACTIVATIONS[name]()
+    except KeyError:
+        raise ConfigError(
+            "activation", f"unknown activation '{name}'; use one of {sorted(_ACTIVATIONS)}"
+        ) from None
+
+
+def mlp(hidden: Sequence[int], out: int | None, act: str = "relu", *, final_act: bool = False
+        ) -> nn.Sequential:
+    """``Lazy Linear -> act -> Linear -> act ... -> Linear(out)``; the input size is inferred.
+
+    Args:
+        hidden: hidden layer widths (may be empty: then a single linear map).
+        out: output width, or ``None`` to end after the last hidden layer.
+        act: activation name.
+        final_act: apply the activation after the last layer too.
+    """
+    widths = [*hidden] + ([out] if out is not None else [])
+    if not widths:
+        raise ConfigError("hidden", "an MLP needs at least one layer")
+    layers: list[nn.Module] = []
+    for i, width in enumerate(widths):
+        layers.append(nn.LazyLinear(width) if i == 0 else nn.Linear(widths[i - 1], width))
+        if i < len(widths) - 1 or final_act:
+            layers.append(activation(act))
+    return nn.Sequential(*layers)
+
+
+class OutputHeads(nn.Module):
+    """One linear head per output field: features ``(B, F)`` or ``(B, N, F)`` -> named outputs.
+
+    Per-node shapes (leading -1) need node features ``(B, N, F)``; per-sample shapes need pooled
+    features ``(B, F)``.
+    """
+
+    def __init__(self, writes: Mapping[str, tuple[int, ...]], in_features: int | None = None):
+        super().__init__()
+        self.shapes = dict(writes)
+        self.heads = nn.ModuleDict({
+            name: nn.LazyLinear(out_size(s)) if in_features is None else
+            nn.Linear(in_features, out_size(s))
+            for name, s in self.shapes.items()
+        })
+
+    def forward(self, node: Tensor | None, pooled: Tensor | None,
+                mask: Tensor | None = None) -> dict[str, Tensor]:
+        out = {}
+        for name, shape in self.shapes.items():
+            if is_per_node(shape):
+                y = self.heads[name](node)
+                y = y.reshape(*node.shape[:2], *shape[1:])
+                if mask is not None:
+                    y = y.masked_fill(~mask.reshape(*mask.shape, *(1,) * (y.ndim - 2)), 0)
+            else:
+                y = self.heads[name](pooled).reshape(pooled.shape[0], *shape)
+            out[name] = y
+        return out
