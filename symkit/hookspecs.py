@@ -1,4 +1,10 @@
-"""The hooks a symkit plugin may implement (pluggy project name ``symkit``)."""
+"""The hooks a symkit plugin may implement (pluggy project name ``symkit``).
+
+A plugin module declares ``SYMKIT_API_VERSION = 1`` and implements hooks either decorated with
+:data:`hookimpl` or as plain functions of the same name. A ``symkit_*`` function that matches no
+hook here makes the plugin fail to load (it is most likely a typo or written for another
+version).
+"""
 
 from __future__ import annotations
 

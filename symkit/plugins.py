@@ -1,23 +1,28 @@
 """Plugin discovery: entry-point group ``symkit``, loaded one plugin at a time.
 
 A plugin is a module (or object) named by an entry point in the group ``symkit``. It declares
-``SYMKIT_API_VERSION`` and implements hooks from :mod:`symkit.hookspecs`. A plugin that fails to
-import, uses an unknown hook, declares an unsupported API version or raises while registering is
-reported and skipped; the rest keep working.
+``SYMKIT_API_VERSION`` and implements hooks from :mod:`symkit.hookspecs` (decorated with
+``symkit.hookspecs.hookimpl``, or plain functions named ``symkit_*``). Its parts are registered
+under its entry-point name as scope (``name::part``). A plugin that fails to import, uses an
+unknown hook, declares an unsupported API version or raises while registering is reported and
+skipped; registration is transactional, so a failed plugin leaves nothing registered.
 
 Environment switches:
     SYMKIT_DISABLE_PLUGIN_AUTOLOAD=1   load no entry-point plugins (core parts only)
-    SYMKIT_DISABLE_PLUGINS=a,b         skip the named plugins
+    SYMKIT_DISABLE_PLUGINS=a,b         skip the named plugins (status ``disabled``)
     SYMKIT_STRICT_PLUGINS=1            any plugin failure raises PluginError (for CI)
+    SYMKIT_DEBUG=1                     print the traceback of each plugin failure
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
+import sys
 import traceback
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import pluggy
@@ -28,6 +33,8 @@ from symkit.errors import PluginError, SymkitError
 __all__ = [
     "API_VERSION",
     "SUPPORTED_API_VERSIONS",
+    "ENTRY_POINT_GROUP",
+    "CORE_MODULES",
     "PluginInfo",
     "ensure_loaded",
     "load_plugin",
@@ -48,11 +55,15 @@ CORE_MODULES = (
     "symkit.losses",
     "symkit.optim",
 )
+_HOOK_PREFIX = "symkit_"
 
 
 @dataclass
 class PluginInfo:
-    """What happened to one plugin: ``status`` is ``ok``, ``failed`` or ``disabled``."""
+    """What happened to one plugin: ``status`` is ``ok``, ``failed`` or ``disabled``.
+
+    ``registered`` lists ``(category, scoped name)`` of every part it added.
+    """
 
     name: str
     version: str = ""
@@ -60,17 +71,42 @@ class PluginInfo:
     status: str = "ok"
     error: str = ""
     registered: list[tuple[str, str]] = field(default_factory=list)
+    _plugin: Any = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "status": self.status,
+            "error": self.error,
+            "registered": [list(r) for r in self.registered],
+        }
 
 
-_manager: pluggy.PluginManager | None = None
-_report: dict[str, PluginInfo] = {}
+class _PluginManager(pluggy.PluginManager):
+    """Also takes undecorated functions named ``symkit_*`` as hook implementations."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith(_HOOK_PREFIX):
+            value = inspect.getattr_static(plugin, name, None)
+            if inspect.isroutine(value) or isinstance(value, (staticmethod, classmethod)):
+                return {}
+        return opts
+
+
+_manager: _PluginManager | None = None
+_report: list[PluginInfo] = []
 _loaded = False
+_fatal: PluginError | None = None
 
 
-def _pm() -> pluggy.PluginManager:
+def _pm() -> _PluginManager:
     global _manager
     if _manager is None:
-        _manager = pluggy.PluginManager("symkit")
+        _manager = _PluginManager("symkit")
         _manager.add_hookspecs(hookspecs.SymkitHookSpecs)
     return _manager
 
@@ -85,9 +121,15 @@ def _disabled_names() -> set[str]:
 
 
 def ensure_loaded() -> None:
-    """Import core parts, then discover entry-point plugins (once per process)."""
-    global _loaded
+    """Import core parts, then discover entry-point plugins (once per process).
+
+    In strict mode (``SYMKIT_STRICT_PLUGINS=1``) every plugin is tried, then one
+    :class:`PluginError` lists the failures; later calls raise it again.
+    """
+    global _loaded, _fatal
     if _loaded:
+        if _fatal is not None:
+            raise _fatal
         return
     _loaded = True
     for module in CORE_MODULES:
@@ -98,109 +140,158 @@ def ensure_loaded() -> None:
                 raise
     if _flag("SYMKIT_DISABLE_PLUGIN_AUTOLOAD"):
         return
-    disabled = _disabled_names()
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        version = _dist_version(ep)
-        if ep.name in disabled:
-            _report[ep.name] = PluginInfo(ep.name, version, ep.value, status="disabled")
-            continue
-        try:
-            obj = ep.load()
-        except Exception as exc:  # noqa: BLE001 - any import failure is reported, not fatal
-            _fail(PluginInfo(ep.name, version, ep.value), f"import failed: {_short(exc)}", exc)
-            continue
-        load_plugin(obj, ep.name, version=version, source=ep.value)
+    failed = [_load_entry_point(ep) for ep in _discover()]
+    failed = [info for info in failed if info.status == "failed"]
+    if failed and _flag("SYMKIT_STRICT_PLUGINS"):
+        lines = "\n".join(f"  {info.name}: {info.error}" for info in failed)
+        _fatal = PluginError(f"{len(failed)} plugin(s) failed (SYMKIT_STRICT_PLUGINS=1):\n{lines}")
+        raise _fatal
 
 
-def load_plugin(obj: Any, name: str, *, version: str = "", source: str = "") -> PluginInfo:
-    """Validate and register one plugin object; failures are reported (raised when strict)."""
-    from symkit.registry import registry
+def _discover() -> list[EntryPoint]:
+    eps = entry_points(group=ENTRY_POINT_GROUP)
+    return sorted(eps, key=lambda ep: (ep.name, _dist_name(ep), ep.value))
 
-    info = PluginInfo(name, version or str(getattr(obj, "__version__", "")), source or repr(obj))
+
+def _load_entry_point(ep: EntryPoint) -> PluginInfo:
+    version = _dist_version(ep)
+    source = f"{ep.value} ({_dist_name(ep)} {version})".replace(" ()", "")
+    if ep.name in _disabled_names():
+        return _record(PluginInfo(ep.name, version, source, status="disabled"))
+    try:
+        obj = ep.load()
+    except Exception as exc:  # noqa: BLE001 - any import failure is reported, not fatal
+        return _fail(PluginInfo(ep.name, version, source), f"import failed: {_short(exc)}", exc)
+    return load_plugin(obj, ep.name, version=version, source=source, strict=False)
+
+
+def load_plugin(
+    obj: Any, name: str, *, version: str = "", source: str = "", strict: bool | None = None
+) -> PluginInfo:
+    """Validate one plugin object and register its parts under the scope ``name``.
+
+    Failures are recorded in the report; they raise :class:`PluginError` when ``strict``
+    (default: ``SYMKIT_STRICT_PLUGINS``). Tests use this to register in-process plugins and
+    :func:`unload_plugin` to undo it.
+    """
+    strict = _flag("SYMKIT_STRICT_PLUGINS") if strict is None else strict
+    info = PluginInfo(
+        name, version or str(getattr(obj, "__version__", "")), source or _describe(obj)
+    )
     if name in _disabled_names():
         info.status = "disabled"
-        _report[name] = info
-        return info
-    api = getattr(obj, "SYMKIT_API_VERSION", None)
-    if api not in SUPPORTED_API_VERSIONS:
-        return _fail(
-            info,
-            f"declares SYMKIT_API_VERSION={api!r}; this symkit supports "
-            f"{sorted(SUPPORTED_API_VERSIONS)} (API version {API_VERSION})",
-        )
-    known = {n for n in dir(hookspecs.SymkitHookSpecs) if n.startswith("symkit_")}
+        return _record(info)
+    problem = _check_api(obj)
+    if problem:
+        return _fail(info, problem, strict=strict)
+    pm = _pm()
+    try:
+        pm.register(obj)
+    except Exception as exc:  # noqa: BLE001 - e.g. a hook with arguments the spec lacks
+        return _fail(info, f"rejected: {_short(exc)}", exc, strict=strict)
+    info._plugin = obj
     unknown = sorted(
-        n
-        for n in dir(obj)
-        if n.startswith("symkit_") and callable(getattr(obj, n)) and n not in known
+        hc.name for hc in pm.get_hookcallers(obj) or () if not hc.has_spec()
     )
     if unknown:
-        return _fail(info, f"implements unknown hook(s) {unknown}; known hooks: {sorted(known)}")
+        pm.unregister(obj)
+        known = sorted(n for n in dir(hookspecs.SymkitHookSpecs) if n.startswith(_HOOK_PREFIX))
+        return _fail(
+            info, f"implements unknown hook(s) {unknown}; known hooks: {known}", strict=strict
+        )
+    try:
+        info.registered = _register_parts(pm, obj, name, origin=f"plugin {name} from {info.source}")
+    except Exception as exc:  # noqa: BLE001 - the plugin's own code raised
+        pm.unregister(obj)
+        return _fail(info, f"failed while registering: {_short(exc)}", exc, strict=strict)
+    return _record(info)
+
+
+def _check_api(obj: Any) -> str:
+    if not hasattr(obj, "SYMKIT_API_VERSION"):
+        return f"does not declare SYMKIT_API_VERSION (this symkit provides {API_VERSION})"
+    api = obj.SYMKIT_API_VERSION
+    if not isinstance(api, int) or api not in SUPPORTED_API_VERSIONS:
+        return (
+            f"declares SYMKIT_API_VERSION={api!r}; this symkit supports "
+            f"{sorted(SUPPORTED_API_VERSIONS)}"
+        )
+    return ""
+
+
+def _register_parts(
+    pm: pluggy.PluginManager, obj: Any, scope: str, *, origin: str
+) -> list[tuple[str, str]]:
+    """Run the plugin's ``symkit_register`` and add what it staged, all or nothing."""
+    from symkit.registry import SEP, registry
+
     staged: list[tuple[str, str, Any]] = []
 
     def register_part(category: str, part: str, target: Any) -> None:
-        staged.append((category, part, target))
+        registry(category)  # an unknown category fails here, naming the categories
+        if SEP in part and part.split(SEP, 1)[0] != scope:
+            raise PluginError(
+                f"plugins register in their own scope '{scope}'; cannot register '{part}'"
+            )
+        staged.append((category, part.split(SEP)[-1], target))
 
-    pm = _pm()
+    others = [p for p in pm.get_plugins() if p is not obj]
+    pm.subset_hook_caller("symkit_register", remove_plugins=others)(register=register_part)
+    added: list[tuple[str, str]] = []
     try:
-        pm.register(obj, name=name)
-    except Exception as exc:  # noqa: BLE001
-        return _fail(info, f"rejected by pluggy: {_short(exc)}", exc)
-    try:
-        others = [p for p in pm.get_plugins() if p is not obj]
-        pm.subset_hook_caller("symkit_register", remove_plugins=others)(register=register_part)
-        added = []
-        try:
-            for category, part, target in staged:
-                entry = registry(category).add(part, target, scope=name, origin=f"plugin {name}")
-                added.append(entry)
-        except Exception:
-            for entry in added:
-                registry(entry.category)._entries.pop(entry.qualname, None)
-            raise
-    except Exception as exc:  # noqa: BLE001
-        pm.unregister(obj)
-        return _fail(info, f"failed while registering: {_short(exc)}", exc)
-    info.registered = [(e.category, e.qualname) for e in added]
-    _report[name] = info
-    return info
+        for category, part, target in staged:
+            entry = registry(category).add(part, target, scope=scope, origin=origin)
+            added.append((category, entry.qualname))
+    except Exception:
+        for category, qualname in added:
+            registry(category).remove(qualname, missing_ok=True)
+        raise
+    return added
 
 
 def unload_plugin(name: str) -> None:
-    """Undo :func:`load_plugin`: unregister the plugin and every part it registered."""
+    """Undo :func:`load_plugin`: unregister every plugin ``name`` and every part it added."""
     from symkit.registry import registry
 
-    info = _report.pop(name, None)
-    if info is not None:
+    for info in [i for i in _report if i.name == name]:
+        _report.remove(info)
         for category, qualname in info.registered:
-            registry(category)._entries.pop(qualname, None)
-    plugin = _pm().get_plugin(name)
-    if plugin is not None:
-        _pm().unregister(plugin)
+            registry(category).remove(qualname, missing_ok=True)
+        if info._plugin is not None and _pm().is_registered(info._plugin):
+            _pm().unregister(info._plugin)
 
 
 def plugin_report() -> list[PluginInfo]:
     """Every plugin seen, in name order, with its status and what it registered."""
     ensure_loaded()
-    return [_report[k] for k in sorted(_report)]
+    return sorted(_report, key=lambda i: i.name)
 
 
 def reset() -> None:
-    """Forget entry-point plugins so the next lookup discovers them again (tests)."""
-    global _loaded
-    for name in list(_report):
+    """Unload every plugin so the next lookup discovers them again (tests)."""
+    global _loaded, _fatal
+    for name in {i.name for i in _report}:
         unload_plugin(name)
     _loaded = False
+    _fatal = None
+    importlib.invalidate_caches()
 
 
-def _fail(info: PluginInfo, message: str, exc: BaseException | None = None) -> PluginInfo:
+def _record(info: PluginInfo) -> PluginInfo:
+    _report.append(info)
+    return info
+
+
+def _fail(
+    info: PluginInfo, message: str, exc: BaseException | None = None, *, strict: bool = False
+) -> PluginInfo:
     info.status = "failed"
     info.error = message
-    _report[info.name] = info
-    if _flag("SYMKIT_STRICT_PLUGINS"):
+    _record(info)
+    if exc is not None and _flag("SYMKIT_DEBUG"):
+        traceback.print_exception(exc, file=sys.stderr)
+    if strict:
         raise PluginError(f"plugin '{info.name}' {message}") from exc
-    if exc is not None and os.environ.get("SYMKIT_DEBUG"):
-        traceback.print_exception(exc)
     return info
 
 
@@ -210,6 +301,15 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _dist_version(ep: Any) -> str:
+def _describe(obj: Any) -> str:
+    return getattr(obj, "__name__", None) or type(obj).__name__
+
+
+def _dist_name(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return str(getattr(dist, "name", "") or "")
+
+
+def _dist_version(ep: EntryPoint) -> str:
     dist = getattr(ep, "dist", None)
     return str(getattr(dist, "version", "") or "")

@@ -11,11 +11,12 @@ import difflib
 import fnmatch
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from symkit.errors import AmbiguousNameError, DuplicateNameError, UnknownNameError
+from symkit.errors import AmbiguousNameError, DuplicateNameError, RegistryError, UnknownNameError
 
 __all__ = ["CATEGORIES", "CORE_SCOPE", "Entry", "Registry", "registry", "register"]
 
@@ -33,6 +34,9 @@ CATEGORIES: tuple[str, ...] = (
 )
 CORE_SCOPE = "symkit"
 SEP = "::"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_SCOPE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_LAZY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 @dataclass
@@ -55,9 +59,16 @@ class Entry:
         if self._loaded is None:
             if isinstance(self.target, str):
                 module, _, attr = self.target.partition(":")
-                obj: Any = importlib.import_module(module)
-                for part in attr.split("."):
-                    obj = getattr(obj, part)
+                try:
+                    obj: Any = importlib.import_module(module)
+                    for part in attr.split("."):
+                        obj = getattr(obj, part)
+                except (ImportError, AttributeError) as exc:
+                    raise RegistryError(
+                        None,
+                        f"{self.category} '{self.qualname}': cannot load '{self.target}' "
+                        f"({type(exc).__name__}: {exc})",
+                    ) from exc
                 self._loaded = obj
             else:
                 self._loaded = self.target
@@ -65,8 +76,11 @@ class Entry:
 
     @property
     def doc(self) -> str:
-        """First paragraph of the factory's docstring."""
-        text = inspect.getdoc(self.load()) or ""
+        """First line of the factory's docstring (or why it cannot be loaded)."""
+        try:
+            text = inspect.getdoc(self.load()) or ""
+        except RegistryError as exc:
+            return f"(unavailable: {exc})"
         return text.split("\n\n")[0].replace("\n", " ")
 
 
@@ -82,27 +96,41 @@ class Registry:
         """Register ``target`` as ``scope::name``; a second registration of it is an error."""
         if SEP in name:
             scope, name = name.split(SEP, 1)
-        if not name.isidentifier() and not name.replace("-", "_").isidentifier():
-            raise ValueError(f"{self.category}: invalid part name {name!r}")
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"{self.category}: invalid part name {name!r} (letters, digits, _ -)")
+        if not _SCOPE.fullmatch(scope):
+            raise ValueError(f"{self.category}: invalid scope {scope!r} for part {name!r}")
+        if isinstance(target, str) and not _LAZY.fullmatch(target):
+            raise ValueError(
+                f"{self.category} '{scope}{SEP}{name}': lazy target {target!r} must look like "
+                "'package.module:attribute'"
+            )
+        if not isinstance(target, str) and not callable(target):
+            raise TypeError(f"{self.category} '{scope}{SEP}{name}': target must be callable")
         qual = f"{scope}{SEP}{name}"
         origin = origin or _origin_of(target)
         if qual in self._entries:
             first = self._entries[qual].origin
             raise DuplicateNameError(
                 None,
-                f"{self.category} '{qual}' is registered twice: first by {first}, again by {origin}",
+                f"{self.category} '{qual}' is registered twice: "
+                f"first by {first}, again by {origin}",
             )
         entry = Entry(self.category, name, scope, target, origin)
         self._entries[qual] = entry
         return entry
 
-    def remove(self, name: str) -> None:
-        """Unregister a part (tests use this to undo in-process plugins)."""
-        self._entries.pop(self._resolve(name, key=None).qualname)
+    def remove(self, name: str, *, missing_ok: bool = False) -> None:
+        """Unregister a part (undoing a plugin, or a test's fake part)."""
+        try:
+            self._entries.pop(self._resolve(name, key=None).qualname)
+        except UnknownNameError:
+            if not missing_ok:
+                raise
 
     # -- lookup -------------------------------------------------------------------------------
     def get(self, name: str, key: str | None = None) -> Entry:
-        """The entry for a scoped or unambiguous bare name; ``key`` is the config path for errors."""
+        """The entry for a scoped or unambiguous bare name; ``key``: config path for errors."""
         _ensure_loaded()
         return self._resolve(name, key)
 
@@ -134,7 +162,7 @@ class Registry:
         close = difflib.get_close_matches(name, known, n=1) or difflib.get_close_matches(
             bare, known, n=1
         )
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = f"; did you mean '{close[0]}'?" if close else "."
         listing = ", ".join(sorted(self._entries)) or "(none registered)"
         return f"unknown {self.category} name '{name}'{hint} Known {self.category}: {listing}"
 
@@ -149,6 +177,7 @@ class Registry:
         ]
 
     def names(self, pattern: str = "*") -> list[str]:
+        """Scoped names matching ``pattern``, sorted."""
         return [e.qualname for e in self.entries(pattern)]
 
     def __contains__(self, name: str) -> bool:
@@ -174,7 +203,7 @@ def registry(category: str) -> Registry:
         return _REGISTRIES[category]
     except KeyError:
         close = difflib.get_close_matches(category, CATEGORIES, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = f"; did you mean '{close[0]}'?" if close else "."
         raise UnknownNameError(
             None, f"unknown category '{category}'{hint} Categories: {', '.join(CATEGORIES)}"
         ) from None

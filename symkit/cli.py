@@ -1,0 +1,144 @@
+"""The ``symkit`` command line: ``plugins``, ``list``, ``config show`` and commands from
+:data:`COMMAND_MODULES`.
+
+A command module provides ``add_commands(subparsers)``; each command it adds sets
+``func(args) -> int | None`` with ``set_defaults``. Command modules should import heavy
+libraries (torch, mlflow) inside their handlers so ``symkit --help`` stays fast. Any
+:class:`~symkit.errors.SymkitError` is printed as ``symkit: error: ...`` with exit code 2
+(the traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from symkit import __version__
+from symkit.errors import SymkitError
+
+__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+
+#: Modules that may add subcommands; a missing one is skipped silently.
+COMMAND_MODULES: tuple[str, ...] = ("symkit.runner.commands",)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 for a symkit error or a usage error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not hasattr(args, "func"):
+            parser.print_help()
+            return 0
+        return int(args.func(args) or 0)
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except SymkitError as exc:
+        if debug:
+            raise
+        print(f"symkit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with core commands and those of :data:`COMMAND_MODULES`."""
+    parser = argparse.ArgumentParser(
+        prog="symkit", description="Make any PyTorch network respect a symmetry, from YAML."
+    )
+    parser.add_argument("--version", action="version", version=f"symkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("plugins", help="list installed plugins and what they registered")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_plugins)
+
+    p = sub.add_parser("list", help="list registered parts of a category")
+    p.add_argument("category", nargs="?", help="groups, reps, backbones, ... (default: all)")
+    p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. '*gnn*'")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("config", help="inspect configs")
+    config_sub = p.add_subparsers(title="config commands", metavar="ACTION", required=True)
+    show = config_sub.add_parser("show", help="print the resolved, validated config")
+    show.add_argument("config", help="YAML file")
+    show.add_argument("overrides", nargs="*", metavar="key=value")
+    show.set_defaults(func=_cmd_config_show)
+
+    for module in COMMAND_MODULES:
+        _add_module_commands(sub, module)
+    return parser
+
+
+def _add_module_commands(sub: Any, module: str) -> None:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (module + ".").startswith(exc.name + "."):
+            return  # the module (or its package) is not there: nothing to add
+        raise
+    mod.add_commands(sub)
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from symkit.plugins import plugin_report
+    from symkit.registry import CATEGORIES, CORE_SCOPE, registry
+
+    infos = plugin_report()
+    core = sum(1 for c in CATEGORIES for e in registry(c).entries() if e.scope == CORE_SCOPE)
+    if args.json:
+        data = {"core_parts": core, "plugins": [i.to_dict() for i in infos]}
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"core: {core} parts (symkit {__version__})")
+    if not infos:
+        print("no plugins installed")
+    for info in infos:
+        head = f"{info.name} {info.version}".strip()
+        print(f"{head}  [{info.status}]  {info.source}")
+        if info.error:
+            print(f"    error: {info.error}")
+        for category, qualname in info.registered:
+            print(f"    {category}: {qualname}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from symkit.registry import CATEGORIES, registry
+
+    categories = [args.category] if args.category else list(CATEGORIES)
+    rows = [
+        {"category": c, "name": e.qualname, "origin": e.origin, "doc": e.doc}
+        for c in categories
+        for e in registry(c).entries(args.pattern)
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no {args.category or 'parts'} match '{args.pattern}'")
+    width = max((len(r["name"]) for r in rows), default=0)
+    for r in rows:
+        prefix = "" if args.category else f"{r['category']}: "
+        print(f"{prefix}{r['name']:<{width}}  {r['doc']}  [{r['origin']}]")
+    return 0
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    from symkit.config import load_config, to_yaml, validate
+
+    cfg = load_config(args.config, args.overrides)
+    validate(cfg)
+    print(to_yaml(cfg), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
