@@ -15,6 +15,8 @@ class Point(Vector):
     """A position: ``x -> R x + t`` with ``R = matrix(g)`` and ``t = translation(g)``.
 
     Either part may be absent (``None``): rotations act linearly, translations only shift.
+    Supported on groups with at most one spatial factor (``S_n x E(3)`` yes, ``C4 x T(2)`` no:
+    a direct product's factors commute, rotations and translations of points do not).
 
     Shapes:
         x: ``(n, ..., d)``; the translation ``(n, d)`` broadcasts over the middle dims.
@@ -32,6 +34,11 @@ class Point(Vector):
 
     def is_invariant(self, group: Group) -> bool:
         return False
+
+    def supports(self, group: Group) -> bool:
+        # x -> R x + t only composes correctly when one factor carries both parts: a direct
+        # product like C4 x T(2) has commuting factors, but rotations and shifts do not commute.
+        return sum(f.dim is not None for f in group.factors()) <= 1
 
     def __repr__(self) -> str:
         return "Point"
