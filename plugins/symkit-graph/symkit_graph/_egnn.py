@@ -1,0 +1,145 @@
+"""E(n)-equivariant graph neural network (Satorras, Hoogeboom & Welling, ICML 2021)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from symkit.backbones import activation as make_activation
+from symkit.backbones import node_mask
+from symkit.errors import SpecError
+from symkit_graph._edges import fully_connected_mask, node_scalars
+from symkit_graph._gnn import single_node_output
+
+__all__ = ["EGNN", "EquivariantLayer", "egnn"]
+
+
+class EquivariantLayer(nn.Module):
+    """One E(n)-equivariant layer, velocity variant (EGNN eqs. 3-7)::
+
+        m_ij = phi_e(h_i, h_j, |x_i - x_j|^2, a_ij)
+        x_i <- x_i + mean_j (x_i - x_j) phi_x(m_ij) + phi_v(h_i) v_i
+        h_i <- h_i + phi_h(h_i, sum_j m_ij)
+
+    ``h`` and ``a`` are invariant, so ``x`` transforms as a point and ``v`` as a vector.
+    """
+
+    def __init__(self, hidden: int, edge_dim: int, act: str = "silu"):
+        super().__init__()
+        self.edge = nn.Sequential(
+            nn.Linear(2 * hidden + 1 + edge_dim, hidden), make_activation(act),
+            nn.Linear(hidden, hidden), make_activation(act),
+        )
+        last = nn.Linear(hidden, 1, bias=False)
+        nn.init.xavier_uniform_(last.weight, gain=0.001)
+        self.coord = nn.Sequential(nn.Linear(hidden, hidden), make_activation(act), last)
+        self.vel = nn.Sequential(nn.Linear(hidden, hidden), make_activation(act),
+                                 nn.Linear(hidden, 1))
+        self.node = nn.Sequential(nn.Linear(2 * hidden, hidden), make_activation(act),
+                                  nn.Linear(hidden, hidden))
+
+    def forward(self, h: Tensor, x: Tensor, v: Tensor | None, a: Tensor | None, adj: Tensor
+                ) -> tuple[Tensor, Tensor]:
+        """Shapes: h ``(B, N, H)``; x, v ``(B, N, d)``; a ``(B, N, N, F)``; adj ``(B, N, N)``."""
+        n = h.shape[1]
+        diff = x.unsqueeze(2) - x.unsqueeze(1)  # [b, i, j] = x_i - x_j
+        parts = [h.unsqueeze(2).expand(-1, -1, n, -1), h.unsqueeze(1).expand(-1, n, -1, -1),
+                 diff.square().sum(-1, keepdim=True)]
+        if a is not None:
+            parts.append(a)
+        m = self.edge(torch.cat(parts, dim=-1)).masked_fill(~adj.unsqueeze(-1), 0)
+        deg = adj.sum(dim=2, keepdim=True).clamp(min=1).to(x.dtype)
+        x = x + (diff * self.coord(m) * adj.unsqueeze(-1)).sum(dim=2) / deg
+        if v is not None:
+            x = x + self.vel(h) * v
+        h = h + self.node(torch.cat([h, m.sum(dim=2)], dim=-1))
+        return h, x
+
+
+class EGNN(nn.Module):
+    """EGNN on fully connected graphs (dense, batched): predicts a point per node.
+
+    Invariant node features are ``|v_i|`` (when ``vel`` is set) and the ``scalars`` fields;
+    edge attributes are the products ``q_i q_j`` of the ``edge_product`` fields and, when
+    ``edge_distance``, the input squared distances (as in the n-body experiments).
+
+    Args:
+        pos: point field ``(B, N, d)``; vel: vector field ``(B, N, d)`` or None.
+        scalars: invariant node fields ``(B, N)`` or ``(B, N, 1)``.
+        edge_product: node scalars whose products are edge attributes.
+        edge_distance: add the input ``|x_i - x_j|^2`` as an edge attribute.
+        hidden, layers, activation: network size and nonlinearity.
+        out: the written field (the final positions); mask: optional (B, N) bool node mask.
+
+    Shapes:
+        pos, vel: ``(B, N, d)`` -> out: ``(B, N, d)``.
+    """
+
+    def __init__(self, pos: str = "pos", vel: str | None = "vel", scalars: Sequence[str] = (),
+                 edge_product: Sequence[str] = ("charge",), edge_distance: bool = True,
+                 hidden: int = 64, layers: int = 4, activation: str = "silu",
+                 out: str = "target", mask: str | None = "mask"):
+        super().__init__()
+        self.pos, self.vel, self.scalars, self.out, self.mask = pos, vel, list(scalars), out, mask
+        self.edge_product, self.edge_distance = list(edge_product), edge_distance
+        edge_dim = len(self.edge_product) + int(edge_distance)
+        self.embed = nn.LazyLinear(hidden)
+        self.layers = nn.ModuleList(
+            EquivariantLayer(hidden, edge_dim, activation) for _ in range(layers)
+        )
+
+    def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        if self.pos not in sample:
+            raise SpecError(self.pos, f"missing position field; sample has {sorted(sample)}")
+        x = sample[self.pos]
+        b, n = x.shape[:2]
+        v = sample[self.vel] if self.vel is not None else None
+        feats = [] if v is None else [v.norm(dim=-1, keepdim=True)]
+        s = node_scalars(sample, self.scalars)
+        if s is not None:
+            feats.append(s)
+        if not feats:
+            feats.append(x.new_ones(b, n, 1))
+        h = self.embed(torch.cat(feats, dim=-1))
+        q = node_scalars(sample, self.edge_product)
+        attrs = [] if q is None else [q.unsqueeze(2) * q.unsqueeze(1)]
+        if self.edge_distance:
+            attrs.append((x.unsqueeze(2) - x.unsqueeze(1)).square().sum(-1, keepdim=True))
+        a = torch.cat(attrs, dim=-1) if attrs else None
+        mask = node_mask(sample, self.mask, x)
+        adj = fully_connected_mask(n, mask, b, x.device)
+        for layer in self.layers:
+            h, x = layer(h, x, v, a, adj)
+        if mask is not None:
+            x = x.masked_fill(~mask.unsqueeze(-1), 0)
+        return {self.out: x}
+
+
+def egnn(
+    writes: dict[str, list[int]] | None = None,
+    pos: str = "pos",
+    vel: str | None = "vel",
+    scalars: list[str] | None = None,
+    edge_product: list[str] | None = None,
+    edge_distance: bool = True,
+    hidden: int = 64,
+    layers: int = 4,
+    activation: str = "silu",
+    mask: str | None = "mask",
+) -> EGNN:
+    """EGNN (Satorras et al. 2021), velocity variant: a natively E(n)-equivariant reference.
+
+    Args:
+        writes: one per-node point output, default ``{target: [-1, 3]}``.
+        pos: position field; vel: velocity field (None: no velocity term).
+        scalars: extra invariant node fields (default none).
+        edge_product: node scalars whose products are edge attributes (default ``[charge]``).
+        edge_distance: input squared distances as an extra edge attribute.
+        hidden: width; layers: equivariant layers; activation: nonlinearity.
+        mask: optional (B, N) bool node-mask field.
+    """
+    out, _ = single_node_output(writes)
+    return EGNN(pos, vel, scalars or [], ["charge"] if edge_product is None else edge_product,
+                edge_distance, hidden, layers, activation, out, mask)
