@@ -1,0 +1,168 @@
+"""Plugins installed as (fake) distributions: failures are reported, never fatal unless strict."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from symkit import plugins
+from symkit.errors import PluginError, UnknownNameError
+from symkit.hookspecs import hookimpl
+from symkit.registry import registry
+
+
+def _load_fake_dists():
+    """``tests/fixtures/fake_dists.py`` (tests run with --import-mode=importlib)."""
+    path = Path(__file__).parent / "fixtures" / "fake_dists.py"
+    spec = importlib.util.spec_from_file_location("symkit_tests_fake_dists", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+fake_dists = _load_fake_dists()
+PLUGINS, install = fake_dists.PLUGINS, fake_dists.install
+SWITCHES = ("SYMKIT_STRICT_PLUGINS", "SYMKIT_DISABLE_PLUGINS", "SYMKIT_DISABLE_PLUGIN_AUTOLOAD")
+BAD = ["broken", "raising", "unknown_hook", "bad_api", "twin_one"]
+
+
+def probe():
+    """A core part that must survive any plugin failure."""
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """``site(*scenarios)`` installs fake plugin distributions for this test only."""
+    for var in SWITCHES:
+        monkeypatch.delenv(var, raising=False)
+    plugins.reset()
+    registry("losses").add("plugin_probe", probe)
+
+    def add(*scenarios: str) -> None:
+        install(tmp_path, *scenarios)
+        monkeypatch.syspath_prepend(str(tmp_path))
+
+    yield add
+    plugins.reset()
+    registry("losses").remove("symkit::plugin_probe")
+    for scenario in PLUGINS:
+        sys.modules.pop(f"{scenario}_plugin", None)
+
+
+def report() -> dict[str, list[plugins.PluginInfo]]:
+    out: dict[str, list[plugins.PluginInfo]] = {}
+    for info in plugins.plugin_report():
+        out.setdefault(info.name, []).append(info)
+    return out
+
+
+def test_good_plugin_parts_are_scoped_and_bare(site):
+    site("good")
+    (info,) = report()["good"]
+    assert info.status == "ok" and info.version == "0.1"
+    assert ("backbones", "good::tiny") in info.registered
+    backbones = registry("backbones")
+    assert backbones.get("good::tiny").load()(width=3) == ("tiny", 3)
+    assert backbones.get("tiny").qualname == "good::tiny"
+    assert backbones.get("lazy_part").load()() == "lazy"
+    assert "plugin good" in backbones.get("tiny").origin
+
+
+def test_every_failure_is_reported_and_skipped(site):
+    site("good", "broken", "raising", "unknown_hook", "bad_api", "twin_one", "twin_two")
+    seen = report()
+    errors = {name: infos[-1].error for name, infos in seen.items()}
+    for name in ("broken", "raising", "unknown_hook", "bad_api"):
+        assert seen[name][0].status == "failed", name
+    assert "import failed: ModuleNotFoundError" in errors["broken"]
+    assert "symkit_no_such_module_xyz" in errors["broken"]
+    assert "failed while registering: RuntimeError: boom" in errors["raising"]
+    assert "unknown hook(s) ['symkit_register_groups']" in errors["unknown_hook"]
+    assert "SYMKIT_API_VERSION=99" in errors["bad_api"]
+    first, second = seen["twin"]
+    assert (first.status, second.status) == ("ok", "failed")
+    assert "'twin::net' is registered twice" in second.error
+    assert "symkit_fake_twin_one" in second.error and "symkit_fake_twin_two" in second.error
+    # the rest keeps working: core parts, the good plugin, the first twin
+    assert registry("losses").get("plugin_probe").load() is probe
+    assert registry("backbones").get("tiny").qualname == "good::tiny"
+    assert registry("backbones").get("twin::net").load() is dict
+    # transactional: the plugin that raised halfway left nothing behind
+    assert "raising::half" not in registry("backbones")
+    assert "unknown_hook::lorentz" not in registry("groups")
+
+
+@pytest.mark.parametrize("scenario", BAD)
+def test_strict_mode_makes_each_failure_fatal(site, monkeypatch, scenario):
+    site(scenario, "twin_two") if scenario == "twin_one" else site(scenario)
+    monkeypatch.setenv("SYMKIT_STRICT_PLUGINS", "1")
+    name = "twin" if scenario == "twin_one" else scenario
+    with pytest.raises(PluginError, match=rf"(?s)SYMKIT_STRICT_PLUGINS.*{name}:"):
+        registry("backbones").get("anything")
+    with pytest.raises(PluginError):  # stays fatal for later lookups
+        registry("groups").names()
+
+
+def test_disable_by_name(site, monkeypatch):
+    site("good", "broken")
+    monkeypatch.setenv("SYMKIT_DISABLE_PLUGINS", "good, broken")
+    seen = report()
+    assert seen["good"][0].status == "disabled" and seen["broken"][0].status == "disabled"
+    assert "good::tiny" not in registry("backbones")
+
+
+def test_disable_autoload(site, monkeypatch):
+    site("good", "broken")
+    monkeypatch.setenv("SYMKIT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert report() == {}
+    assert "good::tiny" not in registry("backbones")
+    assert registry("losses").get("plugin_probe").load() is probe
+
+
+def test_reset_rediscovers(site):
+    site("good")
+    assert "good::tiny" in registry("backbones")
+    plugins.reset()
+    assert "good::tiny" not in registry("backbones")._entries
+    assert "good::tiny" in registry("backbones")
+
+
+def _inproc(**hooks) -> ModuleType:
+    plugin = ModuleType("inproc_plugin")
+    plugin.SYMKIT_API_VERSION = 1
+    vars(plugin).update(hooks)
+    return plugin
+
+
+def test_in_process_plugin_load_and_unload(site):
+    def part(size: int = 1):
+        """In-process part."""
+
+    plugin = _inproc(symkit_register=hookimpl(lambda register: register("metrics", "ip", part)))
+    info = plugins.load_plugin(plugin, "inproc")
+    assert info.status == "ok" and info.registered == [("metrics", "inproc::ip")]
+    assert registry("metrics").get("inproc::ip").load() is part
+    plugins.unload_plugin("inproc")
+    assert "inproc::ip" not in registry("metrics")
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        (lambda register: register("metrics", "symkit::mse", dict), "in their own scope"),
+        (lambda register: register("metricz", "x", dict), "did you mean 'metrics'"),
+        (lambda register, extra: None, "rejected"),
+        (lambda register: register("metrics", "x", 3), "must be callable"),
+    ],
+)
+def test_in_process_plugin_failures(site, hook, message):
+    info = plugins.load_plugin(_inproc(symkit_register=hook), "bad")
+    assert info.status == "failed" and message in info.error
+    with pytest.raises(PluginError, match=message):
+        plugins.load_plugin(_inproc(symkit_register=hook), "bad2", strict=True)
+    with pytest.raises(UnknownNameError):
+        registry("metrics").get("bad::x")
