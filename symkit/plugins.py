@@ -51,6 +51,7 @@ CORE_MODULES = (
     "symkit.groups",
     "symkit.reps",
     "symkit.symmetrizers",
+    "symkit.canonicalizers",
     "symkit.backbones",
     "symkit.losses",
     "symkit.optim",

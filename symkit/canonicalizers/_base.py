@@ -1,0 +1,54 @@
+"""The canonicalizer interface: one equivariant element per input.
+
+A canonicalizer is a map ``h`` from samples to group elements with ``h(g x) = g h(x)`` (exactly,
+or in distribution when the input has a non-trivial stabilizer), so that ``h(x)^-1 x`` is a
+canonical, invariant form of ``x``. Deterministic canonicalizers live here; learned ones (an
+equivariant network predicting ``h``) implement the same interface and may add
+:meth:`Canonicalizer.extra_losses` (e.g. a prior pulling ``h`` toward the identity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from torch import Tensor, nn
+
+from symkit.groups import Element, Group
+from symkit.spec import Spec
+
+__all__ = ["Canonicalizer"]
+
+
+class Canonicalizer(nn.Module):
+    """``h(x)``: one element per sample, equivariant: ``h(g x) = g h(x)``.
+
+    Args:
+        group: the group the elements belong to.
+        in_spec: the input spec (to find the fields ``h`` reads).
+
+    Shapes:
+        forward: sample with batch ``B`` -> element batch of size ``B``.
+    """
+
+    def __init__(self, group: Group, in_spec: Spec):
+        super().__init__()
+        if not self.supports(group):
+            raise ValueError(f"{type(self).__name__} does not support the group {group!r}")
+        self.group, self.in_spec = group, in_spec
+        self._metrics: dict[str, float] = {}
+
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        """Whether ``h`` is equivariant for ``group``."""
+        raise NotImplementedError
+
+    def forward(self, sample: Mapping[str, Tensor]) -> Element:
+        raise NotImplementedError
+
+    def extra_losses(self) -> dict[str, Tensor]:
+        """Losses to add to the task loss (learned canonicalizers); none by default."""
+        return {}
+
+    def metrics(self) -> dict[str, float]:
+        """Diagnostics of the last batch (e.g. ``degenerate_fraction``)."""
+        return dict(self._metrics)

@@ -1,0 +1,48 @@
+"""Symmetrizers: make any backbone equivariant by averaging over input-dependent elements.
+
+Every kind answers *which elements, with which weights?* (:meth:`Symmetrizer.elements`) and
+shares one batched forward pass ``y = sum_k w_k g_k . backbone(g_k^-1 x)``.
+
+Registered (registry ``symmetrizers``): ``group_averaging``, ``frame_averaging``,
+``canonicalization``.
+"""
+
+from symkit.symmetrizers._base import Symmetrizer, Unsymmetrized, cast_element, tile_elements
+from symkit.symmetrizers._batching import BatchLayout, Copies, batch_layout
+from symkit.symmetrizers._canonicalization import Canonicalization, canonicalization
+from symkit.symmetrizers._frame_averaging import FrameAveraging, frame_averaging
+from symkit.symmetrizers._frames import (
+    PCA,
+    Moments,
+    haar_blocks,
+    pca,
+    point_moments,
+    randomize_degenerate,
+    sign_vectors,
+)
+from symkit.symmetrizers._group_averaging import GroupAveraging, group_averaging
+from symkit.symmetrizers._sorting import sorting_frame
+
+__all__ = [
+    "Symmetrizer",
+    "Unsymmetrized",
+    "GroupAveraging",
+    "FrameAveraging",
+    "Canonicalization",
+    "group_averaging",
+    "frame_averaging",
+    "canonicalization",
+    "BatchLayout",
+    "Copies",
+    "batch_layout",
+    "cast_element",
+    "tile_elements",
+    "Moments",
+    "PCA",
+    "point_moments",
+    "pca",
+    "randomize_degenerate",
+    "haar_blocks",
+    "sign_vectors",
+    "sorting_frame",
+]

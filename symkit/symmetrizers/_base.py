@@ -1,0 +1,158 @@
+"""The shared symmetrizer: ``y = sum_k w_k(x) . g_k . backbone(g_k^-1 . x)``.
+
+Every kind of symmetrizer answers one question, :meth:`Symmetrizer.elements`: *for this input,
+which group elements, with which weights?* The forward pass below is shared: the ``K`` copies
+of a batch go through the backbone as one batched call (chunked to at most ``chunk_size``
+copies), which keeps the cost of ``K`` elements at about ``K`` backbone calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from symkit.groups._base import Element, Group, element_size, map_element
+from symkit.spec import Spec
+from symkit.symmetrizers._batching import BatchLayout, Copies, batch_layout, data_dtype
+
+__all__ = ["Symmetrizer", "Unsymmetrized", "cast_element", "tile_elements"]
+
+
+def cast_element(g: Element, dtype: torch.dtype, device=None) -> Element:
+    """Floating leaves of an element batch cast to ``dtype`` (integer encodings unchanged)."""
+    return map_element(
+        lambda t: t.to(dtype=dtype if t.is_floating_point() else t.dtype, device=device), g
+    )
+
+
+def tile_elements(g: Element, b: int) -> Element:
+    """The same ``K`` elements for each of ``b`` samples, sample-major: size ``K`` -> ``b * K``."""
+    return map_element(lambda t: t.repeat((b,) + (1,) * (t.ndim - 1)), g)
+
+
+class Symmetrizer(nn.Module):
+    """A model ``f(x) = sum_k w_k(x) g_k . backbone(g_k^-1 . x)`` equivariant over ``group``.
+
+    Subclasses implement :meth:`elements` (and :meth:`supports`). Inputs are transformed with
+    ``in_spec``, outputs with ``out_spec``; output fields that ``out_spec`` does not name are
+    treated as invariant and averaged as they are.
+
+    Args:
+        backbone: any module mapping a sample dict to an output dict.
+        group: the symmetry group.
+        in_spec, out_spec: representations of the input and output fields.
+        chunk_size: most copies per backbone call (``None``: all ``B * K`` copies at once).
+
+    Shapes:
+        dense samples: fields ``(B, ...)``, optional ``mask: (B, N)`` bool (passed through).
+        ragged samples: node fields ``(total_nodes, ...)``, ``batch: (total_nodes,)`` long,
+        optional ``num_graphs``; per-graph fields ``(B, ...)``.
+    """
+
+    def __init__(
+        self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec,
+        *, chunk_size: int | None = None,
+    ):
+        super().__init__()
+        self.backbone, self.group = backbone, group
+        self.in_spec, self.out_spec = in_spec, out_spec
+        self.chunk_size = chunk_size
+        self._metrics: dict[str, float] = {}
+
+    # -- what subclasses answer ---------------------------------------------------------------
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        """Whether this kind of symmetrizer is (exactly or in expectation) equivariant on ``group``."""
+        return True
+
+    def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
+        """The elements ``g`` (size ``B * K``, sample-major) and weights ``(B, K)`` summing to 1."""
+        raise NotImplementedError
+
+    # -- shared forward -----------------------------------------------------------------------
+    def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        layout = batch_layout(sample, self.in_spec)
+        dtype = data_dtype(sample, self.in_spec)
+        g, weights = self.elements(sample)
+        device = weights.device
+        g = cast_element(g, dtype, device)
+        k = weights.shape[1]
+        assert element_size(g) == layout.size * k, "elements() must return B * K elements"
+        copies = Copies(sample, layout, k)
+        g_inv = self.group.inverse(g)
+        copies.sample = self._act(self.in_spec, g_inv, copies.sample, copies)
+        parts = [self.backbone(chunk) for chunk in copies.chunks(self.chunk_size)]
+        y = {name: torch.cat([p[name] for p in parts], dim=0) for name in parts[0]}
+        y = self._act(self.out_spec, g, y, copies)
+        return {name: self._average(v, weights, copies, layout) for name, v in y.items()}
+
+    def _act(
+        self, spec: Spec, g: Element, sample: dict[str, object], copies: Copies
+    ) -> dict[str, object]:
+        """Apply one element per copy to the spec's fields (per node in ragged node fields)."""
+        out = dict(sample)
+        g_node = None
+        for name, field in spec.items():
+            x = out.get(name)
+            if not isinstance(x, Tensor):
+                continue
+            if copies.is_node_level(x):
+                if g_node is None:
+                    g_node = self.group.index(g, copies.graph)
+                out[name] = field.act(self.group, g_node, x)
+            else:
+                out[name] = field.act(self.group, g, x)
+        return out
+
+    @staticmethod
+    def _average(y: Tensor, weights: Tensor, copies: Copies, layout: BatchLayout) -> Tensor:
+        """``sum_k w[b, k] y[b * K + k]`` per sample (per node in ragged node outputs)."""
+        if copies.is_node_level(y):
+            w = weights.reshape(-1)[copies.graph].to(y.dtype)
+            w = w.reshape((-1,) + (1,) * (y.ndim - 1))
+            out = y.new_zeros((layout.num_nodes, *y.shape[1:]))
+            return out.index_add_(0, copies.node, y * w)
+        y = y.reshape(layout.size, copies.k, *y.shape[1:])
+        if not y.is_floating_point():
+            return y[:, 0]
+        w = weights.to(y.dtype).reshape(weights.shape + (1,) * (y.ndim - 2))
+        return (y * w).sum(dim=1)
+
+    # -- training hooks -----------------------------------------------------------------------
+    def extra_losses(self) -> dict[str, Tensor]:
+        """Losses to add to the task loss (none for exact symmetrizers)."""
+        return {}
+
+    def metrics(self) -> dict[str, float]:
+        """Diagnostics of the last batch (e.g. ``degenerate_fraction``)."""
+        return dict(self._metrics)
+
+    def num_elements(self) -> int | None:
+        """``K`` in the current mode when it does not depend on the input, else ``None``."""
+        return None
+
+
+class Unsymmetrized(nn.Module):
+    """The bare backbone with the model interface: no symmetry guarantee.
+
+    Args:
+        backbone: any module mapping a sample dict to an output dict.
+        group, in_spec, out_spec: recorded for checks and reports only.
+    """
+
+    def __init__(self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec):
+        super().__init__()
+        self.backbone, self.group = backbone, group
+        self.in_spec, self.out_spec = in_spec, out_spec
+
+    def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return self.backbone(sample)
+
+    def extra_losses(self) -> dict[str, Tensor]:
+        extra = getattr(self.backbone, "extra_losses", None)
+        return extra() if callable(extra) else {}
+
+    def metrics(self) -> dict[str, float]:
+        return {}

@@ -1,0 +1,142 @@
+"""Batch layouts and the K-copies expansion shared by every symmetrizer.
+
+Two layouts are supported:
+
+* **dense**: every per-sample tensor has the batch first, ``(B, ...)``; optional ``mask``
+  ``(B, N)`` bool marks the valid nodes of padded point sets.
+* **ragged**: node tensors are concatenated over graphs, ``(total_nodes, ...)``, with ``batch``
+  ``(total_nodes,)`` long naming each node's graph and optionally ``num_graphs`` (``B``);
+  per-graph tensors have ``B`` rows.
+
+Copies are *sample-major*: copy ``b * K + k`` is the ``k``-th copy of sample ``b``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from symkit.spec import Spec
+
+__all__ = ["BatchLayout", "batch_layout", "Copies", "data_dtype"]
+
+
+@dataclass
+class BatchLayout:
+    """How a sample is batched.
+
+    Attributes:
+        size: number of samples (graphs) ``B``.
+        batch: ragged layouts only: graph of each node, ``(total_nodes,)`` long; else ``None``.
+    """
+
+    size: int
+    batch: Tensor | None = None
+
+    @property
+    def ragged(self) -> bool:
+        return self.batch is not None
+
+    @property
+    def num_nodes(self) -> int | None:
+        return None if self.batch is None else self.batch.shape[0]
+
+
+def batch_layout(sample: Mapping[str, object], spec: Spec) -> BatchLayout:
+    """Detect the layout: ragged when ``sample["batch"]`` is a 1-D long tensor, else dense."""
+    batch = sample.get("batch")
+    if isinstance(batch, Tensor) and batch.ndim == 1 and not batch.is_floating_point():
+        num = sample.get("num_graphs")
+        if num is None:
+            size = int(batch.max()) + 1 if batch.numel() else 0
+        else:
+            size = int(num.reshape(-1)[0]) if isinstance(num, Tensor) else int(num)
+        return BatchLayout(size, batch)
+    for name in spec:
+        value = sample.get(name)
+        if isinstance(value, Tensor):
+            return BatchLayout(value.shape[0])
+    raise ValueError(f"sample has none of the spec's fields {list(spec)}")
+
+
+def data_dtype(sample: Mapping[str, object], spec: Spec) -> torch.dtype:
+    """The floating dtype of the sample's spec fields (float32 if there is none)."""
+    for name in spec:
+        value = sample.get(name)
+        if isinstance(value, Tensor) and value.is_floating_point():
+            return value.dtype
+    return torch.get_default_dtype()
+
+
+class Copies:
+    """``K`` copies of each of the ``B`` samples of a batch, sample-major.
+
+    Dense tensors with ``B`` rows are repeated row by row. In a ragged batch every node is
+    repeated ``K`` times and ordered by its new graph ``b * K + k`` (:attr:`graph`), so that a
+    contiguous range of copies is a contiguous range of nodes; :attr:`node` is the original node
+    of each repeated node.
+
+    Shapes:
+        graph, node: ``(K * total_nodes,)`` long (ragged only).
+    """
+
+    def __init__(self, sample: Mapping[str, object], layout: BatchLayout, k: int):
+        self.layout, self.k = layout, k
+        self.size = layout.size * k
+        b = layout.size
+        self.graph: Tensor | None = None
+        self.node: Tensor | None = None
+        self._node_start: Tensor | None = None
+        if layout.ragged:
+            total = layout.num_nodes
+            batch = layout.batch
+            node = torch.arange(total, device=batch.device).repeat(k)
+            copy = torch.arange(k, device=batch.device).repeat_interleave(total)
+            graph = batch[node] * k + copy
+            order = torch.argsort(graph, stable=True)
+            self.node, self.graph = node[order], graph[order]
+            bounds = torch.arange(self.size + 1, device=batch.device)
+            self._node_start = torch.searchsorted(self.graph, bounds)
+        self.sample: dict[str, object] = {}
+        for name, value in sample.items():
+            if name in ("batch", "num_graphs") and layout.ragged:
+                continue
+            if isinstance(value, Tensor) and value.ndim > 0:
+                if layout.ragged and value.shape[0] == layout.num_nodes:
+                    value = value[self.node]
+                elif value.shape[0] == b:
+                    value = value.repeat_interleave(k, dim=0)
+            self.sample[name] = value
+
+    def is_node_level(self, x: Tensor) -> bool:
+        """Whether a repeated tensor has one row per repeated node (ragged) rather than per copy."""
+        return self.node is not None and x.shape[0] == self.node.shape[0] != self.size
+
+    def chunks(self, chunk_size: int | None) -> Iterator[dict[str, object]]:
+        """The repeated sample split into consecutive pieces of at most ``chunk_size`` copies."""
+        step = self.size if not chunk_size else max(1, int(chunk_size))
+        for start in range(0, max(self.size, 1), step):
+            stop = min(start + step, self.size)
+            yield self._slice(start, stop)
+
+    def _slice(self, start: int, stop: int) -> dict[str, object]:
+        if start == 0 and stop == self.size:
+            if self.graph is None:
+                return dict(self.sample)
+            return {**self.sample, "batch": self.graph, "num_graphs": self.size}
+        out: dict[str, object] = {}
+        if self.graph is not None:
+            n0, n1 = int(self._node_start[start]), int(self._node_start[stop])
+            out["batch"] = self.graph[n0:n1] - start
+            out["num_graphs"] = stop - start
+        for name, value in self.sample.items():
+            if isinstance(value, Tensor) and value.ndim > 0:
+                if self.is_node_level(value):
+                    value = value[n0:n1]
+                elif value.shape[0] == self.size:
+                    value = value[start:stop]
+            out[name] = value
+        return out

@@ -1,0 +1,101 @@
+"""Canonicalization: ``f(x) = h(x) . backbone(h(x)^-1 x)`` with one element ``h(x)`` per input.
+
+With an equivariant canonicalizer (``h(g x) = g h(x)``), ``h(x)^-1 x`` is invariant and ``f``
+is exactly equivariant; it is the ``K = 1`` case of the shared symmetrizer forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from symkit.canonicalizers import Canonicalizer
+from symkit.groups import Group
+from symkit.registry import register
+from symkit.spec import Spec
+from symkit.symmetrizers._base import Symmetrizer
+from symkit.symmetrizers._batching import batch_layout, data_dtype
+
+__all__ = ["Canonicalization", "canonicalization", "default_canonicalizer"]
+
+#: canonicalizer used for a group when none is named
+_DEFAULTS = ("pca", "centroid", "scale", "sort")
+
+
+def default_canonicalizer(group: Group) -> str:
+    """The first built-in canonicalizer that supports ``group``."""
+    from symkit.registry import registry
+
+    for name in _DEFAULTS:
+        if registry("canonicalizers").get(name).load().supports(group):
+            return name
+    raise ValueError(f"no built-in canonicalizer supports {group!r}; name one")
+
+
+class Canonicalization(Symmetrizer):
+    """``h(x) . backbone(h(x)^-1 x)`` for a canonicalizer ``h``.
+
+    Args:
+        backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
+        canonicalizer: a :class:`~symkit.canonicalizers.Canonicalizer` module, or a registered
+            canonicalizer name / ``{type: name, ...}`` node (built with ``group``, ``in_spec``).
+    """
+
+    def __init__(
+        self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
+        canonicalizer: Canonicalizer | str | Mapping[str, Any] | None = None,
+        chunk_size: int | None = None,
+    ):
+        super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
+        if canonicalizer is None:
+            canonicalizer = default_canonicalizer(group)
+        if not isinstance(canonicalizer, nn.Module):
+            from symkit.config import build
+
+            canonicalizer = build(
+                canonicalizer, "canonicalizers", key="canonicalizer",
+                context={"group": group, "in_spec": in_spec},
+            )
+        self.canonicalizer = canonicalizer
+
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        """Whether a built-in canonicalizer supports ``group`` (learned ones may add more)."""
+        try:
+            default_canonicalizer(group)
+        except ValueError:
+            return False
+        return True
+
+    def num_elements(self) -> int:
+        return 1
+
+    def elements(self, sample: Mapping[str, Tensor]) -> tuple[object, Tensor]:
+        b = batch_layout(sample, self.in_spec).size
+        g = self.canonicalizer(sample)
+        dtype = data_dtype(sample, self.in_spec)
+        device = next(v.device for v in sample.values() if isinstance(v, Tensor))
+        return g, torch.ones((b, 1), dtype=dtype, device=device)
+
+    def extra_losses(self) -> dict[str, Tensor]:
+        return self.canonicalizer.extra_losses()
+
+    def metrics(self) -> dict[str, float]:
+        return self.canonicalizer.metrics()
+
+
+@register("symmetrizers", "canonicalization")
+def canonicalization(
+    backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
+    canonicalizer: Canonicalizer | None = None, chunk_size: int | None = None,
+) -> Canonicalization:
+    """One canonical element per input from a canonicalizer (default: the group's built-in)."""
+    return Canonicalization(
+        backbone, group, in_spec, out_spec, canonicalizer=canonicalizer, chunk_size=chunk_size
+    )
+
+
+canonicalization.supports = Canonicalization.supports

@@ -1,0 +1,198 @@
+"""PCA frames of point sets: centroid, covariance, eigenbasis and degenerate eigenspaces.
+
+For points ``x_1..x_n`` in R^d with centroid ``c`` (or ``c = 0`` for groups that fix the
+origin), the covariance ``C = 1/n sum_j (x_j - c)(x_j - c)^T = Q diag(lambda) Q^T`` transforms
+as ``C -> R C R^T`` under ``x -> R x + t``, so its eigenbasis ``Q`` is equivariant up to the sign
+of each eigenvector (when the eigenvalues are distinct). The PCA frame is the set
+``{(Q diag(s), c)}`` over sign vectors ``s`` (all ``2^d`` for O(d)/E(d), the ``det = +1`` half
+for SO(d)/SE(d)).
+
+**Degeneracy.** When eigenvalues repeat (collinear or planar sets, regular polytopes, a single
+point), the eigenvectors of a repeated eigenvalue are an arbitrary basis of its eigenspace. An
+eigenvalue cluster is where consecutive eigenvalues differ by less than ``tol * lambda_max``;
+:func:`randomize_degenerate` replaces the basis of every cluster of size ``m > 1`` by a
+Haar-random orthonormal basis of the same eigenspace (``Q_c H`` with ``H`` Haar on O(m)). The
+distribution of the result is then equivariant, so the symmetrized model stays equivariant in
+distribution (and in expectation), and exactly equivariant for non-degenerate samples.
+
+Everything is computed in float64 and detached: frames carry no gradient.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from symkit.ops.scatter import scatter_sum
+
+__all__ = [
+    "Moments",
+    "PCA",
+    "point_moments",
+    "pca",
+    "randomize_degenerate",
+    "sign_vectors",
+    "haar_blocks",
+]
+
+
+@dataclass
+class Moments:
+    """Per-sample centroid ``(B, d)``, covariance ``(B, d, d)`` and scale ``(B,)`` (float64).
+
+    ``scale`` is the mean squared norm of the points (a floor for the degeneracy test).
+    """
+
+    center: Tensor
+    cov: Tensor
+    scale: Tensor
+
+
+def point_moments(
+    points: Tensor,
+    *,
+    center: bool,
+    mask: Tensor | None = None,
+    batch: Tensor | None = None,
+    num_graphs: int | None = None,
+    extra: list[Tensor] = (),
+) -> Moments:
+    """Centroid and covariance of each sample's (valid) points; plus second moments of ``extra``.
+
+    Args:
+        points: positions; dense ``(B, N, d)`` or ragged ``(total, d)`` with ``batch``.
+        center: subtract the centroid (translation groups) or not (``c = 0``).
+        mask: dense only, ``(B, N)`` bool of valid points.
+        batch: ragged only, graph of each point ``(total,)`` long; ``num_graphs`` = ``B``.
+        extra: vector fields whose uncentred second moments ``1/n sum v v^T`` are added,
+            same layout as ``points`` with optional channels: ``(B, N, *C, d)`` / ``(total, *C, d)``.
+
+    Shapes:
+        returns centroid ``(B, d)``, covariance ``(B, d, d)``, scale ``(B,)``.
+    """
+    x = points.detach().to(torch.float64)
+    extra = [v.detach().to(torch.float64) for v in extra]
+    if batch is None:
+        w = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device)
+        if mask is not None:
+            w = mask.to(x.dtype)
+        n = w.sum(1).clamp_min(1.0)
+        c = (w[..., None] * x).sum(1) / n[:, None]
+        if not center:
+            c = torch.zeros_like(c)
+        xc = x - c[:, None]
+        cov = torch.einsum("bn,bni,bnj->bij", w, xc, xc) / n[:, None, None]
+        scale = (w * (x * x).sum(-1)).sum(1) / n
+        for v in extra:
+            v = v.reshape(v.shape[0], v.shape[1], -1, v.shape[-1])
+            cov = cov + torch.einsum("bn,bnci,bncj->bij", w, v, v) / n[:, None, None]
+        return Moments(c, cov, scale)
+    b = int(num_graphs)
+    ones = torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
+    n = scatter_sum(ones, batch, b).clamp_min(1.0)
+    c = scatter_sum(x, batch, b) / n[:, None]
+    if not center:
+        c = torch.zeros_like(c)
+    xc = x - c[batch]
+    outer = xc[:, :, None] * xc[:, None, :]
+    for v in extra:
+        v = v.reshape(v.shape[0], -1, v.shape[-1])
+        outer = outer + torch.einsum("nci,ncj->nij", v, v)
+    cov = scatter_sum(outer, batch, b) / n[:, None, None]
+    scale = scatter_sum((x * x).sum(-1), batch, b) / n
+    return Moments(c, cov, scale)
+
+
+@dataclass
+class PCA:
+    """Eigen-decomposition of per-sample covariances, ascending eigenvalues.
+
+    Attributes:
+        basis: eigenvectors as columns ``(B, d, d)``.
+        eigenvalues: ``(B, d)``.
+        cluster: eigenvalue cluster of each eigenvector ``(B, d)`` long (equal = degenerate).
+        rel_gap: smallest relative gap ``(lambda_{i+1} - lambda_i) / lambda_max`` ``(B,)``
+            (``1`` when ``d = 1``).
+        degenerate: ``(B,)`` bool, some cluster has more than one eigenvector.
+    """
+
+    basis: Tensor
+    eigenvalues: Tensor
+    cluster: Tensor
+    rel_gap: Tensor
+    degenerate: Tensor
+
+
+def pca(moments: Moments, tol: float = 1e-3) -> PCA:
+    """Eigenbasis of the covariance with the clusters of (near-)repeated eigenvalues.
+
+    Consecutive eigenvalues are in one cluster when their gap is below ``tol`` times
+    ``max(lambda_max, 1e-12 * scale)`` (the floor makes a single point or coincident points one
+    fully degenerate cluster instead of amplifying round-off).
+    """
+    cov = moments.cov
+    cov = 0.5 * (cov + cov.transpose(-1, -2))
+    lam, q = torch.linalg.eigh(cov)
+    d = lam.shape[-1]
+    ref = torch.maximum(lam[:, -1], 1e-12 * moments.scale).clamp_min(torch.finfo(lam.dtype).tiny)
+    gaps = (lam[:, 1:] - lam[:, :-1]) / ref[:, None]
+    split = gaps >= tol
+    cluster = torch.cat([torch.zeros_like(lam[:, :1], dtype=torch.long), split.long()], 1)
+    cluster = cluster.cumsum(1)
+    rel_gap = gaps.min(1).values if d > 1 else torch.ones_like(lam[:, 0])
+    degenerate = (~split).any(1) if d > 1 else torch.zeros_like(lam[:, 0], dtype=torch.bool)
+    return PCA(q, lam, cluster, rel_gap, degenerate)
+
+
+def haar_blocks(cluster: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """Block-diagonal orthogonal matrices: Haar on O(m) for each cluster of size m > 1, 1 else.
+
+    ``k`` independent draws per sample. Built by QR of a Gaussian matrix masked to the blocks
+    (QR keeps the block structure) with the Mezzadri sign fix.
+
+    Shapes:
+        cluster: ``(B, d)`` long; returns ``(B, k, d, d)`` float64.
+    """
+    b, d = cluster.shape
+    same = cluster[:, :, None] == cluster[:, None, :]
+    size = same.sum(-1)
+    single = size == 1
+    z = torch.randn(
+        (b, k, d, d), generator=generator, dtype=torch.float64,
+        device=generator.device if generator is not None else cluster.device,
+    ).to(cluster.device)
+    eye = torch.eye(d, dtype=torch.float64, device=cluster.device)
+    z = torch.where(same[:, None], z, torch.zeros_like(z))
+    z = torch.where(single[:, None, :, None] | single[:, None, None, :], eye.expand_as(z), z)
+    q, r = torch.linalg.qr(z)
+    sign = torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))
+    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
+    return q * sign[..., None, :]
+
+
+def randomize_degenerate(
+    basis: Tensor, cluster: Tensor, k: int, generator: torch.Generator | None = None
+) -> Tensor:
+    """``k`` bases per sample with every degenerate eigenspace given a Haar-random basis.
+
+    Shapes:
+        basis: ``(B, d, d)``; cluster: ``(B, d)``; returns ``(B, k, d, d)``.
+    """
+    return basis[:, None] @ haar_blocks(cluster, k, generator)
+
+
+def sign_vectors(d: int, *, parity: int | None = None, device=None) -> Tensor:
+    """All sign vectors in {-1, 1}^d (``2^d``), or those with ``prod(s) = parity`` (``2^(d-1)``).
+
+    Shapes:
+        returns ``(S, d)`` float64, the all-ones vector first.
+    """
+    signs = torch.tensor(
+        list(itertools.product((1.0, -1.0), repeat=d)), dtype=torch.float64, device=device
+    )
+    if parity is not None:
+        signs = signs[signs.prod(-1) == parity]
+    return signs

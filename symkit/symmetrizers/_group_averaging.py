@@ -1,0 +1,89 @@
+"""Group averaging (the Reynolds operator): ``f(x) = E_{g ~ Haar} g . backbone(g^-1 x)``.
+
+For a finite group the expectation is the exact mean over all ``|G|`` elements. For a compact
+continuous group it is estimated with ``K`` i.i.d. Haar samples per input (``train_samples``
+while training, ``eval_samples`` at evaluation): unbiased, equivariant in distribution, with an
+error that falls like ``1/sqrt(K)``. Non-compact groups (translations, scaling) have no Haar
+probability measure and are not supported; use frames or canonicalization for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from symkit.groups import Group
+from symkit.registry import register
+from symkit.spec import Spec
+from symkit.symmetrizers._base import Symmetrizer, tile_elements
+from symkit.symmetrizers._batching import batch_layout, data_dtype
+
+__all__ = ["GroupAveraging", "group_averaging"]
+
+
+class GroupAveraging(Symmetrizer):
+    """``1/K sum_k g_k . backbone(g_k^-1 x)`` over all elements or ``K`` Haar samples.
+
+    Args:
+        backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
+        train_samples: Haar samples per input while training (continuous or huge groups).
+        eval_samples: Haar samples per input at evaluation.
+        max_elements: a finite group with more elements than this is sampled instead.
+        generator: random source for the samples.
+    """
+
+    def __init__(
+        self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
+        train_samples: int = 8, eval_samples: int = 32, max_elements: int = 1024,
+        chunk_size: int | None = None, generator: torch.Generator | None = None,
+    ):
+        super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
+        if not self.supports(group):
+            raise ValueError(f"group_averaging needs a compact group, got {group!r}")
+        self.train_samples, self.eval_samples = train_samples, eval_samples
+        self.max_elements, self.generator = max_elements, generator
+
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        return not ({"translation", "scaling"} & set(group.kinds))
+
+    @property
+    def exact(self) -> bool:
+        """Whether it averages over every element (a small enough finite group)."""
+        return bool(self.group.is_finite) and (self.group.order or 0) <= self.max_elements
+
+    def num_elements(self) -> int:
+        if self.exact:
+            return int(self.group.order)
+        return self.train_samples if self.training else self.eval_samples
+
+    def elements(self, sample: Mapping[str, Tensor]) -> tuple[object, Tensor]:
+        b = batch_layout(sample, self.in_spec).size
+        dtype = data_dtype(sample, self.in_spec)
+        device = next(
+            (v.device for v in sample.values() if isinstance(v, Tensor)), torch.device("cpu")
+        )
+        k = self.num_elements()
+        if self.exact:
+            g = tile_elements(self.group.elements(dtype=dtype, device=device), b)
+        else:
+            g = self.group.sample(b * k, generator=self.generator, dtype=dtype, device=device)
+        return g, torch.full((b, k), 1.0 / k, dtype=dtype, device=device)
+
+
+@register("symmetrizers", "group_averaging")
+def group_averaging(
+    backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
+    train_samples: int = 8, eval_samples: int = 32, max_elements: int = 1024,
+    chunk_size: int | None = None,
+) -> GroupAveraging:
+    """Average over a finite group's elements (exact) or K Haar samples (Monte-Carlo)."""
+    return GroupAveraging(
+        backbone, group, in_spec, out_spec, train_samples=train_samples,
+        eval_samples=eval_samples, max_elements=max_elements, chunk_size=chunk_size,
+    )
+
+
+group_averaging.supports = GroupAveraging.supports
