@@ -21,8 +21,9 @@ class DirectProduct(Group):
     Products of products are flattened. The factors act on data one after the other, first
     factor first, so the affine action is ``x -> A_k(...A_1(x))``: :meth:`matrix`,
     :meth:`translation` and :meth:`permutation` fold the factors' parts in that order (they must
-    act on the same dimension). It is finite when every factor is; then :meth:`elements` lists
-    the Cartesian product with the first factor varying slowest.
+    act on the same dimension, and factors acting on the same space must commute, as in
+    SO(d) x scaling, for this to be a group action). It is finite when every factor is; then
+    :meth:`elements` lists the Cartesian product with the first factor varying slowest.
 
     Args:
         factors: groups (or registered group names), at least one.
