@@ -52,6 +52,7 @@ CORE_MODULES = (
     "symkit.reps",
     "symkit.symmetrizers",
     "symkit.canonicalizers",
+    "symkit.symmetrizers.learned",
     "symkit.backbones",
     "symkit.losses",
     "symkit.optim",
