@@ -1,4 +1,4 @@
-"""Every registered rep on every registered group it supports is a homomorphism (registry-driven)."""
+"""Every registered rep on every registered group it supports is a homomorphism."""
 
 import pytest
 import torch
