@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 
 import numpy as np
@@ -17,8 +18,10 @@ SPLITS = ("train", "valid", "test")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+@lru_cache(maxsize=len(SPLITS))
 def load_arrays(split: str) -> dict[str, np.ndarray]:
-    """The raw float64 arrays of one split, read from the package's ``data/charged5.npz``."""
+    """The raw float64 arrays of one split, read (once) from the package's
+    ``data/charged5.npz``. Treat them as read-only."""
     if split not in SPLITS:
         raise ConfigError("split", f"unknown split '{split}'; use one of {list(SPLITS)}")
     with resources.files("symkit_graph.data").joinpath("charged5.npz").open("rb") as f:
@@ -45,7 +48,7 @@ class NBody(Dataset):
         sl = slice(None, max_samples)
 
         def tensor(a: np.ndarray) -> Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a[sl])).to(_DTYPES[dtype])
+            return torch.tensor(a[sl], dtype=_DTYPES[dtype])  # a copy, never the cache
 
         self.split = split
         self.fields = {
