@@ -1,4 +1,8 @@
-"""Graph plumbing shared by the message-passing backbones: edge features and scatter sums."""
+"""Graph plumbing shared by the message-passing backbones: adjacency, edge indices, node scalars.
+
+Scatter sums come from :func:`symkit.ops.scatter_sum` (torch-scatter when installed and working,
+else ``index_add_``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from torch import Tensor
 
 from symkit.errors import SpecError
 
-__all__ = ["fully_connected_mask", "global_edge_index", "scatter_sum", "node_scalars"]
+__all__ = ["fully_connected_mask", "global_edge_index", "node_scalars"]
 
 
 def fully_connected_mask(n: int, mask: Tensor | None, batch: int, device=None) -> Tensor:
@@ -35,16 +39,6 @@ def global_edge_index(edge_index: Tensor, batch: int, n: int) -> Tensor:
         )
     offset = torch.arange(batch, device=edge_index.device).view(batch, 1, 1) * n
     return (edge_index.long() + offset).permute(1, 0, 2).reshape(2, -1)
-
-
-def scatter_sum(src: Tensor, index: Tensor, size: int) -> Tensor:
-    """``out[index[e]] += src[e]``: sum of edge values per target node.
-
-    Shapes:
-        src: ``(E, F)``; index: ``(E,)`` long; returns ``(size, F)``.
-    """
-    out = src.new_zeros(size, *src.shape[1:])
-    return out.index_add_(0, index, src)
 
 
 def node_scalars(sample: Mapping[str, Tensor], names: Sequence[str]) -> Tensor | None:

@@ -11,7 +11,8 @@ from torch import Tensor, nn
 from symkit.backbones import activation as make_activation
 from symkit.backbones import node_features, node_mask, parse_writes, resolve_reads
 from symkit.errors import ConfigError, SpecError
-from symkit_graph._edges import fully_connected_mask, global_edge_index, node_scalars, scatter_sum
+from symkit.ops import scatter_sum
+from symkit_graph._edges import fully_connected_mask, global_edge_index, node_scalars
 
 __all__ = ["GNN", "MessagePassingLayer", "gnn"]
 
