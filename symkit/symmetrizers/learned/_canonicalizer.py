@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from symkit.errors import ConfigError
+from symkit.canonicalizers import Canonicalizer
 from symkit.groups._base import Element, Group
+from symkit.spec import Spec
 
 __all__ = ["Proposal", "LearnedCanonicalizer"]
 
@@ -47,11 +48,12 @@ class Proposal:
     rotation: Tensor | None = None
 
 
-class LearnedCanonicalizer(nn.Module):
+class LearnedCanonicalizer(Canonicalizer):
     """Base class: ``forward(sample, noise=None) -> h(x)`` (an element batch of size ``B``).
 
     Args:
         group: the group ``h`` takes values in.
+        in_spec: the input spec (optional; the field read is named by each subclass).
         noise_dim: size of the invariant noise per sample (0: deterministic).
         prior_weight: weight of the prior loss toward the identity.
         tau: softmax / soft-sort temperature of the training relaxation.
@@ -59,12 +61,10 @@ class LearnedCanonicalizer(nn.Module):
     Subclasses implement :meth:`propose` and :meth:`supports`.
     """
 
-    def __init__(self, group: Group, *, noise_dim: int = 0, prior_weight: float = 0.0,
-                 tau: float = 1.0):
-        super().__init__()
-        if not self.supports(group):
-            raise ConfigError(None, f"{type(self).__name__} does not support the group {group!r}")
-        self.group, self.noise_dim = group, noise_dim
+    def __init__(self, group: Group, in_spec: Spec | None = None, *, noise_dim: int = 0,
+                 prior_weight: float = 0.0, tau: float = 1.0):
+        super().__init__(group, in_spec if in_spec is not None else Spec({}))
+        self.noise_dim = noise_dim
         self.prior_weight, self.tau = prior_weight, tau
         self.last: Proposal | None = None
 

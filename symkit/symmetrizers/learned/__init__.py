@@ -1,0 +1,68 @@
+"""Learned symmetrizers: canonicalization networks, probabilistic symmetrization, learned
+augmentation, invariant MDS inputs, soft equivariance and orbit-distance frames.
+
+Registered in ``canonicalizers``: ``learned_group_cnn``, ``learned_image_frame``,
+``learned_point_frame``, ``learned_sort``. Registered in ``symmetrizers``:
+``learned_canonicalization``, ``probabilistic``, ``learned_augmentation``, ``mds_invariant``,
+``soft_equivariance``, ``orbit_distance``.
+"""
+
+from symkit.symmetrizers.learned._augmentation import LearnedAugmentation, learned_augmentation
+from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer, Proposal
+from symkit.symmetrizers.learned._canonicalizers import (
+    GroupCNNCanonicalizer,
+    ImageFrameCanonicalizer,
+    PointFrameCanonicalizer,
+    SortCanonicalizer,
+)
+from symkit.symmetrizers.learned._learned_canonicalization import (
+    LearnedCanonicalization,
+    learned_canonicalization,
+)
+from symkit.symmetrizers.learned._matrices import (
+    frame_from_vectors,
+    gram_schmidt,
+    orbit_distance,
+    project_to_group,
+)
+from symkit.symmetrizers.learned._mds import MDSInvariant, mds_coordinates, mds_invariant
+from symkit.symmetrizers.learned._orbit_distance import (
+    OrbitDistanceCanonicalization,
+    orbit_distance_canonicalization,
+)
+from symkit.symmetrizers.learned._probabilistic import ProbabilisticSymmetrization, probabilistic
+from symkit.symmetrizers.learned._relax import soft_sort, straight_through_onehot
+from symkit.symmetrizers.learned._soft_equivariance import (
+    SoftEquivariance,
+    equivariance_penalty,
+    soft_equivariance,
+)
+
+__all__ = [
+    "LearnedCanonicalizer",
+    "Proposal",
+    "GroupCNNCanonicalizer",
+    "ImageFrameCanonicalizer",
+    "PointFrameCanonicalizer",
+    "SortCanonicalizer",
+    "LearnedCanonicalization",
+    "learned_canonicalization",
+    "frame_from_vectors",
+    "gram_schmidt",
+    "orbit_distance",
+    "project_to_group",
+    "soft_sort",
+    "straight_through_onehot",
+    "ProbabilisticSymmetrization",
+    "probabilistic",
+    "LearnedAugmentation",
+    "learned_augmentation",
+    "MDSInvariant",
+    "mds_coordinates",
+    "mds_invariant",
+    "SoftEquivariance",
+    "soft_equivariance",
+    "equivariance_penalty",
+    "OrbitDistanceCanonicalization",
+    "orbit_distance_canonicalization",
+]

@@ -1,0 +1,179 @@
+"""Registered learned canonicalizers (registry ``canonicalizers``), equivariant by construction.
+
+=====================  ==============================  ======================================
+name                   group                           network -> element
+=====================  ==============================  ======================================
+learned_group_cnn      finite planar (C4, D4, C2, ...)  lifting G-CNN scores -> argmax
+learned_image_frame    SO(2), O(2) on images            D4-invariant CNN moments -> frame
+learned_point_frame    O(d), SO(d), E(d), SE(d) points  EGNN-style vectors -> Gram-Schmidt
+learned_sort           S_N on node features             DeepSets scores -> argsort
+=====================  ==============================  ======================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from symkit.groups._base import Group
+from symkit.groups._euclidean import Euclidean, homogeneous
+from symkit.groups._orthogonal import Orthogonal
+from symkit.groups._symmetric import Symmetric
+from symkit.registry import register
+from symkit.reps._image import Image
+from symkit.spec import Spec
+from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer, Proposal
+from symkit.symmetrizers.learned._image_nets import ImageVectors, LiftingScores, with_noise_channels
+from symkit.symmetrizers.learned._matrices import frame_from_vectors
+from symkit.symmetrizers.learned._point_nets import PointVectors
+from symkit.symmetrizers.learned._set_nets import NodeScores
+
+__all__ = [
+    "GroupCNNCanonicalizer",
+    "ImageFrameCanonicalizer",
+    "PointFrameCanonicalizer",
+    "SortCanonicalizer",
+    "is_matrix_group",
+]
+
+
+def is_matrix_group(group: Group) -> bool:
+    """O(d), SO(d) (elements are matrices) or E(d), SE(d) (homogeneous matrices)."""
+    return isinstance(group, (Orthogonal, Euclidean))
+
+
+def _proper(group: Group) -> bool:
+    return "reflection" not in group.kinds
+
+
+class GroupCNNCanonicalizer(LearnedCanonicalizer):
+    """``h(x) = argmax_g score_g(x)`` with lifting G-CNN scores, for a finite planar group.
+
+    Exactly equivariant for groups whose image action is exact (C1, C2, C4, D1, D2, D4).
+    """
+
+    def __init__(self, group: Group, in_spec: Spec | None = None, field: str = "image",
+                 in_channels: int = 1, hidden: int = 16, kernel_size: int = 5, **kwargs):
+        super().__init__(group, in_spec, **kwargs)
+        self.field = field
+        self.net = LiftingScores(group, in_channels + self.noise_dim, hidden, kernel_size)
+
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        return group.is_finite and group.dim == 2 and Image().is_exact(group)
+
+    def propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
+        logits = self.net(with_noise_channels(sample[self.field], noise))
+        elements = self.group.elements(device=logits.device)
+        return Proposal(self.group.index(elements, logits.argmax(-1)), logits=logits)
+
+
+class ImageFrameCanonicalizer(LearnedCanonicalizer):
+    """A rotation (O(2): rotation or reflection) of an image from two equivariant vectors.
+
+    SO(2): ``e1 = v1 / |v1|``, ``e2 = J e1`` (``J`` the quarter turn). O(2): Gram-Schmidt on
+    ``(v1, v2)``; the sign of the pseudo-scalar ``det(v1, v2)`` decides the reflection. Exact
+    for 90-degree rotations and flips of the grid; other angles only up to image resampling.
+    """
+
+    def __init__(self, group: Group, in_spec: Spec | None = None, field: str = "image",
+                 in_channels: int = 1, hidden: int = 16, layers: int = 2, **kwargs):
+        super().__init__(group, in_spec, **kwargs)
+        self.field = field
+        self.net = ImageVectors(in_channels + self.noise_dim, 2, hidden, layers)
+
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        return isinstance(group, Orthogonal) and group.dim == 2
+
+    def propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
+        v = self.net(with_noise_channels(sample[self.field], noise))
+        frame = frame_from_vectors(v, proper=_proper(self.group))
+        return Proposal(frame, rotation=frame)
+
+
+class PointFrameCanonicalizer(LearnedCanonicalizer):
+    """``h(x) = (GS(v_1..v_d), centroid)`` from EGNN-style equivariant vectors of a point set.
+
+    O(d)/E(d): Gram-Schmidt on ``d`` vectors (reflections from ``det``); SO(d)/SE(d): the last
+    axis is flipped where needed (the cross product for ``d = 3``); E(d)/SE(d) add the centroid
+    as translation.
+    """
+
+    def __init__(self, group: Group, in_spec: Spec | None = None, field: str = "pos",
+                 hidden: int = 32, **kwargs):
+        super().__init__(group, in_spec, **kwargs)
+        self.field = field
+        self.affine = "translation" in group.kinds
+        self.net = PointVectors(group.dim, hidden, self.noise_dim, center=self.affine)
+
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        return is_matrix_group(group)
+
+    def propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
+        v, c = self.net(sample[self.field], noise)
+        frame = frame_from_vectors(v, proper=_proper(self.group))
+        element = homogeneous(frame, c) if self.affine else frame
+        return Proposal(element, rotation=frame)
+
+
+class SortCanonicalizer(LearnedCanonicalizer):
+    """``h(x) = argsort(s(x))`` with DeepSets node scores: ``h^-1 x`` lists nodes by score."""
+
+    def __init__(self, group: Group, in_spec: Spec | None = None, field: str = "x",
+                 hidden: int = 32, in_features: int | None = None, **kwargs):
+        super().__init__(group, in_spec, **kwargs)
+        self.field = field
+        self.net = NodeScores(in_features, hidden, self.noise_dim)
+
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        return isinstance(group, Symmetric)
+
+    def propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
+        scores = self.net(sample[self.field], noise)
+        return Proposal(torch.argsort(scores, dim=-1), scores=scores)
+
+
+@register("canonicalizers", "learned_group_cnn")
+def learned_group_cnn(
+    group: Group, in_spec: Spec | None = None, field: str = "image", in_channels: int = 1,
+    hidden: int = 16, kernel_size: int = 5, noise_dim: int = 0, prior_weight: float = 0.0,
+    tau: float = 1.0,
+) -> GroupCNNCanonicalizer:
+    """Lifting G-CNN canonicalizer for C_n/D_n on images (exact where rot90/flip are)."""
+    return GroupCNNCanonicalizer(group, in_spec, field, in_channels, hidden, kernel_size,
+                                 noise_dim=noise_dim, prior_weight=prior_weight, tau=tau)
+
+
+@register("canonicalizers", "learned_image_frame")
+def learned_image_frame(
+    group: Group, in_spec: Spec | None = None, field: str = "image", in_channels: int = 1,
+    hidden: int = 16, layers: int = 2, noise_dim: int = 0, prior_weight: float = 0.0,
+) -> ImageFrameCanonicalizer:
+    """SO(2)/O(2) canonicalizer for images from equivariant moment vectors."""
+    return ImageFrameCanonicalizer(group, in_spec, field, in_channels, hidden, layers,
+                                   noise_dim=noise_dim, prior_weight=prior_weight)
+
+
+@register("canonicalizers", "learned_point_frame")
+def learned_point_frame(
+    group: Group, in_spec: Spec | None = None, field: str = "pos", hidden: int = 32,
+    noise_dim: int = 0, prior_weight: float = 0.0,
+) -> PointFrameCanonicalizer:
+    """O(d)/SO(d)/E(d)/SE(d) canonicalizer for point sets: EGNN vectors + Gram-Schmidt."""
+    return PointFrameCanonicalizer(group, in_spec, field, hidden, noise_dim=noise_dim,
+                                   prior_weight=prior_weight)
+
+
+@register("canonicalizers", "learned_sort")
+def learned_sort(
+    group: Group, in_spec: Spec | None = None, field: str = "x", hidden: int = 32,
+    in_features: int | None = None, noise_dim: int = 0, prior_weight: float = 0.0, tau: float = 1.0,
+) -> SortCanonicalizer:
+    """S_N canonicalizer: sort nodes by learned DeepSets scores (soft sort while training)."""
+    return SortCanonicalizer(group, in_spec, field, hidden, in_features, noise_dim=noise_dim,
+                             prior_weight=prior_weight, tau=tau)

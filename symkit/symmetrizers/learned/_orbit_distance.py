@@ -1,0 +1,108 @@
+"""Orbit-distance canonicalization for matrix groups ``G_eta = {A : A^T eta A = eta}``.
+
+An equivariant network gives an *unconstrained* matrix ``M(x)`` (its columns are equivariant
+vectors, so ``M(A x) = A M(x)``). While training, ``M`` is used as the canonical element as it is
+(the model ``M f(eta M^T eta x)`` stays equivariant because ``A^T eta A = eta``), and the orbit
+distance ``||M^T eta M - eta||^2`` in :meth:`extra_losses` pulls ``M`` onto the group. At
+evaluation ``M`` is projected to the group by the (generalized) polar decomposition, which
+commutes with the group action (see :mod:`._matrices`), so the model is exactly equivariant.
+
+O(d) (``eta = I``) and E(d) (centroid as translation) are built in. A group registered later
+(e.g. the Lorentz group O(1,3) from a plugin) works when its elements are ``(B, d, d)``
+matrices, its inverse is ``eta A^T eta`` and it exposes ``eta`` (the diagonal, ``(d,)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from symkit.groups._base import Element, Group
+from symkit.groups._euclidean import homogeneous
+from symkit.registry import register
+from symkit.spec import Spec
+from symkit.symmetrizers._base import Symmetrizer
+from symkit.symmetrizers._batching import data_dtype
+from symkit.symmetrizers.learned._canonicalizers import is_matrix_group
+from symkit.symmetrizers.learned._matrices import orbit_distance, project_to_group
+from symkit.symmetrizers.learned._point_nets import PointVectors
+
+__all__ = ["OrbitDistanceCanonicalization", "orbit_distance_canonicalization"]
+
+
+class OrbitDistanceCanonicalization(Symmetrizer):
+    """``M(x) . backbone(M(x)^-1 x)`` with ``M`` trained toward ``G_eta``, projected at eval.
+
+    Args:
+        backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
+        field: the point field the network reads.
+        eta: diagonal of the invariant form (default: ``group.eta`` or all ones).
+        hidden: width of the equivariant network.
+        orbit_weight: weight of the orbit-distance loss.
+        steps: Newton steps of the generalized polar projection (``eta != I``).
+    """
+
+    def __init__(self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
+                 field: str = "pos", eta: list[float] | None = None, hidden: int = 32,
+                 orbit_weight: float = 1.0, steps: int = 30, chunk_size: int | None = None):
+        super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
+        if not self.supports(group):
+            raise ValueError(f"orbit_distance needs a matrix group, got {group!r}")
+        d = group.dim
+        eta = eta if eta is not None else getattr(group, "eta", None)
+        eta_t = torch.as_tensor(eta if eta is not None else [1.0] * d, dtype=torch.float64)
+        if eta_t.shape != (d,):
+            raise ValueError(f"eta must have {d} entries, got {tuple(eta_t.shape)}")
+        self.register_buffer("eta", eta_t, persistent=False)
+        self.affine = "translation" in group.kinds
+        self.proper = "reflection" not in group.kinds and getattr(group, "eta", None) is None
+        self.field, self.orbit_weight, self.steps = field, orbit_weight, steps
+        self.net = PointVectors(d, hidden, center=self.affine)
+        self._loss: Tensor | None = None
+
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        return is_matrix_group(group) or getattr(group, "eta", None) is not None
+
+    def num_elements(self) -> int:
+        return 1
+
+    def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
+        pos = sample[self.field]
+        eta = self.eta.to(pos.dtype)
+        m, c = self.net(pos, eta=eta)
+        self._loss = orbit_distance(m, eta).mean()
+        if not self.training:
+            m = project_to_group(m, eta, steps=self.steps)
+            if self.proper:
+                sign = torch.where(torch.linalg.det(m) < 0, -1.0, 1.0).to(m.dtype)
+                m = torch.cat([m[..., :-1], m[..., -1:] * sign[:, None, None]], dim=-1)
+        g = homogeneous(m, c) if self.affine else m
+        dtype = data_dtype(sample, self.in_spec)
+        return g, torch.ones(pos.shape[0], 1, dtype=dtype, device=pos.device)
+
+    def extra_losses(self) -> dict[str, Tensor]:
+        if self._loss is None or not self.orbit_weight:
+            return {}
+        return {"orbit_distance": self.orbit_weight * self._loss}
+
+    def metrics(self) -> dict[str, float]:
+        return {} if self._loss is None else {"orbit_distance": float(self._loss.detach())}
+
+
+@register("symmetrizers", "orbit_distance")
+def orbit_distance_canonicalization(
+    backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
+    field: str = "pos", eta: list[float] | None = None, hidden: int = 32,
+    orbit_weight: float = 1.0, steps: int = 30, chunk_size: int | None = None,
+) -> OrbitDistanceCanonicalization:
+    """Canonicalize by an unconstrained equivariant matrix trained toward the group."""
+    return OrbitDistanceCanonicalization(
+        backbone, group, in_spec, out_spec, field=field, eta=eta, hidden=hidden,
+        orbit_weight=orbit_weight, steps=steps, chunk_size=chunk_size,
+    )
+
+
+orbit_distance_canonicalization.supports = OrbitDistanceCanonicalization.supports

@@ -1,0 +1,132 @@
+"""Probabilistic symmetrization (Kim et al., 2023): average over samples of a learned ``p(g|x)``.
+
+``f(x) = E_{g ~ p(g|x)} g . backbone(g^-1 x)``, estimated with ``K`` samples. The distribution
+is an equivariant network with *invariant* noise: ``g = h(x, eps)``, ``eps ~ N(0, I)`` i.i.d. per
+draw, with ``h(g' x, eps) = g' h(x, eps)``. Then ``p(g' g | g' x) = p(g | x)`` and ``f`` is
+equivariant in distribution (exactly in expectation); for a fixed noise draw (``seed``) it is
+exactly equivariant. While training, finite groups use straight-through one-hots (the weights of
+all ``|G|`` elements are the mean of the ``K`` one-hots, so the cost stays at ``|G|`` backbone
+copies) and S_N uses the straight-through soft sort.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from symkit.groups._base import Element, Group
+from symkit.groups._symmetric import Symmetric
+from symkit.registry import register
+from symkit.spec import Spec
+from symkit.symmetrizers._base import Symmetrizer, tile_elements
+from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
+from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer
+from symkit.symmetrizers.learned._relax import (
+    soft_permutation_forward,
+    soft_sort,
+    straight_through_onehot,
+)
+
+__all__ = ["ProbabilisticSymmetrization", "probabilistic", "sample_device"]
+
+
+def sample_device(sample: Mapping[str, Any]) -> torch.device:
+    """The device of the first tensor in a sample."""
+    return next(v.device for v in sample.values() if isinstance(v, Tensor))
+
+
+class ProbabilisticSymmetrization(Symmetrizer):
+    """``1/K sum_k g_k . backbone(g_k^-1 x)`` with ``g_k = h(x, eps_k)`` from a noisy network.
+
+    Args:
+        backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
+        canonicalizer: a learned canonicalizer with ``noise_dim > 0`` (the equivariant network).
+        train_samples, eval_samples: ``K`` while training and at evaluation.
+        noise_scale: standard deviation of the invariant noise.
+        seed: when set, evaluation draws the same noise on every call (a fixed, exactly
+            equivariant function); ``None``: fresh noise every call.
+    """
+
+    def __init__(
+        self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
+        canonicalizer: LearnedCanonicalizer, train_samples: int = 4, eval_samples: int = 16,
+        noise_scale: float = 1.0, seed: int | None = None, chunk_size: int | None = None,
+    ):
+        super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
+        if not isinstance(canonicalizer, LearnedCanonicalizer) or canonicalizer.noise_dim < 1:
+            raise ValueError("probabilistic needs a learned canonicalizer with noise_dim >= 1")
+        self.canonicalizer = canonicalizer
+        self.train_samples, self.eval_samples = train_samples, eval_samples
+        self.noise_scale, self.seed = noise_scale, seed
+
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        from symkit.symmetrizers.learned._learned_canonicalization import LearnedCanonicalization
+
+        return LearnedCanonicalization.supports(group)
+
+    def num_elements(self) -> int:
+        if self.training and self.group.is_finite and not isinstance(self.group, Symmetric):
+            return int(self.group.order)
+        return self.train_samples if self.training else self.eval_samples
+
+    def _draw(self, sample: Mapping[str, Tensor]) -> tuple[Copies, Any]:
+        """The ``B * K`` copies and the canonicalizer's proposal for each (one noise draw each)."""
+        k = self.train_samples if self.training else self.eval_samples
+        copies = Copies(sample, batch_layout(sample, self.in_spec), k)
+        dtype = data_dtype(sample, self.in_spec)
+        gen = None
+        if self.seed is not None and not self.training:
+            gen = torch.Generator().manual_seed(self.seed)
+        noise = torch.randn(copies.size, self.canonicalizer.noise_dim, generator=gen,
+                            dtype=torch.float64).to(dtype) * self.noise_scale
+        proposal = self.canonicalizer.propose(copies.sample, noise.to(sample_device(sample)))
+        self.canonicalizer.last = proposal
+        return copies, proposal
+
+    def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
+        copies, proposal = self._draw(sample)
+        b, k = copies.layout.size, copies.k
+        if self.training and proposal.logits is not None:
+            onehots = straight_through_onehot(proposal.logits, self.canonicalizer.tau)
+            weights = onehots.reshape(b, k, -1).mean(dim=1)
+            return tile_elements(self.group.elements(device=weights.device), b), weights
+        dtype = data_dtype(sample, self.in_spec)
+        weights = torch.full((b, k), 1.0 / k, dtype=dtype, device=sample_device(sample))
+        return proposal.element, weights
+
+    def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        if not (self.training and isinstance(self.group, Symmetric)):
+            return super().forward(sample)
+        copies, proposal = self._draw(sample)
+        perm = soft_sort(proposal.scores, self.canonicalizer.tau)
+        y = soft_permutation_forward(self.backbone, self.in_spec, self.out_spec, copies.sample,
+                                     perm)
+        b = copies.layout.size
+        return {n: v.reshape(b, copies.k, *v.shape[1:]).mean(dim=1) for n, v in y.items()}
+
+    def extra_losses(self) -> dict[str, Tensor]:
+        return self.canonicalizer.extra_losses()
+
+    def metrics(self) -> dict[str, float]:
+        return self.canonicalizer.metrics()
+
+
+@register("symmetrizers", "probabilistic")
+def probabilistic(
+    backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
+    canonicalizer: LearnedCanonicalizer, train_samples: int = 4, eval_samples: int = 16,
+    noise_scale: float = 1.0, seed: int | None = None, chunk_size: int | None = None,
+) -> ProbabilisticSymmetrization:
+    """Average over K samples of a learned equivariant distribution p(g|x) (invariant noise)."""
+    return ProbabilisticSymmetrization(
+        backbone, group, in_spec, out_spec, canonicalizer=canonicalizer,
+        train_samples=train_samples, eval_samples=eval_samples, noise_scale=noise_scale,
+        seed=seed, chunk_size=chunk_size,
+    )
+
+
+probabilistic.supports = ProbabilisticSymmetrization.supports

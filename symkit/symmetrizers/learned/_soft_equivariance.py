@@ -1,0 +1,100 @@
+"""Soft equivariance: the plain backbone plus a penalty on its measured equivariance error.
+
+For each symmetry kind ``k`` (rotation, reflection, translation, permutation, scaling) with
+weight ``lambda_k``, one random element ``g`` of that kind per sample gives
+
+    penalty_k = lambda_k * sum_fields ||f(g x) - g f(x)||^2 / (||g f(x)||^2 + eps)
+
+(relative, so it does not depend on the output scale). It is zero for an equivariant backbone;
+adding it to the task loss pulls the backbone toward equivariance without constraining it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from symkit.errors import ConfigError
+from symkit.groups._base import Group
+from symkit.registry import register
+from symkit.spec import Spec
+from symkit.symmetrizers._base import Symmetrizer
+from symkit.symmetrizers._batching import batch_layout, data_dtype
+from symkit.symmetrizers.learned._probabilistic import sample_device
+
+__all__ = ["SoftEquivariance", "soft_equivariance", "equivariance_penalty"]
+
+
+def equivariance_penalty(
+    backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec,
+    sample: Mapping[str, Tensor], y: Mapping[str, Tensor], kind: str,
+    generator: torch.Generator | None = None, eps: float = 1e-12,
+) -> Tensor:
+    """Relative squared equivariance error of ``backbone`` for one random element per sample.
+
+    Shapes:
+        sample, y: batches of ``B`` samples; returns a scalar.
+    """
+    b = batch_layout(sample, in_spec).size
+    dtype = data_dtype(sample, in_spec)
+    g = group.sample_kind(kind, b, generator=generator, dtype=dtype, device=sample_device(sample))
+    y_g = backbone(in_spec.act(group, g, sample))
+    target = out_spec.act(group, g, dict(y))
+    total = torch.zeros((), dtype=dtype, device=sample_device(sample))
+    for name in out_spec:
+        if name in y_g:
+            ref = target[name]
+            total = total + (y_g[name] - ref).pow(2).sum() / (ref.detach().pow(2).sum() + eps)
+    return total
+
+
+class SoftEquivariance(Symmetrizer):
+    """The backbone unchanged, with :meth:`extra_losses` penalizing its equivariance error.
+
+    Args:
+        backbone, group, in_spec, out_spec: see :class:`Symmetrizer`.
+        weights: ``{kind: weight}`` (default: weight 1 for every kind of the group).
+        always: also compute the penalty in evaluation mode (default: training only).
+    """
+
+    def __init__(self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
+                 weights: dict[str, float] | None = None, always: bool = False):
+        super().__init__(backbone, group, in_spec, out_spec)
+        weights = dict(weights) if weights is not None else {k: 1.0 for k in group.kinds}
+        for kind in weights:
+            if kind not in group.kinds:
+                raise ConfigError(f"weights.{kind}", f"{group!r} has no elements of kind "
+                                  f"'{kind}'; it has {list(group.kinds)}")
+        self.weights, self.always = weights, always
+        self._penalties: dict[str, Tensor] = {}
+
+    def num_elements(self) -> int:
+        return 1
+
+    def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        y = self.backbone(sample)
+        self._penalties = {}
+        if self.training or self.always:
+            for kind, weight in self.weights.items():
+                if weight:
+                    p = equivariance_penalty(self.backbone, self.group, self.in_spec,
+                                             self.out_spec, sample, y, kind)
+                    self._penalties[f"soft_equivariance_{kind}"] = weight * p
+        return y
+
+    def extra_losses(self) -> dict[str, Tensor]:
+        return dict(self._penalties)
+
+    def metrics(self) -> dict[str, float]:
+        return {k: float(v.detach()) for k, v in self._penalties.items()}
+
+
+@register("symmetrizers", "soft_equivariance")
+def soft_equivariance(
+    backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
+    weights: dict[str, float] | None = None, always: bool = False,
+) -> SoftEquivariance:
+    """Plain backbone + a per-kind penalty on its measured equivariance error."""
+    return SoftEquivariance(backbone, group, in_spec, out_spec, weights=weights, always=always)
