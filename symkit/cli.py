@@ -83,7 +83,9 @@ def _add_module_commands(sub: Any, module: str) -> None:
     except ModuleNotFoundError as exc:
         if exc.name is not None and (module + ".").startswith(exc.name + "."):
             return  # the module (or its package) is not there: nothing to add
-        raise
+        raise SymkitError(f"cannot load commands from {module}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a broken command module is reported, not hidden
+        raise SymkitError(f"cannot load commands from {module}: {exc!r}") from exc
     mod.add_commands(sub)
 
 
