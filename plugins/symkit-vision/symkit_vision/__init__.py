@@ -1,0 +1,32 @@
+"""symkit-vision: image data and CNN backbones for planar symmetry groups (C4, D4, SO(2)).
+
+Registers (scope ``vision``), lazily:
+
+* datasets: ``mnist`` (a 5,000-digit MNIST subset shipped with the package, optional rotations)
+* backbones: ``cnn_classifier``, ``resnet_small``
+
+Group actions on images are symkit's core ``image`` representation (exact rot90/flip for
+multiples of 90 degrees, bilinear resampling otherwise); this plugin does not redefine them.
+"""
+
+from __future__ import annotations
+
+from symkit.hookspecs import Register, hookimpl
+
+__version__ = "0.1.0"
+SYMKIT_API_VERSION = 1
+
+__all__ = ["__version__", "SYMKIT_API_VERSION", "symkit_register"]
+
+_PARTS = (
+    ("datasets", "mnist", "symkit_vision.datasets:mnist"),
+    ("backbones", "cnn_classifier", "symkit_vision.backbones:cnn_classifier"),
+    ("backbones", "resnet_small", "symkit_vision.backbones:resnet_small"),
+)
+
+
+@hookimpl
+def symkit_register(register: Register) -> None:
+    """Register the ``mnist`` data set and the CNN backbones (lazy targets)."""
+    for category, name, target in _PARTS:
+        register(category, name, target)

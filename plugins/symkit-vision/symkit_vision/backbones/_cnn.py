@@ -1,0 +1,57 @@
+"""A small plain CNN classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import Tensor, nn
+
+from symkit_vision.backbones._io import Heads, parse_writes, read_image
+
+__all__ = ["CNNClassifier", "cnn_classifier"]
+
+
+class CNNClassifier(nn.Module):
+    """Stages of ``conv3x3 -> ReLU`` with 2x2 max pooling between them, global average
+    pooling, then linear heads. No symmetry of its own (wrap it in a symmetrizer).
+
+    No batch normalization: outputs of one image never depend on the rest of the batch, so
+    symmetrizers that batch the K transformed copies together stay exact in training mode.
+
+    Args:
+        in_channels: image channels ``C``.
+        channels: output channels of each stage (each stage after the first halves H and W).
+        writes: output fields and per-image shapes (default ``{logits: [10]}``).
+        reads: the image field.
+        dropout: dropout before the heads.
+
+    Shapes:
+        sample[reads]: ``(B, C, H, W)`` -> ``{logits: (B, 10)}``.
+    """
+
+    def __init__(self, in_channels: int = 1, channels: Sequence[int] = (32, 64, 128),
+                 writes: Mapping[str, Any] | None = None, reads: str = "image",
+                 dropout: float = 0.0):
+        super().__init__()
+        self.reads = reads
+        layers: list[nn.Module] = []
+        width = in_channels
+        for i, c in enumerate(channels):
+            if i > 0:
+                layers.append(nn.MaxPool2d(2))
+            layers += [nn.Conv2d(width, c, 3, padding=1), nn.ReLU(),
+                       nn.Conv2d(c, c, 3, padding=1), nn.ReLU()]
+            width = c
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.heads = Heads(parse_writes(writes), width, dropout)
+
+    def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return self.heads(self.features(read_image(sample, self.reads)))
+
+
+def cnn_classifier(in_channels: int = 1, channels: Sequence[int] = (32, 64, 128),
+                   writes: Mapping[str, Any] | None = None, reads: str = "image",
+                   dropout: float = 0.0) -> CNNClassifier:
+    """Small CNN: conv stages with max pooling, global average pooling, linear heads."""
+    return CNNClassifier(in_channels, channels, writes, reads, dropout)

@@ -1,0 +1,7 @@
+"""Image data sets: ``mnist`` (5,000 digits shipped with the plugin)."""
+
+from symkit_vision.datasets._mnist import MNIST, SPLITS, load_raw, mnist, stratified_split
+from symkit_vision.datasets._rotate import ROTATIONS, rotate_images
+
+__all__ = ["MNIST", "mnist", "load_raw", "stratified_split", "SPLITS", "ROTATIONS",
+           "rotate_images"]
