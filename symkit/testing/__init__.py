@@ -11,20 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from symkit.testing._equivariance import (
-    EquivarianceError,
-    FieldError,
-    assert_equivariant,
-    check_rep_conformance,
-    check_rep_homomorphism,
-    default_rtol,
-    equivariance_error,
-    equivariance_report,
-    example_input,
-    num_nodes,
-)
-
-__all__ = [
+_EQUIVARIANCE = (
     "EquivarianceError",
     "FieldError",
     "equivariance_error",
@@ -35,20 +22,22 @@ __all__ = [
     "check_rep_conformance",
     "example_input",
     "num_nodes",
-    "conformance_cases",
-    "check_group_axioms",
-    "check_homomorphism",
-    "check_haar_statistics",
-]
+)
+_GROUP_CHECKS = ("check_group_axioms", "check_homomorphism", "check_haar_statistics")
 
-# Imported on first use: the group checks live in a module written separately, and the
-# pytest helpers import pytest.
+__all__ = [*_EQUIVARIANCE, "conformance_cases", *_GROUP_CHECKS]
+
+# Everything is imported on first use: pytest imports symkit.testing.pytest_plugin (and so this
+# package) in every run, which must not pull in torch; the group checks live in their own module.
 _LAZY = {
-    "check_group_axioms": "symkit.testing._group_axioms",
-    "check_homomorphism": "symkit.testing._group_axioms",
-    "check_haar_statistics": "symkit.testing._group_axioms",
+    **dict.fromkeys(_EQUIVARIANCE, "symkit.testing._equivariance"),
+    **dict.fromkeys(_GROUP_CHECKS, "symkit.testing._group_axioms"),
     "conformance_cases": "symkit.testing.pytest_plugin",
 }
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str) -> Any:

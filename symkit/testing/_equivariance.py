@@ -28,6 +28,7 @@ __all__ = [
     "default_rtol",
     "example_input",
     "check_rep_conformance",
+    "num_nodes",
 ]
 
 Sample = Mapping[str, Tensor]
