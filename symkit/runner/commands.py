@@ -1,0 +1,167 @@
+"""``symkit train | eval | check | compose``: the runner's command-line commands.
+
+``--json`` prints one JSON object as the last line of stdout. Heavy imports happen inside the
+handlers so ``symkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_commands"]
+
+
+def add_commands(sub: Any) -> None:
+    """Add the runner's commands to the ``symkit`` subparsers."""
+    p = sub.add_parser("train", help="train a model from a YAML config (or resume a run)")
+    p.add_argument("config", nargs="?", help="YAML file (optional with --resume)")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--resume", metavar="RUN_ID_OR_DIR", help="continue a run from last.pt")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a trained run on a data split")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run id, run directory or .pt file")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("check", help="measure the equivariance error of a config or a run")
+    p.add_argument("target", metavar="CONFIG_OR_RUN")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--split", default=None, help="data split (default: train.equivariance.split)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("compose", help="print the built model with parameter counts")
+    p.add_argument("config", help="YAML file")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_compose)
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> int:
+    if not _is_main():
+        return 0
+    print("\n".join(lines))
+    if args.json:
+        print(json.dumps(data, default=str))
+    return 0
+
+
+def _metric_name(run: Any) -> str:
+    node = run.cfg.get("metric") or run.cfg.get("loss")
+    return str(node.get("type") if hasattr(node, "get") else node).split("::")[-1]
+
+
+def _format_errors(errors: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3g}" for k, v in errors.items()) or "(not measured)"
+
+
+# -- train --------------------------------------------------------------------------------------
+def _cmd_train(args: argparse.Namespace) -> int:
+    from symkit.errors import ConfigError
+    from symkit.runner.trainer import train
+
+    if args.config is None and args.resume is None:
+        raise ConfigError(None, "symkit train needs a CONFIG file (or --resume RUN_ID_OR_DIR)")
+    overrides = list(args.overrides)
+    if args.resume is not None and args.config is not None and "=" in args.config:
+        overrides.insert(0, args.config)  # `train --resume RUN key=value`: no config file
+    result = train(args.config, overrides, resume=args.resume)
+    m = result.metrics
+    from symkit.runner.parts import read_config
+
+    name = _metric_name(read_config(result.run_dir / "config.yaml"))
+    lines = [
+        f"test {name}: {m['test_metric']:.6g}   (test loss {m['test_loss']:.6g}, "
+        f"best valid {name} {m['best_valid_metric']:.6g})",
+        f"equivariance error (relative): {_format_errors(result.equivariance)}",
+        f"checkpoint: {result.checkpoint}",
+        f"MLflow run id: {result.run_id or '(tracking disabled)'}"
+        + (f"   tracking uri: {result.tracking_uri}" if result.tracking_uri else ""),
+    ]
+    return _emit(args, result.summary(), lines)
+
+
+# -- eval ---------------------------------------------------------------------------------------
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from symkit.runner.data import build_split, eval_loader
+    from symkit.runner.distributed import DistInfo
+    from symkit.runner.evaluation import evaluate
+    from symkit.runner.load import load_run
+    from symkit.runner.parts import build_loss, build_metric
+
+    loaded = load_run(args.run)
+    run = loaded.run
+    dataset = build_split(run.cfg.data, args.split, run.train.max_samples)
+    result = evaluate(loaded.model, eval_loader(dataset, run.train, DistInfo()),
+                      build_loss(run), build_metric(run), DistInfo())
+    name = _metric_name(run)
+    data = {"run": str(args.run), "split": args.split, "metric": name, **result}
+    lines = [f"{args.split} {name}: {result['metric']:.6g}   ({args.split} loss "
+             f"{result['loss']:.6g})"]
+    return _emit(args, data, lines)
+
+
+# -- check --------------------------------------------------------------------------------------
+def _cmd_check(args: argparse.Namespace) -> int:
+    import torch
+
+    from symkit.runner.data import build_split
+    from symkit.runner.evaluation import measure_equivariance
+    from symkit.runner.load import load_run
+    from symkit.runner.parts import build_model, read_config
+
+    if Path(args.target).suffix in (".yaml", ".yml") and Path(args.target).is_file():
+        run = read_config(args.target, args.overrides)
+        torch.manual_seed(run.train.seed)
+        model, what = build_model(run), "untrained model"
+    else:
+        loaded = load_run(args.target)
+        run, model, what = loaded.run, loaded.model, "trained model"
+    eq = run.train.equivariance
+    split = args.split or eq.split
+    dataset = build_split(run.cfg.data, split, eq.max_samples)
+    errors = measure_equivariance(model, dataset, eq, seed=run.train.seed)
+    data = {"target": args.target, "model": what, "split": split,
+            "group": repr(model.group), "equivariance": errors}
+    lines = [f"{what}, group {model.group!r}, {eq.n_elements} elements per kind, "
+             f"{min(eq.max_samples, len(dataset))} {split} samples"]
+    lines += [f"  {kind:<12} relative error {value:.3g}" for kind, value in errors.items()]
+    return _emit(args, data, lines)
+
+
+# -- compose ------------------------------------------------------------------------------------
+def _cmd_compose(args: argparse.Namespace) -> int:
+    import torch
+
+    from symkit.runner.parts import build_model, read_config
+
+    run = read_config(args.config, args.overrides, require=("model",))
+    torch.manual_seed(run.train.seed)
+    model = build_model(run)
+    rows = list(_module_rows(model, "model", 0))
+    width = max(len("  " * d + n) for n, _, _, d in rows)
+    lines = [f"{'  ' * d + n:<{width}}  {cls:<28} {count:>12,}" for n, cls, count, d in rows]
+    total = sum(p.numel() for p in model.parameters())
+    lines.append(f"total parameters: {total:,} "
+                 f"({sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable)")
+    data = {"modules": [{"name": n, "class": c, "parameters": k, "depth": d}
+                        for n, c, k, d in rows], "total_parameters": total}
+    return _emit(args, data, lines)
+
+
+def _module_rows(module: Any, name: str, depth: int):
+    """(name, class, parameter count including children, depth) for the module tree."""
+    yield name, type(module).__name__, sum(p.numel() for p in module.parameters()), depth
+    for child_name, child in module.named_children():
+        yield from _module_rows(child, child_name, depth + 1)

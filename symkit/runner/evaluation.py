@@ -1,0 +1,69 @@
+"""Evaluation: the data-set mean of the loss and the task metric, and the equivariance error.
+
+Losses and metrics are batch means, so their batch-size-weighted average is the data-set mean;
+under DDP the sums are added over ranks, which makes the result exact and rank-independent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from symkit.runner.data import first_batch, to_device
+from symkit.runner.distributed import DistInfo, all_reduce_sum
+from symkit.runner.schema import EquivarianceConfig
+
+__all__ = ["evaluate", "measure_equivariance", "batch_size"]
+
+LossFn = Callable[[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]], torch.Tensor]
+
+
+def batch_size(batch: Mapping[str, torch.Tensor]) -> int:
+    return next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor))
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, loader: DataLoader, loss_fn: LossFn, metric_fn: LossFn, dist: DistInfo
+) -> dict[str, float]:
+    """``{"loss": mean loss, "metric": mean task metric}`` over the loader (all ranks)."""
+    was_training = model.training
+    model.eval()
+    loss_sum = metric_sum = count = 0.0
+    for batch in loader:
+        batch = to_device(batch, dist.device)
+        outputs = model(batch)
+        n = batch_size(batch)
+        loss_sum += float(loss_fn(outputs, batch)) * n
+        metric_sum += float(metric_fn(outputs, batch)) * n
+        count += n
+    model.train(was_training)
+    loss_sum, metric_sum, count = all_reduce_sum(dist, [loss_sum, metric_sum, count])
+    return {"loss": loss_sum / max(count, 1), "metric": metric_sum / max(count, 1)}
+
+
+@torch.no_grad()
+def measure_equivariance(
+    model: nn.Module, dataset: Dataset, cfg: EquivarianceConfig, *, seed: int = 0,
+    device: torch.device | None = None,
+) -> dict[str, float]:
+    """Relative equivariance error by element kind (and ``all``) on held-out samples.
+
+    Uses :func:`symkit.testing.equivariance_report` with ``cfg.n_elements`` random elements of
+    each kind the model's group has, on the first ``cfg.max_samples`` items of ``dataset``.
+    """
+    from symkit.testing import equivariance_report
+
+    was_training = model.training
+    model.eval()
+    sample = to_device(first_batch(dataset, cfg.max_samples), device or torch.device("cpu"))
+    generator = torch.Generator(device=device or "cpu").manual_seed(seed)
+    report = equivariance_report(
+        model, model.group, model.in_spec, model.out_spec, sample,
+        n_elements=cfg.n_elements, generator=generator,
+    )
+    model.train(was_training)
+    return {kind: float(err.relative) for kind, err in report.items()}

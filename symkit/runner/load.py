@@ -1,0 +1,103 @@
+"""Reloading a trained model from its run: the resolved YAML plus the best state_dict.
+
+A reference is a local run directory (``config.yaml`` + ``best.pt``), a checkpoint file inside
+one, or an MLflow run id (its ``config.yaml`` and ``model.pt`` artifacts, from the store named
+by ``tracking_uri``, ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from symkit.errors import CheckpointError, TrackingError
+from symkit.runner import checkpoint as ckpt
+
+__all__ = ["LoadedRun", "load", "load_run", "locate_run"]
+
+
+@dataclass
+class LoadedRun:
+    """A rebuilt model in eval mode, with its run config."""
+
+    model: nn.Module
+    run: object  # symkit.runner.parts.RunConfig
+    run_dir: Path | None
+    run_id: str | None
+
+
+def load(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> nn.Module:
+    """The trained model of a run id or run directory, in eval mode."""
+    return load_run(ref, tracking_uri=tracking_uri).model
+
+
+def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> LoadedRun:
+    """Rebuild a run's model from its YAML and best weights (see module docs for ``ref``)."""
+    from symkit.runner.parts import build_model, read_config
+
+    path = Path(ref)
+    if path.is_file():
+        config, weights, run_dir, run_id = path.parent / "config.yaml", path, path.parent, None
+    elif path.is_dir():
+        config, weights, run_dir, run_id = path / "config.yaml", path / ckpt.BEST, path, None
+    else:
+        folder = _download(str(ref), tracking_uri)
+        config, weights, run_dir, run_id = (folder / "config.yaml", folder / "model.pt", None,
+                                            str(ref))
+    if not config.is_file():
+        raise CheckpointError(f"{ref}: no config.yaml next to the weights")
+    run = read_config(config)
+    model = build_model(run)
+    state = ckpt.load_checkpoint(weights)
+    model.load_state_dict(state["model"] if "optimizer" in state else state)
+    model.eval()
+    return LoadedRun(model, run, run_dir, run_id)
+
+
+def locate_run(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> Path:
+    """The local directory of a run: ``ref`` itself, or the ``symkit.run_dir`` tag of a run id."""
+    path = Path(ref)
+    if path.is_dir():
+        if not (path / ckpt.LAST).is_file():
+            raise CheckpointError(f"{path}: not a run directory (no {ckpt.LAST})")
+        return path.resolve()
+    client = _client(tracking_uri)
+    try:
+        tags = client.get_run(str(ref)).data.tags
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"{ref}: neither a run directory nor a known run id ({exc})") from exc
+    run_dir = tags.get("symkit.run_dir")
+    if not run_dir or not (Path(run_dir) / ckpt.LAST).is_file():
+        raise CheckpointError(f"run {ref}: its run directory {run_dir!r} is not on this machine")
+    return Path(run_dir)
+
+
+def _client(tracking_uri: str | None):
+    from symkit.runner.tracking import check_reachable, resolve_uri
+
+    uri = resolve_uri(tracking_uri)
+    check_reachable(uri)
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError as exc:
+        raise TrackingError("loading a run by id needs MLflow: pip install 'symkit[tracking]'"
+                            ) from exc
+    return MlflowClient(tracking_uri=uri)
+
+
+def _download(run_id: str, tracking_uri: str | None) -> Path:
+    client = _client(tracking_uri)
+    folder = Path(tempfile.mkdtemp(prefix=f"symkit-{run_id[:8]}-"))
+    try:
+        for name in ("config.yaml", "model.pt"):
+            client.download_artifacts(run_id, name, str(folder))
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(
+            f"{run_id}: not a local path, and not an MLflow run with config.yaml and model.pt "
+            f"artifacts ({type(exc).__name__}: {exc})"
+        ) from exc
+    return folder

@@ -1,0 +1,118 @@
+"""A run config read, validated and turned into parts: model, loss, metric, optimizer, schedule.
+
+Top-level keys (see :data:`~symkit.runner.schema.TOP_LEVEL_KEYS`): ``data``, ``model`` and
+``loss`` are required; ``metric`` defaults to the loss (``mode: min``), ``optimizer`` to adam,
+``scheduler`` to constant. ``metric.mode`` (``min``/``max``) is the runner's, not the metric's.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from symkit.errors import ConfigError
+from symkit.runner.schema import (
+    TOP_LEVEL_KEYS,
+    TrackingConfig,
+    TrainConfig,
+    metric_mode,
+    parse_section,
+)
+
+__all__ = ["RunConfig", "read_config", "build_model", "build_loss", "build_metric",
+           "build_optimizer", "build_scheduler"]
+
+REQUIRED = ("data", "model", "loss")
+RUNNER_CONTEXT = frozenset({"optimizer", "epochs"})
+
+
+@dataclass
+class RunConfig:
+    """The resolved config tree and its typed runner sections."""
+
+    cfg: DictConfig
+    train: TrainConfig
+    tracking: TrackingConfig
+    mode: str  #: ``min`` or ``max``: which way the task metric improves
+
+    @property
+    def experiment(self) -> str:
+        return self.tracking.experiment or self.cfg.get("experiment") or "symkit"
+
+
+def read_config(source: Any, overrides: Sequence[str] = (), *, require: Iterable[str] = REQUIRED
+                ) -> RunConfig:
+    """Load (YAML path, mapping or DictConfig), apply overrides, validate everything."""
+    from symkit.config import CONTEXT_NAMES, load_config, validate
+
+    cfg = load_config(source, list(overrides))
+    for key in cfg:
+        if key not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                str(key), f"unknown top-level key{hint} Keys: {', '.join(TOP_LEVEL_KEYS)}"
+            )
+    for key in require:
+        if cfg.get(key) is None:
+            raise ConfigError(key, "missing; a run config needs " + ", ".join(REQUIRED))
+    checked = OmegaConf.to_container(cfg, resolve=True)
+    for section in ("train", "tracking", "experiment"):
+        checked.pop(section, None)
+    if isinstance(checked.get("metric"), dict):
+        checked["metric"].pop("mode", None)
+    validate(checked, context=CONTEXT_NAMES | RUNNER_CONTEXT)
+    train = parse_section(TrainConfig, _plain(cfg.get("train")), "train")
+    tracking = parse_section(TrackingConfig, _plain(cfg.get("tracking")), "tracking")
+    return RunConfig(cfg, train, tracking, metric_mode(_plain(cfg.get("metric"))))
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def build_model(run: RunConfig):
+    """The symmetrized model of ``model:`` (see :func:`symkit.model.build_model`)."""
+    from symkit.model import build_model as build
+
+    return build(run.cfg.model)
+
+
+def build_loss(run: RunConfig):
+    from symkit.config import build
+
+    return build(run.cfg.loss, "losses", key="loss")
+
+
+def build_metric(run: RunConfig):
+    """The task metric; without ``metric:``, the loss function as a metric."""
+    from symkit.config import build
+
+    node = _plain(run.cfg.get("metric"))
+    if node is None:
+        node = _plain(run.cfg.loss)
+        category = "losses"
+    else:
+        category = "metrics"
+    if isinstance(node, Mapping):
+        node = {k: v for k, v in node.items() if k != "mode"}
+    return build(node, category, key="metric")
+
+
+def build_optimizer(run: RunConfig, params: Any):
+    from symkit.config import build
+
+    node = run.cfg.get("optimizer") or "adam"
+    return build(node, "optimizers", key="optimizer", context={"params": params})
+
+
+def build_scheduler(run: RunConfig, optimizer: Any):
+    from symkit.config import build
+
+    node = run.cfg.get("scheduler") or "constant"
+    return build(node, "schedulers", key="scheduler",
+                 context={"optimizer": optimizer, "epochs": run.train.epochs})

@@ -1,0 +1,105 @@
+"""The run's own config sections: ``train:`` and ``tracking:``, as typed dataclasses.
+
+Every other top-level key (``data``, ``model``, ``loss``, ``metric``, ``optimizer``,
+``scheduler``) is a registry node that :mod:`symkit.config` validates and builds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from symkit.errors import ConfigError
+
+__all__ = [
+    "TOP_LEVEL_KEYS",
+    "EquivarianceConfig",
+    "TrainConfig",
+    "TrackingConfig",
+    "parse_section",
+    "metric_mode",
+]
+
+#: Every key a run config may have at its top level.
+TOP_LEVEL_KEYS = (
+    "experiment", "data", "model", "loss", "metric", "optimizer", "scheduler", "train", "tracking",
+)
+
+
+@dataclass
+class EquivarianceConfig:
+    """How the final model's equivariance error is measured on held-out data."""
+
+    n_elements: int = 8  #: random group elements per kind
+    max_samples: int = 64  #: held-out samples used
+    split: str = "test"
+
+
+@dataclass
+class TrainConfig:
+    """The ``train:`` section."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    eval_batch_size: int | None = None  #: defaults to ``batch_size``
+    val_every: int = 1  #: validate every N epochs (and always after the last)
+    num_workers: int = 0
+    seed: int = 0
+    device: str = "auto"  #: ``auto``, ``cpu``, ``cuda``, ``cuda:1``
+    threads: int | None = None  #: torch threads per process; default: cores / processes
+    max_samples: int | None = None  #: cap every split at this many items (quick runs)
+    grad_clip: float | None = None
+    checkpoint_dir: str = "runs"  #: each run writes ``<checkpoint_dir>/<run name>/``
+    progress: bool = True  #: tqdm bar (only on a terminal)
+    equivariance: EquivarianceConfig = field(default_factory=EquivarianceConfig)
+
+
+@dataclass
+class TrackingConfig:
+    """The ``tracking:`` section (MLflow)."""
+
+    enabled: bool = True
+    uri: str | None = None  #: default: env MLFLOW_TRACKING_URI, else ``sqlite:///mlflow.db``
+    experiment: str | None = None  #: default: the top-level ``experiment``, else ``symkit``
+    run_name: str | None = None
+    log_model: bool = False  #: also log an MLflow pytorch model (slow)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def parse_section(cls: type, values: Mapping[str, Any] | None, key: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, naming the key path of any unknown option."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in fields:
+            close = difflib.get_close_matches(name, fields, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"{key}.{name}", f"unknown option{hint} Options: {', '.join(fields)}"
+            )
+        sub = _nested_type(fields[name])
+        if sub is not None:
+            if value is not None and not isinstance(value, Mapping):
+                raise ConfigError(f"{key}.{name}", f"expected a mapping, got {value!r}")
+            value = parse_section(sub, value, f"{key}.{name}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _nested_type(f: dataclasses.Field) -> type | None:
+    factory = f.default_factory
+    if factory is not dataclasses.MISSING and dataclasses.is_dataclass(factory):
+        return factory  # type: ignore[return-value]
+    return None
+
+
+def metric_mode(metric: Mapping[str, Any] | None) -> str:
+    """``min`` or ``max``: whether a lower or a higher task metric is better."""
+    mode = (metric or {}).get("mode", "min") if isinstance(metric, Mapping) else "min"
+    if mode not in ("min", "max"):
+        raise ConfigError("metric.mode", f"expected 'min' or 'max', got {mode!r}")
+    return mode

@@ -1,0 +1,205 @@
+"""MLflow tracking for runs: one run per training job, resumable, imported only when used.
+
+:func:`start_tracker` returns an :class:`MlflowTracker` (rank 0, tracking enabled) or a
+:class:`Tracker` that does nothing. The store defaults to ``sqlite:///mlflow.db`` in the working
+directory; ``tracking.uri`` or ``MLFLOW_TRACKING_URI`` name any other. An unreachable store
+raises :class:`~symkit.errors.TrackingError` when the run starts, before any training.
+
+Metric steps are epochs. :meth:`Tracker.reconcile` makes the run's history equal to the
+checkpoint's, logging only the (key, step) pairs MLflow lacks, so a run resumed after SIGKILL
+has neither gaps nor duplicates.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from symkit.errors import TrackingError
+
+__all__ = [
+    "DEFAULT_URI",
+    "MAX_PARAM_LENGTH",
+    "Tracker",
+    "MlflowTracker",
+    "resolve_uri",
+    "start_tracker",
+    "flatten",
+]
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+MAX_PARAM_LENGTH = 500
+PARAM_BATCH = 100
+METRIC_BATCH = 1000
+
+History = list[tuple[int, dict[str, float]]]
+
+
+def resolve_uri(uri: str | None) -> str:
+    """The tracking URI: config, else ``MLFLOW_TRACKING_URI``, else the local SQLite store."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Dotted keys -> string values (lists keep their YAML-ish repr), each cut to 500 chars."""
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            text = str(value)
+            cut = len(text) > MAX_PARAM_LENGTH
+            out[name] = text[: MAX_PARAM_LENGTH - 3] + "..." if cut else text
+    return out
+
+
+class Tracker:
+    """No tracking: every method does nothing (tracking disabled, or not rank 0)."""
+
+    run_id: str | None = None
+    uri: str | None = None
+
+    def log_params(self, params: Mapping[str, Any]) -> None: ...
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
+
+    def reconcile(self, history: History) -> None: ...
+
+    def log_artifact(self, path: str | os.PathLike, folder: str | None = None) -> None: ...
+
+    def set_tags(self, tags: Mapping[str, str]) -> None: ...
+
+    def log_model(self, model: Any) -> None: ...
+
+    def finish(self, status: str = "FINISHED") -> None: ...
+
+
+class MlflowTracker(Tracker):
+    """A run in an MLflow store, written through :class:`mlflow.tracking.MlflowClient`."""
+
+    def __init__(self, client: Any, run_id: str, uri: str):
+        self.client = client
+        self.run_id = run_id
+        self.uri = uri
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, v) for k, v in flatten(params).items()]
+        for i in range(0, len(items), PARAM_BATCH):
+            self._call(self.client.log_batch, self.run_id, params=items[i : i + PARAM_BATCH])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        self._log_rows([(k, float(v), step) for k, v in metrics.items()])
+
+    def reconcile(self, history: History) -> None:
+        """Log every (key, step) of ``history`` that the run does not have yet."""
+        keys = {k for _, row in history for k in row}
+        have = {
+            k: {m.step for m in self._call(self.client.get_metric_history, self.run_id, k)}
+            for k in keys
+        }
+        self._log_rows(
+            [(k, float(v), step) for step, row in history for k, v in row.items()
+             if step not in have[k]]
+        )
+
+    def log_artifact(self, path: str | os.PathLike, folder: str | None = None) -> None:
+        self._call(self.client.log_artifact, self.run_id, str(path), folder)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        rows = [RunTag(k, str(v)[:5000]) for k, v in tags.items()]
+        self._call(self.client.log_batch, self.run_id, tags=rows)
+
+    def log_model(self, model: Any) -> None:
+        """Log an MLflow pytorch model with explicit requirements (no environment inference)."""
+        import mlflow
+        import torch
+
+        import symkit
+
+        mlflow.set_tracking_uri(self.uri)
+        with mlflow.start_run(run_id=self.run_id):
+            mlflow.pytorch.log_model(
+                model, name="model",
+                pip_requirements=[f"torch=={torch.__version__}", f"symkit=={symkit.__version__}"],
+            )
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self._call(self.client.set_terminated, self.run_id, status)
+
+    def _log_rows(self, rows: Iterable[tuple[str, float, int]]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, step) for k, v, step in rows]
+        for i in range(0, len(metrics), METRIC_BATCH):
+            self._call(self.client.log_batch, self.run_id, metrics=metrics[i : i + METRIC_BATCH])
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - MLflow raises many types; one error for users
+            raise TrackingError(f"MLflow at {self.uri}: {type(exc).__name__}: {exc}") from exc
+
+
+def start_tracker(
+    uri: str | None,
+    experiment: str,
+    *,
+    run_id: str | None = None,
+    run_name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> MlflowTracker:
+    """Open (``run_id``) or create a run; fail with :class:`TrackingError` if the store is down."""
+    uri = resolve_uri(uri)
+    check_reachable(uri)
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError as exc:
+        raise TrackingError(
+            "tracking needs MLflow: pip install 'symkit[tracking]' (or set tracking.enabled=false)"
+        ) from exc
+    client = MlflowClient(tracking_uri=uri)
+    probe = MlflowTracker(client, "", uri)
+    if run_id is not None:
+        probe._call(client.get_run, run_id)
+        probe._call(client.update_run, run_id, "RUNNING")
+        return MlflowTracker(client, run_id, uri)
+    found = probe._call(client.get_experiment_by_name, experiment)
+    if found is None:
+        try:
+            exp_id = client.create_experiment(experiment)
+        except Exception:  # noqa: BLE001 - created meanwhile by another job, or a real failure
+            found = probe._call(client.get_experiment_by_name, experiment)
+            if found is None:
+                exp_id = probe._call(client.create_experiment, experiment)
+            else:
+                exp_id = found.experiment_id
+    else:
+        exp_id = found.experiment_id
+    run = probe._call(client.create_run, exp_id, run_name=run_name, tags=dict(tags or {}))
+    return MlflowTracker(client, run.info.run_id, uri)
+
+
+def check_reachable(uri: str, timeout: float = 10.0) -> None:
+    """For an HTTP store, GET ``/health`` once (no retries); other stores fail on first use."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+            if response.status >= 400:
+                raise TrackingError(f"tracking server {uri} answered {response.status} on /health")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise TrackingError(
+            f"cannot reach the tracking server {uri} ({exc}); start it, fix tracking.uri / "
+            "MLFLOW_TRACKING_URI, or run with tracking.enabled=false"
+        ) from exc
