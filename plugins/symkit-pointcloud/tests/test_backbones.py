@@ -55,3 +55,24 @@ def test_pointnet_invariant_with_symkit_testing(dtype):
     model = pointnet(hidden=(16, 32), head=(32,)).to(dtype)
     sample = {"pos": torch.randn(4, n, 3, dtype=dtype)}
     testing.assert_equivariant(model, group, in_spec, out_spec, sample)
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_so3_frame_averaging_makes_backbone_invariant(name):
+    """Each backbone under the core PCA frame averaging: SO(3)-invariant logits on shapes."""
+    from symkit_pointcloud.datasets import shapes
+
+    from symkit.config import build_spec
+    from symkit.registry import registry
+    from symkit.testing import assert_equivariant
+
+    if "frame_averaging" not in registry("symmetrizers"):
+        pytest.skip("core frame_averaging symmetrizer not available")
+    group = registry("groups").build("so3")
+    in_spec = build_spec({"pos": {"rep": "point", "nodes": True}}, key="in_spec")
+    out_spec = build_spec({"logits": "scalar"}, key="out_spec")
+    torch.manual_seed(0)
+    backbone = BUILDERS[name]().double()
+    model = registry("symmetrizers").build("frame_averaging", backbone, group, in_spec, out_spec)
+    pos = shapes("test", test_size=4, num_points=48, classes=["cube", "cone", "helix"]).pos
+    assert_equivariant(model.eval(), group, in_spec, out_spec, {"pos": pos.double()})
