@@ -1,7 +1,8 @@
 """symkit: make any PyTorch network respect a symmetry, configured from YAML.
 
 Heavy parts (tracking, plotting, optional extensions) are imported only where used, so
-``import symkit`` stays fast.
+``import symkit`` stays fast. The registries live in :mod:`symkit.registry`
+(``from symkit.registry import registry``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "registry", "register", "Spec", "Field", "load"]
+__all__ = ["__version__", "register", "Spec", "Field", "load"]
 
 _LAZY = {
-    "registry": "symkit.registry:registry",
     "register": "symkit.registry:register",
     "Spec": "symkit.spec:Spec",
     "Field": "symkit.spec:Field",
