@@ -2,8 +2,12 @@
 
 Elements are ``g = exp(sum_i a_i E_i)`` (``E_i`` a basis of so(d)), optionally times a fixed
 reflection with probability ``reflection_prob``, and (E(d), SE(d)) a translation ``t``, where
-``a = w * u`` with ``u ~ U[-1, 1]`` and learnable widths ``w`` (reparameterized, so ``w`` gets
-gradients through the group action).
+``a = (w / pi) * v`` with learnable widths ``w`` (reparameterized, so ``w`` gets gradients
+through the group action) and a fixed base law for ``v``: for d = 2 the angle ``v ~ U[-pi, pi]``,
+for d = 3 the axis-angle vector of a Haar rotation (uniform axis, angle density
+``(1 - cos t) / pi``), so that ``w = pi`` gives exactly Haar measure; for d > 3 ``v ~
+U[-pi, pi]`` per generator (not Haar). Translations are ``t = w_t * U[-1, 1]``. Widths are
+capped at ``pi``.
 
 * ``mode: global`` (Augerino, Benton et al., 2020): one width per generator, shared by all
   inputs; the regularizer ``-width_weight * ||w||^2`` (in :meth:`extra_losses`) favours wide
@@ -13,8 +17,10 @@ gradients through the group action).
   ``[entropy_min, entropy_max]`` by a quadratic penalty.
 
 It is equivariant only in the limit, and only when the distribution is invariant: for SO(2)
-with rotation width ``pi`` the angle is uniform (Haar), and with ``reflection_prob = 0.5`` so is
-O(2); then the error falls like ``1/sqrt(K)``. Other widths give plain learned augmentation.
+and SO(3) with rotation widths ``pi`` (the default start), and O(2)/O(3) with
+``reflection_prob = 0.5``, the law is Haar and the error falls like ``1/sqrt(K)``; :meth:`supports`
+lists those groups. Narrower widths or translations (E(d), SE(d): allowed, but never invariant)
+give plain learned augmentation.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from torch import Tensor, nn
 from symkit.errors import ConfigError
 from symkit.groups._base import Element, Group
 from symkit.groups._euclidean import homogeneous
+from symkit.groups._orthogonal import Orthogonal
 from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import batch_layout, data_dtype
+from symkit.symmetrizers.learned._canonicalizer import follow_dtype
 from symkit.symmetrizers.learned._canonicalizers import is_matrix_group
 from symkit.symmetrizers.learned._matrices import skew_basis
 from symkit.symmetrizers.learned._probabilistic import sample_device
@@ -43,6 +51,23 @@ MODES = ("global", "per_input")
 
 def _inverse_softplus(x: float) -> float:
     return x + math.log(-math.expm1(-x))
+
+
+def haar_axis_angle(u: Tensor, axis: Tensor, steps: int = 60) -> Tensor:
+    """Axis-angle vectors ``t n`` of Haar rotations of R^3 (no gradient).
+
+    The angle has CDF ``(t - sin t) / pi`` on ``[0, pi]`` (inverted by bisection from
+    ``u ~ U[0, 1]``); the axis is ``axis / |axis|`` with ``axis`` standard normal.
+
+    Shapes:
+        u: ``(n,)``; axis: ``(n, 3)``; returns ``(n, 3)``.
+    """
+    lo, hi = torch.zeros_like(u), torch.full_like(u, math.pi)
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        below = (mid - torch.sin(mid)) / math.pi < u
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return (lo + hi)[:, None] / 2 * axis / axis.norm(dim=-1, keepdim=True)
 
 
 class LearnedAugmentation(Symmetrizer):
@@ -66,14 +91,14 @@ class LearnedAugmentation(Symmetrizer):
 
     def __init__(
         self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-        mode: str = "global", init_width: float = 0.5, init_translation: float = 0.1,
+        mode: str = "global", init_width: float = math.pi, init_translation: float = 0.1,
         reflection_prob: float = 0.5, width_weight: float = 0.01, field: str | None = None,
         hidden: int = 32, entropy_min: float = -10.0, entropy_max: float = 10.0,
         entropy_weight: float = 1.0, train_samples: int = 1, eval_samples: int = 8,
         seed: int | None = None, chunk_size: int | None = None,
     ):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
-        if not self.supports(group):
+        if not is_matrix_group(group):
             raise ConfigError(None, f"learned_augmentation needs O(d)/SO(d)/E(d)/SE(d), "
                               f"got {group!r}")
         if mode not in MODES:
@@ -101,20 +126,27 @@ class LearnedAugmentation(Symmetrizer):
             self.width_net = nn.Sequential(nn.Flatten(), nn.LazyLinear(hidden), nn.SiLU(), last)
         self._widths: Tensor | None = None
 
+    #: Monte-Carlo: equivariant only in the limit of many samples
+    is_exact = False
+
     @classmethod
     def supports(cls, group: Group) -> bool:
-        return is_matrix_group(group)
+        """SO(2), O(2), SO(3), O(3): where full widths give Haar measure (invariant limit)."""
+        return isinstance(group, Orthogonal) and group.dim in (2, 3)
 
     def widths(self, sample: Mapping[str, Tensor]) -> Tensor:
         """Current widths: ``(G,)`` global or ``(B, G)`` per input (positive)."""
-        if self.mode == "global":
-            return nn.functional.softplus(self.raw_width)
-        return nn.functional.softplus(self.width_net(sample[self.field]))
+        raw = self.raw_width if self.mode == "global" else self.width_net(sample[self.field])
+        w = nn.functional.softplus(raw)
+        cap = torch.full_like(w, math.inf)
+        cap[..., : self.n_rot] = math.pi
+        return torch.minimum(w, cap)
 
     def num_elements(self) -> int:
         return self.train_samples if self.training else self.eval_samples
 
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
+        follow_dtype(self, sample)
         b = batch_layout(sample, self.in_spec).size
         k = self.num_elements()
         dtype, device = data_dtype(sample, self.in_spec), sample_device(sample)
@@ -124,14 +156,21 @@ class LearnedAugmentation(Symmetrizer):
         gen = None
         if self.seed is not None and not self.training:
             gen = torch.Generator().manual_seed(self.seed)
-        u = torch.rand(b * k, w.shape[1] + 1, generator=gen, dtype=torch.float64).to(device)
-        a = w * (2 * u[:, :-1].to(dtype) - 1)
-        rot = torch.matrix_exp(torch.einsum("ng,gij->nij", a[:, : self.n_rot],
-                                            self.basis.to(dtype)))
+        u = torch.rand(b * k, w.shape[1] + 1, generator=gen, dtype=torch.float64)
+        v = math.pi * (2 * u[:, : self.n_rot] - 1)
+        if self.n_rot == 3:  # SO(3): Haar axis-angle as the base law
+            axis = torch.randn(b * k, 3, generator=gen, dtype=torch.float64)
+            v = haar_axis_angle(u[:, 0], axis)
+        a = w[:, : self.n_rot] * v.to(device=device, dtype=dtype) / math.pi
+        rot = torch.matrix_exp(torch.einsum("ng,gij->nij", a, self.basis.to(dtype)))
+        u = u.to(device)
         if self.reflect:
             flip = torch.where(u[:, -1] < self.reflect, -1.0, 1.0).to(dtype)
             rot = torch.cat([rot[..., :1] * flip[:, None, None], rot[..., 1:]], dim=-1)
-        g = homogeneous(rot, a[:, self.n_rot:]) if self.n_trans else rot
+        if self.n_trans:
+            t = w[:, self.n_rot:] * (2 * u[:, self.n_rot:-1].to(dtype) - 1)
+            return homogeneous(rot, t), torch.full((b, k), 1.0 / k, dtype=dtype, device=device)
+        g = rot
         return g, torch.full((b, k), 1.0 / k, dtype=dtype, device=device)
 
     def extra_losses(self) -> dict[str, Tensor]:
@@ -157,7 +196,7 @@ class LearnedAugmentation(Symmetrizer):
 @register("symmetrizers", "learned_augmentation")
 def learned_augmentation(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-    mode: str = "global", init_width: float = 0.5, init_translation: float = 0.1,
+    mode: str = "global", init_width: float = math.pi, init_translation: float = 0.1,
     reflection_prob: float = 0.5, width_weight: float = 0.01, field: str | None = None,
     hidden: int = 32, entropy_min: float = -10.0, entropy_max: float = 10.0,
     entropy_weight: float = 1.0, train_samples: int = 1, eval_samples: int = 8,

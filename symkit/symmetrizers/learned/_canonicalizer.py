@@ -22,13 +22,25 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from symkit.canonicalizers import Canonicalizer
 from symkit.groups._base import Element, Group
 from symkit.spec import Spec
 
-__all__ = ["Proposal", "LearnedCanonicalizer"]
+__all__ = ["Proposal", "LearnedCanonicalizer", "follow_dtype"]
+
+
+def follow_dtype(module: nn.Module, sample: Mapping[str, object]) -> None:
+    """Cast ``module``'s floating parameters to the dtype of the sample's first floating tensor.
+
+    ``Module.to`` keeps the parameter objects, so optimizers holding them are unaffected.
+    """
+    dtype = next((v.dtype for v in sample.values()
+                  if isinstance(v, Tensor) and v.is_floating_point()), None)
+    param = next((p for p in module.parameters() if p.is_floating_point()), None)
+    if dtype is not None and param is not None and param.dtype != dtype:
+        module.to(dtype)
 
 
 @dataclass
@@ -74,7 +86,14 @@ class LearnedCanonicalizer(Canonicalizer):
         raise NotImplementedError
 
     def propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
-        """The proposal for a batch; ``noise: (B, noise_dim)`` invariant noise (or ``None``)."""
+        """The proposal for a batch; ``noise: (B, noise_dim)`` invariant noise (or ``None``).
+
+        The network follows the precision of the data (its parameters are cast in place).
+        """
+        follow_dtype(self, sample)
+        return self._propose(sample, noise)
+
+    def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None) -> Proposal:
         raise NotImplementedError
 
     def forward(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Element:

@@ -7,7 +7,11 @@ learned_group_cnn      finite planar (C4, D4, C2, ...)  lifting G-CNN scores -> 
 learned_image_frame    SO(2), O(2) on images            D4-invariant CNN moments -> frame
 learned_point_frame    O(d), SO(d), E(d), SE(d) points  EGNN-style vectors -> Gram-Schmidt
 learned_sort           S_N on node features             DeepSets scores -> argsort
+learned_orbit_scores   any small finite group, any spec  ``psi(g^-1 x)`` per element -> argmax
 =====================  ==============================  ======================================
+
+A ``field`` left as ``None`` is found in ``in_spec`` (the first image field, the first point
+field, or all node fields for ``learned_sort``).
 """
 
 from __future__ import annotations
@@ -17,13 +21,17 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from symkit.errors import ConfigError
 from symkit.groups._base import Group
 from symkit.groups._euclidean import Euclidean, homogeneous
 from symkit.groups._orthogonal import Orthogonal
 from symkit.groups._symmetric import Symmetric
 from symkit.registry import register
 from symkit.reps._image import Image
+from symkit.reps._point import Point
 from symkit.spec import Spec
+from symkit.symmetrizers._base import tile_elements
+from symkit.symmetrizers._batching import Copies, batch_layout
 from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer, Proposal
 from symkit.symmetrizers.learned._image_nets import ImageVectors, LiftingScores, with_noise_channels
 from symkit.symmetrizers.learned._matrices import frame_from_vectors
@@ -35,13 +43,30 @@ __all__ = [
     "ImageFrameCanonicalizer",
     "PointFrameCanonicalizer",
     "SortCanonicalizer",
+    "OrbitScoresCanonicalizer",
     "is_matrix_group",
+    "find_field",
+    "default_learned_canonicalizer",
 ]
+
+#: largest finite group that ``learned_orbit_scores`` enumerates
+MAX_ORDER = 128
 
 
 def is_matrix_group(group: Group) -> bool:
     """O(d), SO(d) (elements are matrices) or E(d), SE(d) (homogeneous matrices)."""
     return isinstance(group, (Orthogonal, Euclidean))
+
+
+def find_field(in_spec: Spec | None, rep_type: type, field: str | None = None) -> str:
+    """``field`` if given, else the first field of ``in_spec`` whose rep is a ``rep_type``."""
+    if field is not None:
+        return field
+    for name, f in (in_spec or {}).items():
+        if isinstance(f.rep, rep_type):
+            return name
+    raise ConfigError("field", f"no {rep_type.__name__} field in the input spec {in_spec!r}; "
+                      "name the field")
 
 
 def _proper(group: Group) -> bool:
@@ -54,17 +79,18 @@ class GroupCNNCanonicalizer(LearnedCanonicalizer):
     Exactly equivariant for groups whose image action is exact (C1, C2, C4, D1, D2, D4).
     """
 
-    def __init__(self, group: Group, in_spec: Spec | None = None, field: str = "image",
+    def __init__(self, group: Group, in_spec: Spec | None = None, field: str | None = None,
                  in_channels: int = 1, hidden: int = 16, kernel_size: int = 5, **kwargs):
         super().__init__(group, in_spec, **kwargs)
-        self.field = field
+        self.field = find_field(in_spec, Image, field)
         self.net = LiftingScores(group, in_channels + self.noise_dim, hidden, kernel_size)
 
     @classmethod
     def supports(cls, group: Group) -> bool:
-        return group.is_finite and group.dim == 2 and Image().is_exact(group)
+        return (len(group.factors()) == 1 and group.is_finite and group.dim == 2
+                and Image().is_exact(group))
 
-    def propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
+    def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
         logits = self.net(with_noise_channels(sample[self.field], noise))
         elements = self.group.elements(device=logits.device)
         return Proposal(self.group.index(elements, logits.argmax(-1)), logits=logits)
@@ -78,17 +104,17 @@ class ImageFrameCanonicalizer(LearnedCanonicalizer):
     for 90-degree rotations and flips of the grid; other angles only up to image resampling.
     """
 
-    def __init__(self, group: Group, in_spec: Spec | None = None, field: str = "image",
+    def __init__(self, group: Group, in_spec: Spec | None = None, field: str | None = None,
                  in_channels: int = 1, hidden: int = 16, layers: int = 2, **kwargs):
         super().__init__(group, in_spec, **kwargs)
-        self.field = field
+        self.field = find_field(in_spec, Image, field)
         self.net = ImageVectors(in_channels + self.noise_dim, 2, hidden, layers)
 
     @classmethod
     def supports(cls, group: Group) -> bool:
         return isinstance(group, Orthogonal) and group.dim == 2
 
-    def propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
+    def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
         v = self.net(with_noise_channels(sample[self.field], noise))
         frame = frame_from_vectors(v, proper=_proper(self.group))
         return Proposal(frame, rotation=frame)
@@ -102,10 +128,10 @@ class PointFrameCanonicalizer(LearnedCanonicalizer):
     as translation.
     """
 
-    def __init__(self, group: Group, in_spec: Spec | None = None, field: str = "pos",
+    def __init__(self, group: Group, in_spec: Spec | None = None, field: str | None = None,
                  hidden: int = 32, **kwargs):
         super().__init__(group, in_spec, **kwargs)
-        self.field = field
+        self.field = find_field(in_spec, Point, field)
         self.affine = "translation" in group.kinds
         self.net = PointVectors(group.dim, hidden, self.noise_dim, center=self.affine)
 
@@ -113,7 +139,7 @@ class PointFrameCanonicalizer(LearnedCanonicalizer):
     def supports(cls, group: Group) -> bool:
         return is_matrix_group(group)
 
-    def propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
+    def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
         v, c = self.net(sample[self.field], noise)
         frame = frame_from_vectors(v, proper=_proper(self.group))
         element = homogeneous(frame, c) if self.affine else frame
@@ -121,26 +147,64 @@ class PointFrameCanonicalizer(LearnedCanonicalizer):
 
 
 class SortCanonicalizer(LearnedCanonicalizer):
-    """``h(x) = argsort(s(x))`` with DeepSets node scores: ``h^-1 x`` lists nodes by score."""
+    """``h(x) = argsort(s(x))`` with DeepSets node scores: ``h^-1 x`` lists nodes by score.
 
-    def __init__(self, group: Group, in_spec: Spec | None = None, field: str = "x",
+    Reads ``field`` or, when ``None``, all node fields of ``in_spec`` concatenated per node.
+    """
+
+    def __init__(self, group: Group, in_spec: Spec | None = None, field: str | None = None,
                  hidden: int = 32, in_features: int | None = None, **kwargs):
         super().__init__(group, in_spec, **kwargs)
-        self.field = field
+        self.fields = [field] if field else [n for n, f in (in_spec or {}).items() if f.nodes]
+        if not self.fields:
+            raise ConfigError("field", "learned_sort needs node fields; name the field")
         self.net = NodeScores(in_features, hidden, self.noise_dim)
 
     @classmethod
     def supports(cls, group: Group) -> bool:
         return isinstance(group, Symmetric)
 
-    def propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
-        scores = self.net(sample[self.field], noise)
+    def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
+        x = torch.cat([sample[n].reshape(*sample[n].shape[:2], -1) for n in self.fields], -1)
+        scores = self.net(x, noise)
         return Proposal(torch.argsort(scores, dim=-1), scores=scores)
+
+
+class OrbitScoresCanonicalizer(LearnedCanonicalizer):
+    """``h(x) = argmax_g psi(g^-1 . x)`` over all elements of a small finite group.
+
+    ``psi`` is any network (an MLP over the flattened input fields); the scores
+    ``score_g(x) = psi(g^-1 x)`` satisfy ``score_g(h x) = score_{h^-1 g}(x)``, so ``argmax`` is
+    exactly equivariant for every spec the group acts on, at the cost of ``|G|`` calls of ``psi``.
+    """
+
+    def __init__(self, group: Group, in_spec: Spec | None = None, hidden: int = 32, **kwargs):
+        super().__init__(group, in_spec, **kwargs)
+        if not in_spec:
+            raise ConfigError("in_spec", "learned_orbit_scores needs the input spec")
+        self.psi = torch.nn.Sequential(torch.nn.LazyLinear(hidden), torch.nn.Tanh(),
+                                       torch.nn.Linear(hidden, 1))
+
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        return bool(group.is_finite) and (group.order or 0) <= MAX_ORDER
+
+    def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
+        copies = Copies(sample, batch_layout(sample, self.in_spec), self.group.order)
+        device = next(v.device for v in sample.values() if isinstance(v, Tensor))
+        elements = self.group.elements(device=device)
+        g_inv = tile_elements(self.group.inverse(elements), copies.layout.size)
+        moved = self.in_spec.act(self.group, g_inv, copies.sample)
+        parts = [moved[n].flatten(1) for n in self.in_spec if n in moved]
+        if noise is not None and self.noise_dim:
+            parts.append(noise.repeat_interleave(self.group.order, dim=0).to(parts[0].dtype))
+        logits = self.psi(torch.cat(parts, dim=1)).reshape(copies.layout.size, -1)
+        return Proposal(self.group.index(elements, logits.argmax(-1)), logits=logits)
 
 
 @register("canonicalizers", "learned_group_cnn")
 def learned_group_cnn(
-    group: Group, in_spec: Spec | None = None, field: str = "image", in_channels: int = 1,
+    group: Group, in_spec: Spec | None = None, field: str | None = None, in_channels: int = 1,
     hidden: int = 16, kernel_size: int = 5, noise_dim: int = 0, prior_weight: float = 0.0,
     tau: float = 1.0,
 ) -> GroupCNNCanonicalizer:
@@ -151,7 +215,7 @@ def learned_group_cnn(
 
 @register("canonicalizers", "learned_image_frame")
 def learned_image_frame(
-    group: Group, in_spec: Spec | None = None, field: str = "image", in_channels: int = 1,
+    group: Group, in_spec: Spec | None = None, field: str | None = None, in_channels: int = 1,
     hidden: int = 16, layers: int = 2, noise_dim: int = 0, prior_weight: float = 0.0,
 ) -> ImageFrameCanonicalizer:
     """SO(2)/O(2) canonicalizer for images from equivariant moment vectors."""
@@ -161,7 +225,7 @@ def learned_image_frame(
 
 @register("canonicalizers", "learned_point_frame")
 def learned_point_frame(
-    group: Group, in_spec: Spec | None = None, field: str = "pos", hidden: int = 32,
+    group: Group, in_spec: Spec | None = None, field: str | None = None, hidden: int = 32,
     noise_dim: int = 0, prior_weight: float = 0.0,
 ) -> PointFrameCanonicalizer:
     """O(d)/SO(d)/E(d)/SE(d) canonicalizer for point sets: EGNN vectors + Gram-Schmidt."""
@@ -171,9 +235,45 @@ def learned_point_frame(
 
 @register("canonicalizers", "learned_sort")
 def learned_sort(
-    group: Group, in_spec: Spec | None = None, field: str = "x", hidden: int = 32,
+    group: Group, in_spec: Spec | None = None, field: str | None = None, hidden: int = 32,
     in_features: int | None = None, noise_dim: int = 0, prior_weight: float = 0.0, tau: float = 1.0,
 ) -> SortCanonicalizer:
     """S_N canonicalizer: sort nodes by learned DeepSets scores (soft sort while training)."""
     return SortCanonicalizer(group, in_spec, field, hidden, in_features, noise_dim=noise_dim,
                              prior_weight=prior_weight, tau=tau)
+
+
+@register("canonicalizers", "learned_orbit_scores")
+def learned_orbit_scores(
+    group: Group, in_spec: Spec | None = None, hidden: int = 32, noise_dim: int = 0,
+    prior_weight: float = 0.0, tau: float = 1.0,
+) -> OrbitScoresCanonicalizer:
+    """Finite groups (order <= 128) on any spec: argmax of psi(g^-1 x) over all elements."""
+    return OrbitScoresCanonicalizer(group, in_spec, hidden, noise_dim=noise_dim,
+                                    prior_weight=prior_weight, tau=tau)
+
+
+def default_learned_canonicalizer(group: Group, in_spec: Spec, **params) -> LearnedCanonicalizer:
+    """The first learned canonicalizer that fits ``group`` and the fields of ``in_spec``.
+
+    Images: ``learned_group_cnn`` then ``learned_image_frame``; points: ``learned_point_frame``;
+    S_N: ``learned_sort``; other finite groups: ``learned_orbit_scores``.
+    """
+    reps = [f.rep for f in in_spec.values()]
+    has_image = any(isinstance(r, Image) for r in reps)
+    has_points = any(isinstance(r, Point) for r in reps)
+    choices = [(GroupCNNCanonicalizer, has_image), (ImageFrameCanonicalizer, has_image),
+               (PointFrameCanonicalizer, has_points), (SortCanonicalizer, True),
+               (OrbitScoresCanonicalizer, True)]
+    for cls, fits in choices:
+        if fits and cls.supports(group):
+            return cls(group, in_spec, **params)
+    raise ConfigError("canonicalizer", f"no learned canonicalizer supports {group!r} with "
+                      f"inputs {in_spec!r}")
+
+
+learned_group_cnn.supports = GroupCNNCanonicalizer.supports
+learned_image_frame.supports = ImageFrameCanonicalizer.supports
+learned_point_frame.supports = PointFrameCanonicalizer.supports
+learned_sort.supports = SortCanonicalizer.supports
+learned_orbit_scores.supports = OrbitScoresCanonicalizer.supports

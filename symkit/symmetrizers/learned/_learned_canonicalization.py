@@ -29,6 +29,7 @@ from symkit.spec import Spec
 from symkit.symmetrizers._base import tile_elements
 from symkit.symmetrizers._canonicalization import Canonicalization
 from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer
+from symkit.symmetrizers.learned._canonicalizers import default_learned_canonicalizer
 from symkit.symmetrizers.learned._relax import (
     soft_permutation_forward,
     soft_sort,
@@ -43,14 +44,17 @@ class LearnedCanonicalization(Canonicalization):
 
     Args:
         backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
-        canonicalizer: a learned canonicalizer (module, name or ``{type: ...}`` node).
+        canonicalizer: a learned canonicalizer (module, name or ``{type: ...}`` node); default:
+            :func:`default_learned_canonicalizer` for the group and input spec.
     """
 
     def __init__(
         self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-        canonicalizer: LearnedCanonicalizer | str | Mapping[str, Any],
+        canonicalizer: LearnedCanonicalizer | str | Mapping[str, Any] | None = None,
         chunk_size: int | None = None,
     ):
+        if canonicalizer is None:
+            canonicalizer = default_learned_canonicalizer(group, in_spec)
         super().__init__(backbone, group, in_spec, out_spec, canonicalizer=canonicalizer,
                          chunk_size=chunk_size)
         if not isinstance(self.canonicalizer, LearnedCanonicalizer):
@@ -61,8 +65,8 @@ class LearnedCanonicalization(Canonicalization):
     def supports(cls, group: Group) -> bool:
         from symkit.registry import registry
 
-        return any(getattr(e.load(), "supports", lambda g: False)(group)
-                   for e in registry("canonicalizers").entries("learned_*"))
+        entries = registry("canonicalizers").entries("learned_*")
+        return any(e.load().supports(group) for e in entries)
 
     def num_elements(self) -> int | None:
         if self.training and self.group.is_finite and not isinstance(self.group, Symmetric):
@@ -90,7 +94,7 @@ class LearnedCanonicalization(Canonicalization):
 @register("symmetrizers", "learned_canonicalization")
 def learned_canonicalization(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-    canonicalizer: LearnedCanonicalizer, chunk_size: int | None = None,
+    canonicalizer: LearnedCanonicalizer | None = None, chunk_size: int | None = None,
 ) -> LearnedCanonicalization:
     """Canonicalization by an equivariant network, trained through straight-through choices."""
     return LearnedCanonicalization(backbone, group, in_spec, out_spec,

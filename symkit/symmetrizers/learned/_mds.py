@@ -9,11 +9,13 @@ so the coordinates are **invariant** under E(d) and **equivariant** under permut
 points. With ``normalize_scale`` they are divided by their RMS radius, which makes them
 invariant to scaling too.
 
-Design: ``mds_invariant`` is a symmetrizer-like wrapper (registry ``symmetrizers``) that feeds
-the backbone MDS coordinates instead of raw positions, because the invariant representation is
-a property of the model input, with the same context (backbone, group, specs) as any
-symmetrizer. Equivalently it is canonicalization by the MDS frame, but only invariant outputs
-(scalars, per node or per sample) are supported: the wrapper never maps outputs back.
+Design: ``mds_invariant`` is canonicalization by the MDS frame (registry ``symmetrizers``).
+The rotation ``Q`` with ``Y = (x - c) Q`` is recovered by least squares from the centred
+points (exact, since ``Y`` is an orthogonal transform of them), so ``h(x) = (Q, c)`` is an
+equivariant element and ``h^-1 . x = Y``: the backbone reads the invariant MDS coordinates,
+and equivariant outputs (vectors, points) are mapped back by ``h``, so any output spec works.
+For SO(d)/SE(d) the last MDS axis is flipped where ``det Q = -1``. Groups without translations
+(O(d), SO(d)) use only ``Q`` (the backbone then sees ``Q^T x``, also invariant).
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ from torch import Tensor, nn
 
 from symkit.errors import ConfigError
 from symkit.groups._base import Group
-from symkit.groups._euclidean import Euclidean
-from symkit.groups._orthogonal import Orthogonal
-from symkit.groups._symmetric import Symmetric
+from symkit.groups._euclidean import homogeneous
 from symkit.registry import register
+from symkit.reps._point import Point
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
+from symkit.symmetrizers.learned._canonicalizers import find_field, is_matrix_group
 
-__all__ = ["mds_coordinates", "MDSInvariant", "mds_invariant"]
+__all__ = ["mds_coordinates", "mds_frame", "MDSInvariant", "mds_invariant"]
 
 
 def mds_coordinates(pos: Tensor, dim: int | None = None, *, normalize_scale: bool = False,
@@ -63,57 +65,61 @@ def mds_coordinates(pos: Tensor, dim: int | None = None, *, normalize_scale: boo
     return y.to(pos.dtype)
 
 
+def mds_frame(pos: Tensor, *, proper: bool) -> tuple[Tensor, Tensor]:
+    """The element ``(Q, c)`` with ``Q^T (x_i - c)`` = the MDS coordinates of ``x_i``.
+
+    Shapes:
+        pos: ``(B, N, d)``; returns ``Q: (B, d, d)`` and ``c: (B, d)`` in ``pos.dtype``.
+    """
+    x = pos.to(torch.float64)
+    c = x.mean(dim=1)
+    xc = x - c[:, None]
+    y = mds_coordinates(x)
+    q = torch.linalg.solve(xc.transpose(1, 2) @ xc, xc.transpose(1, 2) @ y)
+    if proper:
+        sign = torch.where(torch.linalg.det(q) < 0, -1.0, 1.0).to(q.dtype)
+        q = torch.cat([q[..., :-1], q[..., -1:] * sign[:, None, None]], dim=-1)
+    return q.to(pos.dtype), c.to(pos.dtype)
+
+
 class MDSInvariant(Symmetrizer):
-    """``backbone(x with field -> MDS(field))``: invariant under E(d) (and scale, if normalized).
+    """``h(x) . backbone(h(x)^-1 x)`` with ``h(x)^-1 x`` the sign-fixed MDS coordinates.
 
     Args:
-        backbone, group, in_spec, out_spec: see :class:`Symmetrizer`; every output field and
-            every input field other than ``field`` must be invariant (scalars).
-        field: the point field replaced by its MDS coordinates.
-        dim: number of MDS coordinates (default ``d``).
-        normalize_scale: also divide out the scale.
+        backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
+        field: the point field the frame is computed from (default: the first point field).
     """
 
     def __init__(self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-                 field: str = "pos", dim: int | None = None, normalize_scale: bool = False):
-        super().__init__(backbone, group, in_spec, out_spec)
-        if field not in in_spec:
-            raise ConfigError("field", f"'{field}' is not an input field ({list(in_spec)})")
-        if "scaling" in group.kinds and not normalize_scale:
-            raise ConfigError("normalize_scale", "needed for a group with scaling")
-        for spec, which in ((in_spec, "input"), (out_spec, "output")):
-            for name, f in spec.items():
-                if name != field and not f.rep.is_invariant(group):
-                    raise ConfigError(name, f"mds_invariant needs invariant {which} fields; "
-                                      f"'{name}' is {f.rep!r}")
-        self.field, self.dim, self.normalize_scale = field, dim, normalize_scale
+                 field: str | None = None, chunk_size: int | None = None):
+        super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
+        if not self.supports(group):
+            raise ConfigError(None, f"mds_invariant needs O(d)/SO(d)/E(d)/SE(d), got {group!r}")
+        self.field = find_field(in_spec, Point, field)
+        self.affine = "translation" in group.kinds
+        self.proper = "reflection" not in group.kinds
 
     @classmethod
     def supports(cls, group: Group) -> bool:
-        allowed = (Orthogonal, Euclidean, Symmetric)
-        factors = group.factors()
-        return (any(isinstance(f, (Orthogonal, Euclidean)) for f in factors)
-                and all(isinstance(f, allowed) or set(f.kinds) <= {"scaling", "translation"}
-                        for f in factors))
+        return is_matrix_group(group)
 
     def num_elements(self) -> int:
         return 1
 
-    def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        x = dict(sample)
-        x[self.field] = mds_coordinates(sample[self.field], self.dim,
-                                        normalize_scale=self.normalize_scale)
-        return self.backbone(x)
+    def elements(self, sample: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        pos = sample[self.field]
+        q, c = mds_frame(pos.detach(), proper=self.proper)
+        g = homogeneous(q, c) if self.affine else q
+        return g, torch.ones(pos.shape[0], 1, dtype=pos.dtype, device=pos.device)
 
 
 @register("symmetrizers", "mds_invariant")
 def mds_invariant(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-    field: str = "pos", dim: int | None = None, normalize_scale: bool = False,
+    field: str | None = None, chunk_size: int | None = None,
 ) -> MDSInvariant:
-    """Feed the backbone E(d)-invariant MDS coordinates of a point field (invariant outputs)."""
-    return MDSInvariant(backbone, group, in_spec, out_spec, field=field, dim=dim,
-                        normalize_scale=normalize_scale)
+    """Canonicalize point sets to their sign-fixed MDS coordinates (E(d)-invariant input)."""
+    return MDSInvariant(backbone, group, in_spec, out_spec, field=field, chunk_size=chunk_size)
 
 
 mds_invariant.supports = MDSInvariant.supports

@@ -22,10 +22,12 @@ from torch import Tensor, nn
 from symkit.groups._base import Element, Group
 from symkit.groups._euclidean import homogeneous
 from symkit.registry import register
+from symkit.reps._point import Point
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import data_dtype
-from symkit.symmetrizers.learned._canonicalizers import is_matrix_group
+from symkit.symmetrizers.learned._canonicalizer import follow_dtype
+from symkit.symmetrizers.learned._canonicalizers import find_field, is_matrix_group
 from symkit.symmetrizers.learned._matrices import orbit_distance, project_to_group
 from symkit.symmetrizers.learned._point_nets import PointVectors
 
@@ -37,7 +39,7 @@ class OrbitDistanceCanonicalization(Symmetrizer):
 
     Args:
         backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
-        field: the point field the network reads.
+        field: the point field the network reads (default: the first point field).
         eta: diagonal of the invariant form (default: ``group.eta`` or all ones).
         hidden: width of the equivariant network.
         orbit_weight: weight of the orbit-distance loss.
@@ -45,7 +47,7 @@ class OrbitDistanceCanonicalization(Symmetrizer):
     """
 
     def __init__(self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-                 field: str = "pos", eta: list[float] | None = None, hidden: int = 32,
+                 field: str | None = None, eta: list[float] | None = None, hidden: int = 32,
                  orbit_weight: float = 1.0, steps: int = 30, chunk_size: int | None = None):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
         if not self.supports(group):
@@ -58,7 +60,8 @@ class OrbitDistanceCanonicalization(Symmetrizer):
         self.register_buffer("eta", eta_t, persistent=False)
         self.affine = "translation" in group.kinds
         self.proper = "reflection" not in group.kinds and getattr(group, "eta", None) is None
-        self.field, self.orbit_weight, self.steps = field, orbit_weight, steps
+        self.field = find_field(in_spec, Point, field)
+        self.orbit_weight, self.steps = orbit_weight, steps
         self.net = PointVectors(d, hidden, center=self.affine)
         self._loss: Tensor | None = None
 
@@ -70,6 +73,7 @@ class OrbitDistanceCanonicalization(Symmetrizer):
         return 1
 
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
+        follow_dtype(self.net, sample)
         pos = sample[self.field]
         eta = self.eta.to(pos.dtype)
         m, c = self.net(pos, eta=eta)
@@ -95,7 +99,7 @@ class OrbitDistanceCanonicalization(Symmetrizer):
 @register("symmetrizers", "orbit_distance")
 def orbit_distance_canonicalization(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-    field: str = "pos", eta: list[float] | None = None, hidden: int = 32,
+    field: str | None = None, eta: list[float] | None = None, hidden: int = 32,
     orbit_weight: float = 1.0, steps: int = 30, chunk_size: int | None = None,
 ) -> OrbitDistanceCanonicalization:
     """Canonicalize by an unconstrained equivariant matrix trained toward the group."""

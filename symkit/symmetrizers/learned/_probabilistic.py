@@ -24,6 +24,7 @@ from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer, tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
 from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer
+from symkit.symmetrizers.learned._canonicalizers import default_learned_canonicalizer
 from symkit.symmetrizers.learned._relax import (
     soft_permutation_forward,
     soft_sort,
@@ -43,7 +44,8 @@ class ProbabilisticSymmetrization(Symmetrizer):
 
     Args:
         backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
-        canonicalizer: a learned canonicalizer with ``noise_dim > 0`` (the equivariant network).
+        canonicalizer: a learned canonicalizer with ``noise_dim > 0`` (the equivariant network);
+            default: :func:`default_learned_canonicalizer` with ``noise_dim = 4``.
         train_samples, eval_samples: ``K`` while training and at evaluation.
         noise_scale: standard deviation of the invariant noise.
         seed: when set, evaluation draws the same noise on every call (a fixed, exactly
@@ -52,15 +54,23 @@ class ProbabilisticSymmetrization(Symmetrizer):
 
     def __init__(
         self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-        canonicalizer: LearnedCanonicalizer, train_samples: int = 4, eval_samples: int = 16,
-        noise_scale: float = 1.0, seed: int | None = None, chunk_size: int | None = None,
+        canonicalizer: LearnedCanonicalizer | None = None, train_samples: int = 4,
+        eval_samples: int = 16, noise_scale: float = 1.0, seed: int | None = None,
+        chunk_size: int | None = None,
     ):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
+        if canonicalizer is None:
+            canonicalizer = default_learned_canonicalizer(group, in_spec, noise_dim=4)
         if not isinstance(canonicalizer, LearnedCanonicalizer) or canonicalizer.noise_dim < 1:
             raise ValueError("probabilistic needs a learned canonicalizer with noise_dim >= 1")
         self.canonicalizer = canonicalizer
         self.train_samples, self.eval_samples = train_samples, eval_samples
         self.noise_scale, self.seed = noise_scale, seed
+
+    @property
+    def is_exact(self) -> bool:
+        """Exact only with a fixed noise draw at evaluation (``seed``); else Monte-Carlo."""
+        return self.seed is not None and not self.training
 
     @classmethod
     def supports(cls, group: Group) -> bool:
@@ -118,8 +128,9 @@ class ProbabilisticSymmetrization(Symmetrizer):
 @register("symmetrizers", "probabilistic")
 def probabilistic(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-    canonicalizer: LearnedCanonicalizer, train_samples: int = 4, eval_samples: int = 16,
-    noise_scale: float = 1.0, seed: int | None = None, chunk_size: int | None = None,
+    canonicalizer: LearnedCanonicalizer | None = None, train_samples: int = 4,
+    eval_samples: int = 16, noise_scale: float = 1.0, seed: int | None = None,
+    chunk_size: int | None = None,
 ) -> ProbabilisticSymmetrization:
     """Average over K samples of a learned equivariant distribution p(g|x) (invariant noise)."""
     return ProbabilisticSymmetrization(

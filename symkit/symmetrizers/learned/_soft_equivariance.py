@@ -70,6 +70,12 @@ class SoftEquivariance(Symmetrizer):
         self.weights, self.always = weights, always
         self._penalties: dict[str, Tensor] = {}
 
+    @classmethod
+    def supports(cls, group: Group) -> bool:
+        """Only groups with no elements to break (the plain backbone guarantees nothing else);
+        the penalty itself works for every kind a group has."""
+        return not group.kinds
+
     def num_elements(self) -> int:
         return 1
 
@@ -98,3 +104,6 @@ def soft_equivariance(
 ) -> SoftEquivariance:
     """Plain backbone + a per-kind penalty on its measured equivariance error."""
     return SoftEquivariance(backbone, group, in_spec, out_spec, weights=weights, always=always)
+
+
+soft_equivariance.supports = SoftEquivariance.supports
