@@ -144,11 +144,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_compose(args: argparse.Namespace) -> int:
     import torch
 
-    from symkit.runner.parts import build_model, read_config
+    from symkit.runner.data import build_split
+    from symkit.runner.parts import build_model, materialize, read_config
 
     run = read_config(args.config, args.overrides, require=("model",))
     torch.manual_seed(run.train.seed)
     model = build_model(run)
+    if run.cfg.get("data") is not None:
+        materialize(model, build_split(run.cfg.data, "train", 2))
     rows = list(_module_rows(model, "model", 0))
     width = max(len("  " * d + n) for n, _, _, d in rows)
     lines = [f"{'  ' * d + n:<{width}}  {cls:<28} {count:>12,}" for n, cls, count, d in rows]

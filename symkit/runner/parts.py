@@ -24,7 +24,7 @@ from symkit.runner.schema import (
 )
 
 __all__ = ["RunConfig", "read_config", "build_model", "build_loss", "build_metric",
-           "build_optimizer", "build_scheduler"]
+           "build_optimizer", "build_scheduler", "materialize"]
 
 REQUIRED = ("data", "model", "loss")
 RUNNER_CONTEXT = frozenset({"optimizer", "epochs"})
@@ -116,3 +116,18 @@ def build_scheduler(run: RunConfig, optimizer: Any):
     node = run.cfg.get("scheduler") or "constant"
     return build(node, "schedulers", key="scheduler",
                  context={"optimizer": optimizer, "epochs": run.train.epochs})
+
+
+def materialize(model: Any, dataset: Any, device: Any = None) -> None:
+    """Run one small batch through a model with lazy (uninitialized) parameters, so they get
+    their shapes before an optimizer, DDP or a parameter count sees them."""
+    import torch
+    from torch.nn.parameter import is_lazy
+
+    if not any(is_lazy(p) for p in model.parameters()):
+        return
+    from symkit.runner.data import first_batch, to_device
+
+    batch = first_batch(dataset, 2)
+    with torch.no_grad():
+        model(to_device(batch, device) if device is not None else batch)

@@ -167,8 +167,9 @@ def start_tracker(
         raise TrackingError(
             "tracking needs MLflow: pip install 'symkit[tracking]' (or set tracking.enabled=false)"
         ) from exc
-    client = MlflowClient(tracking_uri=uri)
-    probe = MlflowTracker(client, "", uri)
+    probe = MlflowTracker(None, "", uri)
+    client = probe._call(MlflowClient, tracking_uri=uri)
+    probe.client = client
     if run_id is not None:
         probe._call(client.get_run, run_id)
         probe._call(client.update_run, run_id, "RUNNING")

@@ -33,6 +33,7 @@ from symkit.runner.parts import (
     build_model,
     build_optimizer,
     build_scheduler,
+    materialize,
     read_config,
 )
 from symkit.runner.tracking import Tracker
@@ -99,6 +100,7 @@ class _Job:
         self.data = {s: build_split(run.cfg.data, s, self.cfg.max_samples)
                      for s in ("train", "valid", "test")}
         self.model = build_model(run).to(dist.device)
+        materialize(self.model, self.data["train"], dist.device)
         self.loss_fn, self.metric_fn = build_loss(run), build_metric(run)
         self.optimizer = build_optimizer(run, self.model.parameters())
         self.scheduler = build_scheduler(run, self.optimizer)

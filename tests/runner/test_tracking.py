@@ -1,0 +1,41 @@
+import pytest
+
+from symkit.errors import TrackingError
+from symkit.runner.tracking import MAX_PARAM_LENGTH, flatten, resolve_uri, start_tracker
+
+
+def test_flatten_cuts_long_values():
+    flat = flatten({"a": {"b": 1, "c": [1, 2]}, "long": "x" * 600, "empty": {}})
+    assert flat["a.b"] == "1" and flat["a.c"] == "[1, 2]" and flat["empty"] == "{}"
+    assert len(flat["long"]) == MAX_PARAM_LENGTH and flat["long"].endswith("...")
+
+
+def test_uri_precedence(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_uri(None) == "sqlite:///mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://x")
+    assert resolve_uri(None) == "http://x" and resolve_uri("sqlite:///a.db") == "sqlite:///a.db"
+
+
+def test_reconcile_logs_only_missing_steps(tracking_db):
+    tracker = start_tracker(tracking_db, "reconcile")
+    tracker.log_metrics({"loss": 1.0, "acc": 0.1}, step=0)
+    tracker.log_metrics({"loss": 0.5}, step=1)  # killed before "acc" of step 1 was logged
+    history = [(0, {"loss": 1.0, "acc": 0.1}), (1, {"loss": 0.5, "acc": 0.2}), (2, {"loss": 0.2})]
+    tracker.reconcile(history)
+    tracker.reconcile(history)
+    client = tracker.client
+    assert [m.step for m in client.get_metric_history(tracker.run_id, "loss")] == [0, 1, 2]
+    acc = client.get_metric_history(tracker.run_id, "acc")
+    assert [(m.step, m.value) for m in acc] == [(0, 0.1), (1, 0.2)]
+    many = {f"p{i}": i for i in range(250)}
+    tracker.log_params(many)
+    assert len(client.get_run(tracker.run_id).data.params) == 250
+    tracker.finish()
+
+
+def test_bad_store_is_a_tracking_error(tmp_path):
+    with pytest.raises(TrackingError):
+        start_tracker("http://127.0.0.1:1", "x")
+    with pytest.raises(TrackingError):
+        start_tracker("notascheme://nowhere", "x")
