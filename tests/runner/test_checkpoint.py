@@ -1,4 +1,5 @@
 import os
+import pickle
 
 import pytest
 import torch
@@ -18,7 +19,7 @@ def test_atomic_save_round_trip_leaves_no_temp_files(tmp_path):
 
 def test_failed_write_keeps_the_old_file(tmp_path):
     path = save_atomic({"epoch": 1}, tmp_path / "last.pt")
-    with pytest.raises(Exception):
+    with pytest.raises((AttributeError, TypeError, pickle.PicklingError)):
         save_atomic({"bad": lambda: 0}, path)  # not picklable
     assert load_checkpoint(path)["epoch"] == 1
     assert os.listdir(tmp_path) == ["last.pt"]

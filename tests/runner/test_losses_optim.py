@@ -56,4 +56,5 @@ def test_schedulers():
     assert cos[0] == 1.0 and cos[2] == pytest.approx(0.5) and cos == sorted(cos, reverse=True)
     warm = _lrs({"type": "warmup", "warmup_epochs": 2})
     assert warm[0] == pytest.approx(1 / 3) and warm[1] == pytest.approx(2 / 3)
-    assert warm[2] == pytest.approx(1.0) and warm[3] == pytest.approx(0.5 * (1 + math.cos(math.pi / 2)))
+    assert warm[2] == pytest.approx(1.0)
+    assert warm[3] == pytest.approx(0.5 * (1 + math.cos(math.pi / 2)))
