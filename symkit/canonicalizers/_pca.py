@@ -25,7 +25,13 @@ from symkit.ops.scatter import scatter_sum
 from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._batching import batch_layout
-from symkit.symmetrizers._frames import pca, point_moments, randomize_degenerate
+from symkit.symmetrizers._frames import (
+    flatten_batch,
+    flatten_points,
+    pca,
+    point_moments,
+    randomize_degenerate,
+)
 from symkit.symmetrizers._geometry import (
     has_translation,
     is_pca_group,
@@ -48,11 +54,11 @@ def third_moments(
         points: ``(B, N, d)`` or ragged ``(total, d)`` with ``batch``; center ``(B, d)``;
         basis ``(B, d, d)``; returns two ``(B, d)`` float64 tensors.
     """
-    x = points.detach().to(torch.float64)
+    x, w = flatten_points(points, mask, batch)
     if batch is None:
         p = torch.einsum("bni,bij->bnj", x - center[:, None], basis)
-        w = torch.ones_like(p[..., 0]) if mask is None else mask.to(p.dtype)
         return (w[..., None] * p**3).sum(1), (w[..., None] * p.abs() ** 3).sum(1)
+    batch = flatten_batch(points, batch)
     p = torch.einsum("ni,nij->nj", x - center[batch], basis[batch])
     b = center.shape[0]
     return scatter_sum(p**3, batch, b), scatter_sum(p.abs() ** 3, batch, b)

@@ -129,6 +129,11 @@ class Symmetrizer(nn.Module):
         """Diagnostics of the last batch (e.g. ``degenerate_fraction``)."""
         return dict(self._metrics)
 
+    @property
+    def is_exact(self) -> bool:
+        """Whether the current mode is exactly equivariant (not Monte-Carlo) on generic inputs."""
+        return True
+
     def num_elements(self) -> int | None:
         """``K`` in the current mode when it does not depend on the input, else ``None``."""
         return None

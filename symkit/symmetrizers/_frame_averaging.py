@@ -83,6 +83,10 @@ class FrameAveraging(Symmetrizer):
     def supports(cls, group: Group) -> bool:
         return is_pca_group(group) or isinstance(group, Symmetric)
 
+    @property
+    def is_exact(self) -> bool:
+        return self._draws() is None
+
     def _draws(self) -> int | None:
         """Frame elements drawn per sample in the current mode, ``None`` for the whole frame."""
         if not self.stochastic:

@@ -31,6 +31,8 @@ from symkit.ops.scatter import scatter_sum
 __all__ = [
     "Moments",
     "PCA",
+    "flatten_points",
+    "flatten_batch",
     "point_moments",
     "pca",
     "randomize_degenerate",
@@ -73,12 +75,8 @@ def point_moments(
     Shapes:
         returns centroid ``(B, d)``, covariance ``(B, d, d)``, scale ``(B,)``.
     """
-    x = points.detach().to(torch.float64)
-    extra = [v.detach().to(torch.float64) for v in extra]
+    x, w = flatten_points(points, mask, batch)
     if batch is None:
-        w = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device)
-        if mask is not None:
-            w = mask.to(x.dtype)
         n = w.sum(1).clamp_min(1.0)
         c = (w[..., None] * x).sum(1) / n[:, None]
         if not center:
@@ -87,23 +85,46 @@ def point_moments(
         cov = torch.einsum("bn,bni,bnj->bij", w, xc, xc) / n[:, None, None]
         scale = (w * (x * x).sum(-1)).sum(1) / n
         for v in extra:
-            v = v.reshape(v.shape[0], v.shape[1], -1, v.shape[-1])
-            cov = cov + torch.einsum("bn,bnci,bncj->bij", w, v, v) / n[:, None, None]
+            v, wv = flatten_points(v, mask)
+            cov = cov + torch.einsum("bn,bni,bnj->bij", wv, v, v) / n[:, None, None]
         return Moments(c, cov, scale)
     b = int(num_graphs)
+    row = flatten_batch(points, batch)
     ones = torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
-    n = scatter_sum(ones, batch, b).clamp_min(1.0)
-    c = scatter_sum(x, batch, b) / n[:, None]
+    n = scatter_sum(ones, row, b).clamp_min(1.0)
+    c = scatter_sum(x, row, b) / n[:, None]
     if not center:
         c = torch.zeros_like(c)
-    xc = x - c[batch]
-    outer = xc[:, :, None] * xc[:, None, :]
+    xc = x - c[row]
+    cov = scatter_sum(xc[:, :, None] * xc[:, None, :], row, b)
     for v in extra:
-        v = v.reshape(v.shape[0], -1, v.shape[-1])
-        outer = outer + torch.einsum("nci,ncj->nij", v, v)
-    cov = scatter_sum(outer, batch, b) / n[:, None, None]
-    scale = scatter_sum((x * x).sum(-1), batch, b) / n
-    return Moments(c, cov, scale)
+        v_row = flatten_batch(v, batch)
+        v, _ = flatten_points(v, batch=batch)
+        cov = cov + scatter_sum(v[:, :, None] * v[:, None, :], v_row, b)
+    scale = scatter_sum((x * x).sum(-1), row, b) / n
+    return Moments(c, cov / n[:, None, None], scale)
+
+
+def flatten_points(
+    points: Tensor, mask: Tensor | None = None, batch: Tensor | None = None
+) -> tuple[Tensor, Tensor | None]:
+    """Points as float64 ``(B, N * C, d)`` with weights ``(B, N * C)`` (dense), or ``(total * C,
+    d)`` with ``None`` (ragged; use :func:`flatten_batch` for the index), from ``(B, N, *C, d)``
+    or ``(total, *C, d)``."""
+    x = points.detach().to(torch.float64)
+    if batch is not None:
+        return x.reshape(-1, x.shape[-1]), None
+    b, n, d = x.shape[0], x.shape[1], x.shape[-1]
+    c = x[0, 0].numel() // d if b and n else 1
+    x = x.reshape(b, n * c, d)
+    w = torch.ones((b, n), dtype=x.dtype, device=x.device) if mask is None else mask.to(x.dtype)
+    return x, w.repeat_interleave(c, dim=1)
+
+
+def flatten_batch(points: Tensor, batch: Tensor) -> Tensor:
+    """The graph index of each row of the ragged ``flatten_points`` output."""
+    c = points[0].numel() // points.shape[-1] if points.shape[0] else 1
+    return batch.repeat_interleave(c)
 
 
 @dataclass

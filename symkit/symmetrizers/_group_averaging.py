@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from symkit.groups import Group
+from symkit.groups import Group, Orthogonal
 from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer, tile_elements
@@ -47,15 +47,16 @@ class GroupAveraging(Symmetrizer):
 
     @classmethod
     def supports(cls, group: Group) -> bool:
-        return not ({"translation", "scaling"} & set(group.kinds))
+        """Compact groups it can sample: products of finite groups, O(d) and SO(d)."""
+        return all(f.is_finite or isinstance(f, Orthogonal) for f in group.factors())
 
     @property
-    def exact(self) -> bool:
+    def is_exact(self) -> bool:
         """Whether it averages over every element (a small enough finite group)."""
         return bool(self.group.is_finite) and (self.group.order or 0) <= self.max_elements
 
     def num_elements(self) -> int:
-        if self.exact:
+        if self.is_exact:
             return int(self.group.order)
         return self.train_samples if self.training else self.eval_samples
 
@@ -66,7 +67,7 @@ class GroupAveraging(Symmetrizer):
             (v.device for v in sample.values() if isinstance(v, Tensor)), torch.device("cpu")
         )
         k = self.num_elements()
-        if self.exact:
+        if self.is_exact:
             g = tile_elements(self.group.elements(dtype=dtype, device=device), b)
         else:
             g = self.group.sample(b * k, generator=self.generator, dtype=dtype, device=device)

@@ -110,7 +110,7 @@ def symmetrizer_is_exact(model: nn.Module) -> bool:
 def check_symmetrizer(
     name: str, group: Group, in_spec: Spec, out_spec: Spec, sample: Mapping[str, Tensor], *,
     dtype: torch.dtype = torch.float64, params: Mapping[str, Any] | None = None,
-    n_elements: int = 3, seed: int = 0,
+    n_elements: int = 2, seed: int = 0,
 ) -> dict[str, float]:
     """Build the registered symmetrizer ``name`` around a :class:`FlatMLP`, check equivariance.
 
