@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
 from symkit.groups import KINDS, Group, element_size
+from symkit.registry import registry
 from symkit.testing._group_axioms import (
     check_group_axioms,
     check_haar_statistics,
@@ -13,7 +16,27 @@ from symkit.testing._group_axioms import (
     check_sample_kinds,
 )
 
-from ._cases import build, registered_group_cases
+#: arguments for registered factories that have required parameters
+EXAMPLE_ARGS = {"product": (["symmetric", "e3"],)}
+
+
+def registered_group_cases() -> list:
+    cases = []
+    for entry in registry("groups").entries():
+        factory = entry.load()
+        params = inspect.signature(factory).parameters.values()
+        required = [p for p in params if p.default is inspect.Parameter.empty]
+        args = EXAMPLE_ARGS.get(entry.name, ()) if required else ()
+        marks = [] if (not required or entry.name in EXAMPLE_ARGS) else [
+            pytest.mark.skip(reason=f"{entry.qualname} has required parameters and no example")
+        ]
+        cases.append(pytest.param(entry.qualname, args, id=entry.qualname, marks=marks))
+    return cases
+
+
+def build(qualname: str, args: tuple):
+    return registry("groups").build(qualname, *args)
+
 
 CASES = registered_group_cases()
 DTYPES = [pytest.param(torch.float64, 1e-12, id="f64"), pytest.param(torch.float32, 1e-5, id="f32")]
