@@ -2,8 +2,10 @@
 
 ``assert_equivariant`` / ``equivariance_error`` / ``equivariance_report`` measure
 ``f(g . x)`` against ``g . f(x)``; ``check_rep_homomorphism`` checks a representation;
-``check_group_axioms``, ``check_homomorphism`` and ``check_haar_statistics`` check a group;
-``conformance_cases`` parametrizes tests over the registry.
+``check_group_axioms``, ``check_homomorphism``, ``check_sample_kinds`` and
+``check_haar_statistics`` check a group; ``check_symmetrizer`` checks a symmetrizer;
+``conformance_cases`` parametrizes tests over the registry (see also the pytest plugin's
+fixtures ``symkit_registry`` and ``symkit_plugin``).
 """
 
 from __future__ import annotations
@@ -23,15 +25,22 @@ _EQUIVARIANCE = (
     "example_input",
     "num_nodes",
 )
-_GROUP_CHECKS = ("check_group_axioms", "check_homomorphism", "check_haar_statistics")
+_GROUP_CHECKS = (
+    "check_group_axioms",
+    "check_homomorphism",
+    "check_sample_kinds",
+    "check_haar_statistics",
+)
+_SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sample")
 
-__all__ = [*_EQUIVARIANCE, "conformance_cases", *_GROUP_CHECKS]
+__all__ = [*_EQUIVARIANCE, "conformance_cases", *_GROUP_CHECKS, *_SYMMETRIZER_CHECKS]
 
 # Everything is imported on first use: pytest imports symkit.testing.pytest_plugin (and so this
 # package) in every run, which must not pull in torch; the group checks live in their own module.
 _LAZY = {
     **dict.fromkeys(_EQUIVARIANCE, "symkit.testing._equivariance"),
     **dict.fromkeys(_GROUP_CHECKS, "symkit.testing._group_axioms"),
+    **dict.fromkeys(_SYMMETRIZER_CHECKS, "symkit.testing._symmetrizers"),
     "conformance_cases": "symkit.testing.pytest_plugin",
 }
 
