@@ -31,13 +31,15 @@ from symkit.spec import Spec
 __all__ = ["Proposal", "LearnedCanonicalizer", "follow_dtype"]
 
 
-def follow_dtype(module: nn.Module, sample: Mapping[str, object]) -> None:
-    """Cast ``module``'s floating parameters to the dtype of the sample's first floating tensor.
+def follow_dtype(module: nn.Module, sample: Mapping[str, object],
+                 dtype: torch.dtype | None = None) -> None:
+    """Cast ``module``'s floating parameters to ``dtype`` (default: that of the sample's first
+    floating tensor).
 
     ``Module.to`` keeps the parameter objects, so optimizers holding them are unaffected.
     """
-    dtype = next((v.dtype for v in sample.values()
-                  if isinstance(v, Tensor) and v.is_floating_point()), None)
+    dtype = dtype or next((v.dtype for v in sample.values()
+                           if isinstance(v, Tensor) and v.is_floating_point()), None)
     param = next((p for p in module.parameters() if p.is_floating_point()), None)
     if dtype is not None and param is not None and param.dtype != dtype:
         module.to(dtype)
@@ -73,6 +75,9 @@ class LearnedCanonicalizer(Canonicalizer):
     Subclasses implement :meth:`propose` and :meth:`supports`.
     """
 
+    #: dtype the network computes in (``None``: the data's)
+    compute_dtype: torch.dtype | None = None
+
     def __init__(self, group: Group, in_spec: Spec | None = None, *, noise_dim: int = 0,
                  prior_weight: float = 0.0, tau: float = 1.0):
         super().__init__(group, in_spec if in_spec is not None else Spec({}))
@@ -88,9 +93,16 @@ class LearnedCanonicalizer(Canonicalizer):
     def propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
         """The proposal for a batch; ``noise: (B, noise_dim)`` invariant noise (or ``None``).
 
-        The network follows the precision of the data (its parameters are cast in place).
+        The network runs in :attr:`compute_dtype` (frames: float64, since a frame amplifies
+        rounding errors by its conditioning) or else in the precision of the data; its parameters
+        are cast in place.
         """
-        follow_dtype(self, sample)
+        dtype = self.compute_dtype
+        follow_dtype(self, sample, dtype)
+        if dtype is not None:
+            sample = {k: v.to(dtype) if isinstance(v, Tensor) and v.is_floating_point() else v
+                      for k, v in sample.items()}
+            noise = None if noise is None else noise.to(dtype)
         return self._propose(sample, noise)
 
     def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None) -> Proposal:

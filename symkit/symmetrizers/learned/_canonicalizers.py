@@ -104,6 +104,8 @@ class ImageFrameCanonicalizer(LearnedCanonicalizer):
     for 90-degree rotations and flips of the grid; other angles only up to image resampling.
     """
 
+    compute_dtype = torch.float64
+
     def __init__(self, group: Group, in_spec: Spec | None = None, field: str | None = None,
                  in_channels: int = 1, hidden: int = 16, layers: int = 2, **kwargs):
         super().__init__(group, in_spec, **kwargs)
@@ -127,6 +129,8 @@ class PointFrameCanonicalizer(LearnedCanonicalizer):
     axis is flipped where needed (the cross product for ``d = 3``); E(d)/SE(d) add the centroid
     as translation.
     """
+
+    compute_dtype = torch.float64
 
     def __init__(self, group: Group, in_spec: Spec | None = None, field: str | None = None,
                  hidden: int = 32, **kwargs):

@@ -73,9 +73,9 @@ class OrbitDistanceCanonicalization(Symmetrizer):
         return 1
 
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
-        follow_dtype(self.net, sample)
-        pos = sample[self.field]
-        eta = self.eta.to(pos.dtype)
+        follow_dtype(self.net, sample, torch.float64)  # frames amplify rounding: use float64
+        pos = sample[self.field].to(torch.float64)
+        eta = self.eta
         m, c = self.net(pos, eta=eta)
         self._loss = orbit_distance(m, eta).mean()
         if not self.training:
@@ -85,7 +85,7 @@ class OrbitDistanceCanonicalization(Symmetrizer):
                 m = torch.cat([m[..., :-1], m[..., -1:] * sign[:, None, None]], dim=-1)
         g = homogeneous(m, c) if self.affine else m
         dtype = data_dtype(sample, self.in_spec)
-        return g, torch.ones(pos.shape[0], 1, dtype=dtype, device=pos.device)
+        return g.to(dtype), torch.ones(pos.shape[0], 1, dtype=dtype, device=pos.device)
 
     def extra_losses(self) -> dict[str, Tensor]:
         if self._loss is None or not self.orbit_weight:
