@@ -23,7 +23,7 @@ from symkit.errors import SymkitError
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 #: Modules that may add subcommands; a missing one is skipped silently.
-COMMAND_MODULES: tuple[str, ...] = ("symkit.runner.commands",)
+COMMAND_MODULES: tuple[str, ...] = ("symkit.runner.commands", "symkit.scaffold")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
