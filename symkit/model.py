@@ -1,0 +1,61 @@
+"""Build a symmetrized model from its config: group, specs, backbone, symmetrizer.
+
+The model YAML (``model:``)::
+
+    group: e3
+    in_spec: {pos: {rep: point, nodes: true}, charge: {rep: scalar, nodes: true}}
+    out_spec: {target: {rep: point, nodes: true}}
+    backbone: {type: graph::gnn, hidden: 64}
+    symmetrizer: {type: frame_averaging, field: pos}   # absent or null: the bare backbone
+
+The backbone is built with ``group``, ``in_spec`` and ``out_spec`` in its context; the
+symmetrizer with ``backbone``, ``group``, ``in_spec`` and ``out_spec``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from symkit.errors import ConfigError
+
+__all__ = ["build_model"]
+
+_KEYS = ("group", "in_spec", "out_spec", "backbone", "symmetrizer")
+
+
+def build_model(cfg_model: Mapping[str, Any], *, key: str = "model") -> nn.Module:
+    """The model of a ``model:`` config node.
+
+    Returns:
+        a module with attributes ``group``, ``in_spec``, ``out_spec``, ``backbone``,
+        ``forward(sample) -> dict``, ``extra_losses() -> dict[str, Tensor]`` and
+        ``metrics() -> dict[str, float]``: a :class:`~symkit.symmetrizers.Symmetrizer`, or
+        :class:`~symkit.symmetrizers.Unsymmetrized` when ``symmetrizer`` is absent or null.
+
+    Raises:
+        ConfigError: with the full key path, for unknown keys, names or options.
+    """
+    from symkit.config import build, build_spec, to_plain
+    from symkit.symmetrizers import Unsymmetrized
+
+    cfg = to_plain(cfg_model, key=key)
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(key, f"expected a mapping with {list(_KEYS)}, got {cfg!r}")
+    unknown = [k for k in cfg if k not in _KEYS]
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}", f"unknown model key; expected {list(_KEYS)}")
+    for required in ("group", "in_spec", "out_spec", "backbone"):
+        if cfg.get(required) is None:
+            raise ConfigError(f"{key}.{required}", "missing value")
+    group = build(cfg["group"], "groups", key=f"{key}.group")
+    in_spec = build_spec(cfg["in_spec"], key=f"{key}.in_spec")
+    out_spec = build_spec(cfg["out_spec"], key=f"{key}.out_spec")
+    context: dict[str, Any] = {"group": group, "in_spec": in_spec, "out_spec": out_spec}
+    backbone = build(cfg["backbone"], "backbones", key=f"{key}.backbone", context=context)
+    if cfg.get("symmetrizer") is None:
+        return Unsymmetrized(backbone, group, in_spec, out_spec)
+    context["backbone"] = backbone
+    return build(cfg["symmetrizer"], "symmetrizers", key=f"{key}.symmetrizer", context=context)
