@@ -58,7 +58,8 @@ class _Model(nn.Module):
         return self.backbone(sample)
 
     def extra_losses(self):
-        return {}
+        extra = getattr(self.backbone, "extra_losses", None)
+        return extra() if callable(extra) else {}
 
 
 def _fallback_build_model(cfg):
@@ -67,9 +68,12 @@ def _fallback_build_model(cfg):
     group = build(cfg.group, "groups", key="model.group")
     in_spec = build_spec(cfg.in_spec, key="model.in_spec")
     out_spec = build_spec(cfg.out_spec, key="model.out_spec")
-    backbone = build(cfg.backbone, "backbones", key="model.backbone",
-                     context={"group": group, "in_spec": in_spec, "out_spec": out_spec})
-    return _Model(group, in_spec, out_spec, backbone)
+    context = {"group": group, "in_spec": in_spec, "out_spec": out_spec}
+    net = build(cfg.backbone, "backbones", key="model.backbone", context=context)
+    if cfg.get("symmetrizer") is not None:
+        net = build(cfg.symmetrizer, "symmetrizers", key="model.symmetrizer",
+                    context={**context, "backbone": net})
+    return _Model(group, in_spec, out_spec, net)
 
 
 def install() -> None:

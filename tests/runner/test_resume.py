@@ -17,8 +17,8 @@ FAKES = Path(__file__).with_name("runner_fakes.py")
 EPOCHS = 4
 
 
-def _symkit(*args, cwd):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def _symkit(*args, cwd, **env):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **env}
     return subprocess.Popen([sys.executable, str(FAKES), *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -45,7 +45,9 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(toy_config, tmp_path):
     killed_at = load_checkpoint(run_dir / "last.pt")["epoch"]
     assert killed_at < EPOCHS - 1, "the run finished before it was killed"
 
-    resumed = _symkit("train", "--resume", str(run_dir), "data.slow=0", "--json", cwd=tmp_path)
+    # resume by MLflow run id (the run directory is found through the run's tag)
+    resumed = _symkit("train", "--resume", run_dir.name, "data.slow=0", "--json", cwd=tmp_path,
+                      MLFLOW_TRACKING_URI=cfg["tracking"]["uri"])
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
     import json
