@@ -7,7 +7,6 @@ import torch
 
 from symkit.registry import registry
 from symkit.reps import image, vector
-from symkit.testing import assert_equivariant
 from symkit.testing._symmetrizers import FlatMLP, check_symmetrizer
 
 from ._helpers import (

@@ -1,0 +1,57 @@
+"""``probabilistic``: equivariant in distribution; exact for a fixed noise draw."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from symkit.registry import registry
+from symkit.testing._symmetrizers import FlatMLP, check_symmetrizer
+
+from ._helpers import DTYPE_IDS, DTYPES, OUT_SPECS, group, point_sample, point_spec
+
+GROUPS = ["o3", "se3", "c4", "symmetric"]
+
+
+def _group(name):
+    return group("symmetric", 6) if name == "symmetric" else group(name)
+
+
+@pytest.mark.parametrize("gname", GROUPS)
+def test_error_falls_with_samples(gname):
+    g = _group(gname)
+    errors = check_symmetrizer("probabilistic", g, point_spec(), OUT_SPECS["equivariant"],
+                               point_sample(d=g.dim or 3, batch=3), n_elements=3)
+    assert errors["K=64"] < errors["K=4"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("gname", GROUPS)
+def test_exact_for_a_fixed_noise_draw(gname, dtype):
+    g = _group(gname)
+    check_symmetrizer("probabilistic", g, point_spec(), OUT_SPECS["equivariant"],
+                      point_sample(d=g.dim or 3, batch=3), dtype=dtype, params={"seed": 3})
+
+
+@pytest.mark.parametrize("gname", GROUPS)
+def test_training_forward_has_gradients(gname):
+    g = _group(gname)
+    sample = point_sample(d=g.dim or 3, batch=3)
+    torch.manual_seed(0)
+    backbone = FlatMLP.for_sample(g, point_spec(), OUT_SPECS["equivariant"], sample).double()
+    model = registry("symmetrizers").build(
+        "probabilistic", backbone, g, point_spec(), OUT_SPECS["equivariant"], train_samples=3,
+    ).double().train()
+    y = model(sample)
+    assert y["v"].shape == sample["pos"].shape[:2] + (2, sample["pos"].shape[-1])
+    sum(v.pow(2).sum() for v in y.values()).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.canonicalizer.parameters())
+
+
+def test_needs_noise():
+    g = group("o3")
+    canon = registry("canonicalizers").build("learned_point_frame", group=g, field="pos")
+    with pytest.raises(ValueError, match="noise_dim"):
+        registry("symmetrizers").build("probabilistic", torch.nn.Identity(), g, point_spec(),
+                                       OUT_SPECS["invariant"], canonicalizer=canon)
