@@ -1,0 +1,124 @@
+"""The shared forward: chunking, masks, ragged batches, stochastic frames, sorting ties."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from symkit.groups import c4, e3, o3, symmetric
+from symkit.ops.scatter import scatter_mean
+from symkit.reps import point, scalar, vector
+from symkit.spec import Field, Spec
+from symkit.symmetrizers import FrameAveraging, GroupAveraging
+from symkit.testing import assert_equivariant
+from symkit.testing._symmetrizers import FlatMLP
+
+IN = Spec({"pos": Field(point(), nodes=True)})
+OUT = Spec({"e": scalar(), "v": Field(vector(), nodes=True)})
+GEN = torch.Generator().manual_seed(0)
+
+
+class Recorder(nn.Module):
+    """Wraps a backbone, recording the batch size of every call."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner, self.sizes = inner, []
+
+    def forward(self, sample):
+        first = next(v for v in sample.values() if isinstance(v, torch.Tensor))
+        self.sizes.append(int(sample.get("num_graphs", first.shape[0])))
+        return self.inner(sample)
+
+
+def test_chunked_equals_unchunked_and_respects_budget():
+    x = {"pos": torch.randn(5, 4, 3, dtype=torch.float64, generator=GEN)}
+    net = FlatMLP.for_sample(e3(), IN, OUT, x).double()
+    full = FrameAveraging(net, e3(), IN, OUT)(x)
+    rec = Recorder(net)
+    chunked = FrameAveraging(rec, e3(), IN, OUT, chunk_size=7)(x)
+    assert max(rec.sizes) <= 7 and sum(rec.sizes) == 5 * 8
+    for k in full:
+        torch.testing.assert_close(chunked[k], full[k], rtol=1e-12, atol=1e-12)
+    spec2 = Spec({"pos": Field(point(), nodes=True)})
+    y = {"pos": torch.randn(3, 4, 2, dtype=torch.float64, generator=GEN)}
+    net2 = FlatMLP.for_sample(c4(), spec2, OUT, y).double()
+    a = GroupAveraging(net2, c4(), spec2, OUT)(y)
+    b = GroupAveraging(net2, c4(), spec2, OUT, chunk_size=5)(y)
+    torch.testing.assert_close(a["v"], b["v"], rtol=1e-12, atol=1e-12)
+
+
+def test_masked_point_sets():
+    x = {"pos": torch.randn(3, 6, 3, dtype=torch.float64, generator=GEN)}
+    x["mask"] = torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] * 3 + [0] * 3]).bool()
+    model = FrameAveraging(FlatMLP.for_sample(e3(), IN, OUT, x).double(), e3(), IN, OUT)
+    y = model(x)
+    assert y["v"].shape == (3, 6, 2, 3)
+    assert_equivariant(model, e3(), IN, OUT, x, rtol=1e-9)
+    # the frame ignores padded points: moving them changes no frame element
+    moved = dict(x, pos=torch.where(x["mask"][..., None], x["pos"], x["pos"] + 5.0))
+    assert torch.allclose(model.elements(moved)[0], model.elements(x)[0], atol=1e-12)
+
+
+class NodeMLP(nn.Module):
+    """Ragged, non-equivariant: node MLP on [x_i, mean_graph(x)]; graph output = mean of nodes."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 4)).double()
+
+    def forward(self, s):
+        b = int(s["num_graphs"])
+        h = self.net(torch.cat([s["pos"], scatter_mean(s["pos"], s["batch"], b)[s["batch"]]], 1))
+        return {"v": h[:, :3], "e": scatter_mean(h[:, 3:], s["batch"], b)}
+
+
+def test_ragged_batches_match_per_graph_and_are_equivariant():
+    sizes = [4, 7, 5]
+    batch = torch.repeat_interleave(torch.arange(3), torch.tensor(sizes))
+    pos = torch.randn(sum(sizes), 3, dtype=torch.float64, generator=GEN)
+    spec, out = Spec({"pos": point()}), Spec({"v": vector(), "e": scalar()})
+    rec = Recorder(NodeMLP())
+    model = FrameAveraging(rec, e3(), spec, out, chunk_size=10)
+    y = model({"pos": pos, "batch": batch, "num_graphs": 3})
+    assert max(rec.sizes) <= 10
+    for b in range(3):
+        one = model({"pos": pos[batch == b], "batch": torch.zeros(sizes[b], dtype=torch.long)})
+        torch.testing.assert_close(y["v"][batch == b], one["v"], rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(y["e"][b], one["e"][0], rtol=1e-10, atol=1e-12)
+    g = e3().sample(3, generator=GEN)
+    gy = model({"pos": spec.act(e3(), g[batch], {"pos": pos})["pos"], "batch": batch})
+    ref = out.act(e3(), g[batch], {"v": y["v"]})["v"]
+    torch.testing.assert_close(gy["v"], ref, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(gy["e"], y["e"], rtol=1e-9, atol=1e-10)
+
+
+def test_stochastic_frame_averaging_train_vs_eval():
+    x = {"pos": torch.randn(4, 5, 3, dtype=torch.float64, generator=GEN)}
+    net = Recorder(FlatMLP.for_sample(o3(), IN, OUT, x).double())
+    model = FrameAveraging(net, o3(), IN, OUT, stochastic=True, train_samples=2)
+    model.train()(x)
+    assert net.sizes[-1] == 4 * 2 and not model.is_exact
+    exact = FrameAveraging(net, o3(), IN, OUT).eval()
+    y = model.eval()(x)
+    assert net.sizes[-1] == 4 * 8 and model.is_exact
+    torch.testing.assert_close(y["v"], exact(x)["v"])
+    model.eval_samples = 3
+    model(x)
+    assert net.sizes[-1] == 4 * 3
+
+
+def test_sorting_frames_with_ties_are_exact():
+    group = symmetric(5)
+    spec = Spec({"h": Field(scalar(), nodes=True), "pos": Field(point(), nodes=True)})
+    h = torch.tensor([[0.0, 1, 0, 2, 1], [3.0, 3, 3, 1, 0], [1.0, 2, 3, 4, 5]], dtype=torch.float64)
+    x = {"h": h, "pos": torch.randn(3, 5, 3, dtype=torch.float64, generator=GEN)}
+    model = FrameAveraging(FlatMLP.for_sample(group, spec, OUT, x).double(), group, spec, OUT)
+    g, w = model.elements(x)
+    assert w.shape == (3, 6)  # 2!*2! = 4, 3! = 6, 1
+    assert torch.allclose(w.sum(1), torch.ones(3, dtype=torch.float64))
+    assert (w[0] > 0).sum() == 4 and (w[2] > 0).sum() == 1
+    assert_equivariant(model, group, spec, OUT, x, rtol=1e-9)
+    assert model.metrics()["tied_fraction"] == 2 / 3
+    sampled = FrameAveraging(model.backbone, group, spec, OUT, max_ties=2)
+    assert sampled.elements(x)[1].shape == (3, 2)
