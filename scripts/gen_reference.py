@@ -1,0 +1,114 @@
+"""Generate the YAML reference from the registry: an mkdocs hook, also a script.
+
+As an mkdocs hook (``hooks: [scripts/gen_reference.py]`` in ``mkdocs.yml``) it adds the page
+``reference/yaml.md`` at build time, so the built docs always match the installed code, and it
+replaces ``<!-- include: PATH -->`` in any page with the file at ``PATH`` (relative to the
+repository root; e.g. ``benchmarks/RESULTS.md``).
+
+    python scripts/gen_reference.py            # print the reference to stdout
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = "reference/yaml.md"
+_INCLUDE = re.compile(r"<!-- include: (\S+) -->")
+
+INTRO = """# YAML reference
+
+Every part registered in this installation (core and plugins), generated from the registry
+when the docs are built. In YAML, a node's `type` names a part (the bare name works when it is
+unambiguous; `scope::name` always works); its other keys are the parameters below. Parameters
+marked *context* are filled in by symkit (the model's `group`, `in_spec`, `out_spec`,
+`backbone`, the data `split`, the optimizer's `params`) unless the YAML sets them.
+"""
+
+
+def _first_paragraph(obj: object) -> str:
+    text = inspect.getdoc(obj) or "(no docstring)"
+    return " ".join(text.split("\n\n")[0].split())
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _annotation(param: inspect.Parameter) -> str:
+    a = param.annotation
+    if a is inspect.Parameter.empty:
+        return ""
+    return a if isinstance(a, str) else getattr(a, "__name__", str(a)).replace("typing.", "")
+
+
+def _parameters(factory: object, context: frozenset[str]) -> list[str]:
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return ["(signature not available)"]
+    params = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if not params:
+        return ["No parameters."]
+    rows = ["| parameter | default | type |", "|---|---|---|"]
+    for p in params:
+        if p.name in context:
+            default = "*context*"
+        elif p.default is p.empty:
+            default = "**required**"
+        else:
+            default = f"`{p.default!r}`"
+        rows.append(f"| `{p.name}` | {_cell(default)} | {_cell(_annotation(p))} |")
+    return rows
+
+
+def reference_markdown() -> str:
+    """The whole reference page, one section per category, one entry per registered part."""
+    from symkit.config import CONTEXT_NAMES
+    from symkit.registry import CATEGORIES, registry
+
+    context = frozenset(CONTEXT_NAMES | {"optimizer", "epochs"})
+    lines = [INTRO]
+    for category in CATEGORIES:
+        entries = registry(category).entries()
+        lines += [f"## {category}", "", f"{len(entries)} registered.", ""]
+        for entry in entries:
+            lines += [f"### `{entry.qualname}`", ""]
+            try:
+                factory = entry.load()
+            except Exception as exc:  # noqa: BLE001 - a broken lazy target is shown, not fatal
+                lines += [f"Cannot be loaded: {exc}", ""]
+                continue
+            lines += [_first_paragraph(factory), "", *_parameters(factory, context), "",
+                      f"Defined in `{entry.origin}`.", ""]
+    return "\n".join(lines)
+
+
+def include_files(markdown: str) -> str:
+    """Replace ``<!-- include: PATH -->`` with the file's text (or a note that it is missing)."""
+
+    def repl(match: re.Match) -> str:
+        path = ROOT / match.group(1)
+        if not path.is_file():
+            return f"*`{match.group(1)}` has not been recorded yet.*"
+        return path.read_text(encoding="utf-8")
+
+    return _INCLUDE.sub(repl, markdown)
+
+
+# -- mkdocs hooks -----------------------------------------------------------------------------
+def on_files(files, config):
+    from mkdocs.structure.files import File
+
+    files.append(File.generated(config, PAGE, content=reference_markdown()))
+    return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    return include_files(markdown)
+
+
+if __name__ == "__main__":
+    print(reference_markdown())
