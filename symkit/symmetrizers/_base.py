@@ -64,7 +64,7 @@ class Symmetrizer(nn.Module):
     # -- what subclasses answer ---------------------------------------------------------------
     @classmethod
     def supports(cls, group: Group) -> bool:
-        """Whether this kind of symmetrizer is (exactly or in expectation) equivariant on ``group``."""
+        """Whether this symmetrizer is equivariant (exactly or in expectation) on ``group``."""
         return True
 
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:

@@ -69,8 +69,8 @@ def point_moments(
         center: subtract the centroid (translation groups) or not (``c = 0``).
         mask: dense only, ``(B, N)`` bool of valid points.
         batch: ragged only, graph of each point ``(total,)`` long; ``num_graphs`` = ``B``.
-        extra: vector fields whose uncentred second moments ``1/n sum v v^T`` are added,
-            same layout as ``points`` with optional channels: ``(B, N, *C, d)`` / ``(total, *C, d)``.
+        extra: vector fields whose uncentred second moments ``1/n sum v v^T`` are added;
+            same layout as ``points``, optional channels: ``(B, N, *C, d)``/``(total, *C, d)``.
 
     Shapes:
         returns centroid ``(B, d)``, covariance ``(B, d, d)``, scale ``(B,)``.
@@ -202,7 +202,13 @@ def randomize_degenerate(
     Shapes:
         basis: ``(B, d, d)``; cluster: ``(B, d)``; returns ``(B, k, d, d)``.
     """
-    return basis[:, None] @ haar_blocks(cluster, k, generator)
+    out = basis[:, None].expand(-1, k, -1, -1)
+    degenerate = (cluster[:, 1:] == cluster[:, :-1]).any(1)
+    if not bool(degenerate.any()):  # the common case: nothing to randomize
+        return out
+    out = out.clone()
+    out[degenerate] = basis[degenerate, None] @ haar_blocks(cluster[degenerate], k, generator)
+    return out
 
 
 def sign_vectors(d: int, *, parity: int | None = None, device=None) -> Tensor:

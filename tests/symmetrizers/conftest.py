@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from symkit.reps import point, scalar, vector
 from symkit.registry import registry
+from symkit.reps import point, scalar, vector
 from symkit.spec import Field, Spec
-
 
 torch.set_num_threads(1)  # tiny tensors: threads only add contention
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from symkit.groups import e3, o2, scaling, se3, so3, symmetric, translation
-from symkit.reps import point, scalar
 from symkit.registry import registry
+from symkit.reps import point, scalar
 from symkit.spec import Field, Spec
 
 SPEC = Spec({"h": Field(scalar(), nodes=True), "pos": Field(point(), nodes=True)})
