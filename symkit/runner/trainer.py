@@ -167,6 +167,7 @@ class _Job:
                 row = {"train_loss": self._train_epoch(epoch),
                        "lr": self.optimizer.param_groups[0]["lr"]}
                 self.scheduler.step()
+                row.update(_model_metrics(self.model))
                 if (epoch + 1) % self.cfg.val_every == 0 or epoch + 1 == self.cfg.epochs:
                     row.update(self._validate())
                 self.history.append((epoch, row))
@@ -290,6 +291,13 @@ def _better(new: float, old: float, mode: str) -> bool:
     if math.isnan(new):
         return False
     return new < old if mode == "min" else new > old
+
+
+def _model_metrics(model: nn.Module) -> dict[str, float]:
+    """The model's own diagnostics (``model.metrics()``, e.g. a learned augmentation width)."""
+    metrics = getattr(model, "metrics", None)
+    values = metrics() if callable(metrics) else {}
+    return {f"model.{k}": float(v) for k, v in values.items()}
 
 
 def _run_name() -> str:
