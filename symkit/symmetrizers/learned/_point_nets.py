@@ -4,8 +4,9 @@ With ``c`` the centroid (``0`` for groups without translations) and invariant no
 ``h_i`` built from radial-basis expansions of the inner products ``<x_i - c, x_j - c>_eta`` (one
 message-passing layer over all pairs; the expansions keep the features diverse, so the output
 vectors are far from collinear and the frames built from them well conditioned), the outputs
-``v_k = 1/N sum_i psi_k(h_i) (x_i - c)`` satisfy ``v_k(A x + t) = A v_k(x)`` for every ``A`` preserving the form ``eta`` (O(d) for ``eta = I``) and every translation ``t``
-(when centred), and are invariant to permuting the points.
+``v_k = 1/N sum_i psi_k(h_i) (x_i - c)`` satisfy ``v_k(A x + t) = A v_k(x)`` for every ``A``
+preserving the form ``eta`` (O(d) for ``eta = I``) and every translation ``t`` (when centred),
+and are invariant to permuting the points.
 """
 
 from __future__ import annotations
