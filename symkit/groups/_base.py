@@ -19,8 +19,8 @@ __all__ = ["Element", "Group", "map_element", "element_size", "KINDS"]
 
 Element = Union[Tensor, tuple["Element", ...]]  # noqa: UP007 - recursive alias
 
-#: Kinds of element that the equivariance report separates.
-KINDS = ("rotation", "reflection", "translation", "permutation", "scaling")
+#: Kinds of element that the equivariance report separates (``boost``: Lorentz boosts).
+KINDS = ("rotation", "reflection", "translation", "permutation", "scaling", "boost")
 
 
 def map_element(fn: Callable[[Tensor], Tensor], g: Element) -> Element:

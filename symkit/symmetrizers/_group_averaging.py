@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from symkit.groups import Group, Orthogonal
+from symkit.groups import Group
 from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer, tile_elements
@@ -47,8 +47,12 @@ class GroupAveraging(Symmetrizer):
 
     @classmethod
     def supports(cls, group: Group) -> bool:
-        """Compact groups it can sample: products of finite groups, O(d) and SO(d)."""
-        return all(f.is_finite or isinstance(f, Orthogonal) for f in group.factors())
+        """Whether every factor is finite or compact (then ``sample`` is its Haar measure).
+
+        A factor is compact unless it says otherwise (``compact = False``, e.g. the Lorentz
+        group) or has translations or scalings, which no compact group contains.
+        """
+        return all(_is_compact(f) for f in group.factors())
 
     @property
     def is_exact(self) -> bool:
@@ -72,6 +76,16 @@ class GroupAveraging(Symmetrizer):
         else:
             g = self.group.sample(b * k, generator=self.generator, dtype=dtype, device=device)
         return g, torch.full((b, k), 1.0 / k, dtype=dtype, device=device)
+
+
+def _is_compact(group: Group) -> bool:
+    if group.is_finite:
+        return True
+    return bool(getattr(group, "compact", True)) and not _NON_COMPACT_KINDS & set(group.kinds)
+
+
+#: kinds of element that only non-compact groups have
+_NON_COMPACT_KINDS = {"translation", "scaling", "boost"}
 
 
 @register("symmetrizers", "group_averaging")

@@ -3,9 +3,11 @@
 ``assert_equivariant`` / ``equivariance_error`` / ``equivariance_report`` measure
 ``f(g . x)`` against ``g . f(x)``; ``check_rep_homomorphism`` checks a representation;
 ``check_group_axioms``, ``check_homomorphism``, ``check_sample_kinds`` and
-``check_haar_statistics`` check a group; ``check_symmetrizer`` checks a symmetrizer;
-``conformance_cases`` parametrizes tests over the registry (see also the pytest plugin's
-fixtures ``symkit_registry`` and ``symkit_plugin``).
+``check_haar_statistics`` check a group; ``check_symmetrizer`` checks a symmetrizer around
+``FlatMLP`` (a deliberately non-equivariant backbone) on ``example_sample`` inputs, and
+``symmetrizer_is_exact`` says which check applies; ``conformance_cases`` parametrizes tests
+over the registry (see also the pytest plugin's fixtures ``symkit_registry`` and
+``symkit_plugin``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ _GROUP_CHECKS = (
     "check_sample_kinds",
     "check_haar_statistics",
 )
-_SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sample")
+_SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sample", "FlatMLP")
 
 __all__ = [*_EQUIVARIANCE, "conformance_cases", *_GROUP_CHECKS, *_SYMMETRIZER_CHECKS]
 

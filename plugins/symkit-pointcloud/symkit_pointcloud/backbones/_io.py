@@ -16,7 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from symkit.errors import ConfigError, SpecError
+from symkit.backbones import masked_pool, node_features, node_mask, resolve_reads
+from symkit.backbones import parse_writes as _core_parse_writes
+from symkit.errors import ConfigError
 
 __all__ = ["parse_reads", "parse_writes", "read_points", "masked_max", "masked_mean", "mlp",
            "Heads"]
@@ -24,37 +26,30 @@ __all__ = ["parse_reads", "parse_writes", "read_points", "masked_max", "masked_m
 
 def parse_reads(reads: Sequence[str] | str | None, in_spec: Any = None) -> list[str]:
     """Input field names: ``reads``, else the fields of ``in_spec``, else ``["pos"]``."""
-    if reads is None:
-        return list(in_spec) if in_spec is not None else ["pos"]
-    return [reads] if isinstance(reads, str) else list(reads)
+    if reads is None and in_spec is None:
+        return ["pos"]
+    return resolve_reads(reads, in_spec)
 
 
 def parse_writes(writes: Mapping[str, Sequence[int] | int] | None, default: int = 10
                  ) -> dict[str, tuple[int, ...]]:
-    """``{field: shape}`` with int shapes made 1-d; default ``{"logits": (default,)}``."""
-    writes = {"logits": [default]} if writes is None else writes
-    out = {}
-    for name, shape in writes.items():
-        shape = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
-        if not shape or any(s <= 0 for s in shape[1:]) or shape[0] in (0,) or shape[0] < -1:
+    """``{field: shape}`` (symkit's convention); default ``{"logits": (default,)}``.
+
+    Point backbones need at least one size per field, so an empty shape is rejected.
+    """
+    out = _core_parse_writes({"logits": [default]} if writes is None else writes)
+    for name, shape in out.items():
+        if not shape:
             raise ConfigError(f"writes.{name}", f"bad shape {list(shape)}: positive sizes, "
                               "only the first may be -1 (one per point)")
-        out[str(name)] = shape
     return out
 
 
 def read_points(sample: Mapping[str, Tensor], reads: Sequence[str], mask: str | None
                 ) -> tuple[Tensor, Tensor | None]:
     """Concatenate the node fields into ``(B, N, F)`` and fetch the ``(B, N)`` mask if present."""
-    parts = []
-    for name in reads:
-        if name not in sample:
-            raise SpecError(name, f"missing input field; sample has {sorted(sample)}")
-        x = sample[name]
-        parts.append(x.reshape(x.shape[0], x.shape[1], -1))
-    x = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
-    m = sample.get(mask) if mask is not None else None
-    return x, (None if m is None else m.bool())
+    x = node_features(sample, reads)
+    return x, node_mask(sample, mask, x)
 
 
 def masked_max(h: Tensor, mask: Tensor | None) -> Tensor:
@@ -71,10 +66,7 @@ def masked_max(h: Tensor, mask: Tensor | None) -> Tensor:
 
 def masked_mean(h: Tensor, mask: Tensor | None) -> Tensor:
     """Mean over the point axis ignoring padding. Shapes: ``(B, N, F)`` -> ``(B, F)``."""
-    if mask is None:
-        return h.mean(dim=1)
-    w = mask.unsqueeze(-1).to(h.dtype)
-    return (h * w).sum(dim=1) / w.sum(dim=1).clamp(min=1)
+    return masked_pool(h, mask, "mean")
 
 
 def mlp(widths: Sequence[int], act: type[nn.Module] = nn.ReLU, *, final_act: bool = True,
