@@ -161,7 +161,7 @@ def build(
     typed nodes are built with the same context.
 
     Raises:
-        ConfigError: invalid node, or the factory raised ``ValueError``/``TypeError`` (chained).
+        ConfigError: invalid node, or the factory raised (the cause is chained).
     """
     context = dict(context or {})
     plain = to_plain(node, key=key)
@@ -267,7 +267,7 @@ def _call(entry: Entry, factory: Any, kwargs: dict[str, Any], path: str) -> Any:
         return factory(**kwargs)
     except SymkitError:
         raise
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a factory rejecting its YAML values
         raise ConfigError(path, f"{entry.qualname}: {type(exc).__name__}: {exc}") from exc
 
 

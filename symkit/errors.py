@@ -23,7 +23,7 @@ class SymkitError(Exception):
 
 
 class ConfigError(SymkitError, ValueError):
-    """A configuration value is wrong; ``key`` is its full dotted path (``model.backbone.hidden``)."""
+    """A configuration value is wrong; ``key`` is its dotted path (``model.backbone.hidden``)."""
 
     def __init__(self, key: str | None, message: str):
         self.key = key

@@ -7,6 +7,7 @@ handlers so ``symkit --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -104,7 +105,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     run = loaded.run
     dataset = build_split(run.cfg.data, args.split, run.train.max_samples)
     result = evaluate(loaded.model, eval_loader(dataset, run.train, DistInfo()),
-                      build_loss(run), build_metric(run), DistInfo())
+                      build_loss(run), build_metric(run), DistInfo(), split=args.split)
     name = _metric_name(run)
     data = {"run": str(args.run), "split": args.split, "metric": name, **result}
     lines = [f"{args.split} {name}: {result['metric']:.6g}   ({args.split} loss "
@@ -128,8 +129,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     else:
         loaded = load_run(args.target)
         run, model, what = loaded.run, loaded.model, "trained model"
-    eq = run.train.equivariance
-    split = args.split or eq.split
+    split = args.split or run.train.equivariance.split
+    eq = dataclasses.replace(run.train.equivariance, split=split)
     dataset = build_split(run.cfg.data, split, eq.max_samples)
     errors = measure_equivariance(model, dataset, eq, seed=run.train.seed)
     data = {"target": args.target, "model": what, "split": split,

@@ -3,6 +3,10 @@
 The dataset factory is called with ``split`` in ``train``/``valid``/``test``; items are dicts of
 tensors collated by :func:`torch.utils.data.default_collate`. The training order is a pure
 function of ``(seed, epoch)`` (and the rank under DDP), so a resumed run sees the same batches.
+
+Data is checked at the boundary: the first batch of every split against the model's input spec
+(:func:`check_inputs`), and every batch for NaN/Inf in its input fields (:func:`find_nonfinite`,
+which names the split, the sample index and the field).
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from symkit.errors import DataError
+from symkit.errors import DataError, SpecError
 from symkit.runner.distributed import DistInfo
 from symkit.runner.schema import TrainConfig
 
-__all__ = ["SPLITS", "build_split", "train_loader", "eval_loader", "to_device", "first_batch"]
+__all__ = ["SPLITS", "build_split", "train_loader", "eval_loader", "to_device", "first_batch",
+           "check_inputs", "find_nonfinite"]
 
 SPLITS = ("train", "valid", "test")
 
@@ -81,3 +86,61 @@ def first_batch(dataset: Dataset, n: int) -> dict[str, torch.Tensor]:
     loader = DataLoader(Subset(dataset, range(min(n, len(dataset)))), batch_size=n)
     batches: Iterator = iter(loader)
     return next(batches)
+
+
+def check_inputs(model: Any, dataset: Dataset, split: str) -> None:
+    """Check the first batch of ``split`` against ``model.in_spec`` (fields, shapes, dtypes).
+
+    Raises:
+        SpecError: naming the field, the split and the samples.
+        DataError: the first items cannot be collated into a batch.
+    """
+    spec, group = getattr(model, "in_spec", None), getattr(model, "group", None)
+    if spec is None or group is None:
+        return
+    try:
+        batch = first_batch(dataset, 2)
+    except Exception as exc:  # noqa: BLE001 - e.g. items of different shapes or types
+        raise DataError(
+            f"data: cannot collate the first items of the {split} split into a batch: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    where = f"in the {split} split (samples 0-{batch_size(batch) - 1})"
+    try:
+        spec.check(group, batch)
+    except SpecError as exc:
+        text = str(exc).removeprefix(f"{exc.field}: ")
+        raise SpecError(exc.field, f"{text} {where}; check the data against model.in_spec"
+                        ) from None
+
+
+def find_nonfinite(batch: Mapping[str, Any], spec: Any, dataset: Dataset, split: str
+                   ) -> str | None:
+    """Why ``batch`` is unusable (a NaN/Inf in an input field of ``spec``), or ``None``.
+
+    Scans ``dataset`` only when the batch is bad, to name the sample index.
+    """
+    for name in spec or ():
+        x = batch.get(name)
+        if isinstance(x, torch.Tensor) and x.is_floating_point() and not x.isfinite().all():
+            index = next((i for i in range(len(dataset)) if not _finite(dataset[i], name)), None)
+            where = "a sample" if index is None else f"sample {_source_index(dataset, index)}"
+            return (f"data: {where} of the {split} split has NaN or Inf in input field "
+                    f"'{name}'; inputs must be finite (clean or drop that sample)")
+    return None
+
+
+def batch_size(batch: Mapping[str, Any]) -> int:
+    return next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor))
+
+
+def _finite(item: Any, name: str) -> bool:
+    x = item.get(name) if isinstance(item, Mapping) else None
+    return not isinstance(x, torch.Tensor) or not x.is_floating_point() or bool(x.isfinite().all())
+
+
+def _source_index(dataset: Dataset, index: int) -> int:
+    """The index in the data set that ``dataset`` (possibly nested subsets) was cut from."""
+    while isinstance(dataset, Subset):
+        index, dataset = dataset.indices[index], dataset.dataset
+    return int(index)

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from symkit.runner.data import first_batch, to_device
+from symkit.errors import DataError
+from symkit.runner.data import check_inputs, find_nonfinite, first_batch, to_device
 from symkit.runner.distributed import DistInfo, all_reduce_sum
 from symkit.runner.schema import EquivarianceConfig
 
@@ -27,14 +28,22 @@ def batch_size(batch: Mapping[str, torch.Tensor]) -> int:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, loader: DataLoader, loss_fn: LossFn, metric_fn: LossFn, dist: DistInfo
+    model: nn.Module, loader: DataLoader, loss_fn: LossFn, metric_fn: LossFn, dist: DistInfo,
+    *, split: str = "evaluation",
 ) -> dict[str, float]:
-    """``{"loss": mean loss, "metric": mean task metric}`` over the loader (all ranks)."""
+    """``{"loss": mean loss, "metric": mean task metric}`` over the loader (all ranks).
+
+    Raises:
+        DataError: a batch has NaN or Inf in an input field (naming ``split`` and the sample).
+    """
     was_training = model.training
     model.eval()
     loss_sum = metric_sum = count = 0.0
     for batch in loader:
         batch = to_device(batch, dist.device)
+        problem = find_nonfinite(batch, getattr(model, "in_spec", None), loader.dataset, split)
+        if all_reduce_sum(dist, [float(problem is not None)])[0] > 0:
+            raise DataError(problem or "data: another process found NaN or Inf in its inputs")
         outputs = model(batch)
         n = batch_size(batch)
         loss_sum += float(loss_fn(outputs, batch)) * n
@@ -59,7 +68,11 @@ def measure_equivariance(
 
     was_training = model.training
     model.eval()
+    check_inputs(model, dataset, cfg.split)
     sample = to_device(first_batch(dataset, cfg.max_samples), device or torch.device("cpu"))
+    problem = find_nonfinite(sample, model.in_spec, dataset, cfg.split)
+    if problem:
+        raise DataError(problem)
     generator = torch.Generator(device=device or "cpu").manual_seed(seed)
     report = equivariance_report(
         model, model.group, model.in_spec, model.out_spec, sample,

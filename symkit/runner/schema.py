@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from symkit._config_types import matches, type_name
 from symkit.errors import ConfigError
 
 __all__ = [
@@ -29,29 +31,35 @@ TOP_LEVEL_KEYS = (
 )
 
 
+def _at_least(low: float, default: Any) -> Any:
+    """A field whose value (when not ``None``) must be ``>= low``; checked by parse_section."""
+    return field(default=default, metadata={"min": low})
+
+
 @dataclass
 class EquivarianceConfig:
     """How the final model's equivariance error is measured on held-out data."""
 
-    n_elements: int = 8  #: random group elements per kind
-    max_samples: int = 64  #: held-out samples used
-    split: str = "test"
+    n_elements: int = _at_least(0, 8)  #: random group elements per kind
+    max_samples: int = _at_least(0, 64)  #: held-out samples used
+    split: typing.Literal["train", "valid", "test"] = "test"
 
 
 @dataclass
 class TrainConfig:
     """The ``train:`` section."""
 
-    epochs: int = 10
-    batch_size: int = 32
-    eval_batch_size: int | None = None  #: defaults to ``batch_size``
-    val_every: int = 1  #: validate every N epochs (and always after the last)
-    num_workers: int = 0
+    epochs: int = _at_least(1, 10)
+    batch_size: int = _at_least(1, 32)
+    eval_batch_size: int | None = _at_least(1, None)  #: defaults to ``batch_size``
+    val_every: int = _at_least(1, 1)  #: validate every N epochs (and always after the last)
+    num_workers: int = _at_least(0, 0)
     seed: int = 0
     device: str = "auto"  #: ``auto``, ``cpu``, ``cuda``, ``cuda:1``
-    threads: int | None = None  #: torch threads per process; default: cores / processes
-    max_samples: int | None = None  #: cap every split at this many items (quick runs)
-    grad_clip: float | None = None
+    #: torch threads per process; default: cores / processes
+    threads: int | None = _at_least(1, None)
+    max_samples: int | None = _at_least(1, None)  #: cap every split at this many items
+    grad_clip: float | None = _at_least(0, None)
     checkpoint_dir: str = "runs"  #: each run writes ``<checkpoint_dir>/<run name>/``
     progress: bool = True  #: tqdm bar (only on a terminal)
     equivariance: EquivarianceConfig = field(default_factory=EquivarianceConfig)
@@ -66,13 +74,15 @@ class TrackingConfig:
     experiment: str | None = None  #: default: the top-level ``experiment``, else ``symkit``
     run_name: str | None = None
     log_model: bool = False  #: also log an MLflow pytorch model (slow)
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)  #: logged as strings
 
 
 def parse_section(cls: type, values: Mapping[str, Any] | None, key: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, naming the key path of any unknown option."""
+    """Build dataclass ``cls`` from a mapping; an unknown option, a value of the wrong type or
+    out of range (field metadata ``min``) is a :class:`ConfigError` naming its key path."""
     values = dict(values or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
         if name not in fields:
@@ -86,8 +96,19 @@ def parse_section(cls: type, values: Mapping[str, Any] | None, key: str) -> Any:
             if value is not None and not isinstance(value, Mapping):
                 raise ConfigError(f"{key}.{name}", f"expected a mapping, got {value!r}")
             value = parse_section(sub, value, f"{key}.{name}")
+        else:
+            _check_value(fields[name], hints[name], value, f"{key}.{name}")
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _check_value(f: dataclasses.Field, annotation: Any, value: Any, key: str) -> None:
+    if not matches(value, annotation):
+        raise ConfigError(key, f"expected {type_name(annotation)}, got {type(value).__name__} "
+                          f"{value!r}")
+    low = f.metadata.get("min")
+    if low is not None and value is not None and value < low:
+        raise ConfigError(key, f"expected a value >= {low}, got {value!r}")
 
 
 def _nested_type(f: dataclasses.Field) -> type | None:

@@ -21,10 +21,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from symkit.errors import TrackingError, TrainingError
+from symkit.errors import DataError, TrackingError, TrainingError
 from symkit.runner import checkpoint as ckpt
 from symkit.runner import distributed as D
-from symkit.runner.data import build_split, eval_loader, to_device, train_loader
+from symkit.runner.data import (
+    build_split,
+    check_inputs,
+    eval_loader,
+    find_nonfinite,
+    to_device,
+    train_loader,
+)
 from symkit.runner.evaluation import evaluate, measure_equivariance
 from symkit.runner.parts import (
     RunConfig,
@@ -100,6 +107,8 @@ class _Job:
         self.data = {s: build_split(run.cfg.data, s, self.cfg.max_samples)
                      for s in ("train", "valid", "test")}
         self.model = build_model(run).to(dist.device)
+        for split, dataset in self.data.items():
+            check_inputs(self.model, dataset, split)
         materialize(self.model, self.data["train"], dist.device)
         self.loss_fn, self.metric_fn = build_loss(run), build_metric(run)
         self.optimizer = build_optimizer(run, self.model.parameters())
@@ -151,6 +160,8 @@ class _Job:
 
     def _restore(self) -> None:
         state = ckpt.load_checkpoint(self.run_dir / ckpt.LAST)
+        for stale in self.run_dir.glob(".*.tmp"):  # a write cut short by a kill
+            stale.unlink(missing_ok=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -196,6 +207,7 @@ class _Job:
         total, count = 0.0, 0
         for batch in bar:
             batch = to_device(batch, self.dist.device)
+            self._check_data(find_nonfinite(batch, self.model.in_spec, loader.dataset, "train"))
             outputs = self.net(batch)
             loss = self.loss_fn(outputs, batch)
             for extra in self.model.extra_losses().values():
@@ -213,6 +225,11 @@ class _Job:
         total, count = D.all_reduce_sum(self.dist, [total, count])
         return total / max(count, 1)
 
+    def _check_data(self, problem: str | None) -> None:
+        """Raise :class:`DataError` on every rank when any rank found a bad batch."""
+        if D.all_reduce_sum(self.dist, [float(problem is not None)])[0] > 0:
+            raise DataError(problem or "data: another process found NaN or Inf in its inputs")
+
     def _check_finite(self, loss: torch.Tensor, epoch: int) -> None:
         bad = 0.0 if bool(torch.isfinite(loss.detach())) else 1.0
         if D.all_reduce_sum(self.dist, [bad])[0] > 0:
@@ -224,7 +241,7 @@ class _Job:
 
     def _validate(self) -> dict[str, float]:
         result = evaluate(self.model, eval_loader(self.data["valid"], self.cfg, self.dist),
-                          self.loss_fn, self.metric_fn, self.dist)
+                          self.loss_fn, self.metric_fn, self.dist, split="valid")
         metric = result["metric"]
         if self.best is None or math.isnan(self.best) or _better(metric, self.best, self.run.mode):
             self.best = metric
@@ -252,7 +269,7 @@ class _Job:
         D.barrier(self.dist)
         self.model.load_state_dict(ckpt.load_checkpoint(self.run_dir / ckpt.BEST))
         test = evaluate(self.model, eval_loader(self.data["test"], self.cfg, self.dist),
-                        self.loss_fn, self.metric_fn, self.dist)
+                        self.loss_fn, self.metric_fn, self.dist, split="test")
         metrics = {"test_metric": test["metric"], "test_loss": test["loss"],
                    "best_valid_metric": float(self.best), "epochs": float(self.cfg.epochs)}
         equivariance: dict[str, float] = {}
