@@ -9,7 +9,8 @@ PYTHON=${PYTHON:-python3}
 # CPU torch first: any other torch request may pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[tracking,dev,docs]"
-for plugin in plugins/*/; do
+# First-party plugins, then the example third-party plugin (not the template).
+for plugin in plugins/*/ contrib/symkit-*/; do
   .venv/bin/python -m pip install -q -e "$plugin"
 done
 .venv/bin/symkit plugins
