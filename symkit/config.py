@@ -265,6 +265,10 @@ def _resolve(node: Any, category: str, path: str, type_key: str) -> tuple[Entry,
 def _call(entry: Entry, factory: Any, kwargs: dict[str, Any], path: str) -> Any:
     try:
         return factory(**kwargs)
+    except ConfigError as exc:
+        if exc.key is None:  # a factory's own check: give it the key path
+            raise type(exc)(path, str(exc)) from exc
+        raise
     except SymkitError:
         raise
     except Exception as exc:  # noqa: BLE001 - a factory rejecting its YAML values

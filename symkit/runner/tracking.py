@@ -13,6 +13,7 @@ has neither gaps nor duplicates.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 DEFAULT_URI = "sqlite:///mlflow.db"
+SQLITE_LOCK_TIMEOUT = 5.0  #: seconds to wait for a locked SQLite store before giving up
 MAX_PARAM_LENGTH = 500
 PARAM_BATCH = 100
 METRIC_BATCH = 1000
@@ -147,7 +149,11 @@ class MlflowTracker(Tracker):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - MLflow raises many types; one error for users
-            raise TrackingError(f"MLflow at {self.uri}: {type(exc).__name__}: {exc}") from exc
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise TrackingError(
+                f"MLflow at {self.uri}: {type(exc).__name__}: {first}; fix tracking.uri / "
+                "MLFLOW_TRACKING_URI, or run with tracking.enabled=false"
+            ) from exc
 
 
 def start_tracker(
@@ -191,7 +197,10 @@ def start_tracker(
 
 
 def check_reachable(uri: str, timeout: float = 10.0) -> None:
-    """For an HTTP store, GET ``/health`` once (no retries); other stores fail on first use."""
+    """For an HTTP store, GET ``/health`` once (no retries); for an existing SQLite file, take
+    and release its write lock; other stores fail on first use."""
+    if uri.startswith("sqlite:///"):
+        _check_sqlite(uri)
     if not uri.startswith(("http://", "https://")):
         return
     url = uri.rstrip("/") + "/health"
@@ -203,4 +212,23 @@ def check_reachable(uri: str, timeout: float = 10.0) -> None:
         raise TrackingError(
             f"cannot reach the tracking server {uri} ({exc}); start it, fix tracking.uri / "
             "MLFLOW_TRACKING_URI, or run with tracking.enabled=false"
+        ) from exc
+
+
+def _check_sqlite(uri: str) -> None:
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    if not path or path == ":memory:" or not os.path.isfile(path):
+        return  # MLflow creates it (and its folder) on first use
+    try:
+        con = sqlite3.connect(path, timeout=SQLITE_LOCK_TIMEOUT)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.rollback()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise TrackingError(
+            f"cannot write the tracking store {uri} ({exc}); another process may hold it "
+            "locked, or the file is read-only: fix tracking.uri / MLFLOW_TRACKING_URI, or run "
+            "with tracking.enabled=false"
         ) from exc
