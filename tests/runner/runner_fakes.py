@@ -1,5 +1,5 @@
-"""In-process fake parts for runner tests: a toy data set and, until ``symkit.model`` lands,
-a minimal ``build_model``. Also a command-line entry for subprocess tests:
+"""In-process fake parts for runner tests: a toy data set. Also a command-line entry for
+subprocess tests:
 
     python tests/runner/runner_fakes.py [--hash-dir DIR] symkit-args...
 """
@@ -10,7 +10,6 @@ import hashlib
 import os
 import sys
 import time
-import types
 
 import torch
 from torch import nn
@@ -49,43 +48,10 @@ def toy(split: str, n: int = 64, dim: int = 3, slow: float = 0.0, nan: bool = Fa
     return ToyData(split, n, dim, slow, nan)
 
 
-class _Model(nn.Module):
-    def __init__(self, group, in_spec, out_spec, backbone):
-        super().__init__()
-        self.group, self.in_spec, self.out_spec, self.backbone = group, in_spec, out_spec, backbone
-
-    def forward(self, sample):
-        return self.backbone(sample)
-
-    def extra_losses(self):
-        extra = getattr(self.backbone, "extra_losses", None)
-        return extra() if callable(extra) else {}
-
-
-def _fallback_build_model(cfg):
-    from symkit.config import build, build_spec
-
-    group = build(cfg.group, "groups", key="model.group")
-    in_spec = build_spec(cfg.in_spec, key="model.in_spec")
-    out_spec = build_spec(cfg.out_spec, key="model.out_spec")
-    context = {"group": group, "in_spec": in_spec, "out_spec": out_spec}
-    net = build(cfg.backbone, "backbones", key="model.backbone", context=context)
-    if cfg.get("symmetrizer") is not None:
-        net = build(cfg.symmetrizer, "symmetrizers", key="model.symmetrizer",
-                    context={**context, "backbone": net})
-    return _Model(group, in_spec, out_spec, net)
-
-
 def install() -> None:
-    """Register the toy data set (idempotent); provide ``symkit.model`` if it is missing."""
+    """Register the toy data set (idempotent)."""
     if TOY not in registry("datasets"):
         registry("datasets").add("toy", toy, scope=SCOPE)
-    try:
-        import symkit.model  # noqa: F401
-    except ModuleNotFoundError:
-        module = types.ModuleType("symkit.model")
-        module.build_model = _fallback_build_model
-        sys.modules["symkit.model"] = module
 
 
 def uninstall() -> None:
