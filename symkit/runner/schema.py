@@ -80,6 +80,9 @@ class TrackingConfig:
 def parse_section(cls: type, values: Mapping[str, Any] | None, key: str) -> Any:
     """Build dataclass ``cls`` from a mapping; an unknown option, a value of the wrong type or
     out of range (field metadata ``min``) is a :class:`ConfigError` naming its key path."""
+    if values is not None and not isinstance(values, Mapping):
+        raise ConfigError(key, f"expected a mapping of options, got {type(values).__name__} "
+                          f"{values!r}")
     values = dict(values or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
