@@ -54,6 +54,11 @@ def third_moments(
         points: ``(B, N, d)`` or ragged ``(total, d)`` with ``batch``; center ``(B, d)``;
         basis ``(B, d, d)``; returns two ``(B, d)`` float64 tensors.
     """
+    if batch is None and mask is None:  # unmasked dense points: one batched matmul
+        b, d = points.shape[0], points.shape[-1]
+        x = points.detach().to(torch.float64).reshape(b, -1, d)
+        p3 = torch.bmm(x - center[:, None], basis) ** 3
+        return p3.sum(1), p3.abs().sum(1)
     x, w = flatten_points(points, mask, batch)
     if batch is None:
         p = torch.einsum("bni,bij->bnj", x - center[:, None], basis)
@@ -102,11 +107,13 @@ class PCACanonicalizer(Canonicalizer):
         basis = randomize_degenerate(frame.basis, frame.cluster, 1, self.generator)[:, 0]
         m3, a3 = third_moments(points, mom.center, basis, mask=mask, batch=layout.batch)
         ambiguous = m3.abs() <= self.sign_tol * a3
-        coin = torch.randint(
-            0, 2, m3.shape, generator=self.generator,
-            device=self.generator.device if self.generator is not None else None,
-        ).to(m3.device)
-        s = torch.where(ambiguous, 2.0 * coin.to(m3.dtype) - 1.0, torch.sign(m3))
+        s = torch.sign(m3)
+        if bool(ambiguous.any()):  # random signs only where the third moment cannot decide
+            coin = torch.randint(
+                0, 2, m3.shape, generator=self.generator,
+                device=self.generator.device if self.generator is not None else None,
+            ).to(m3.device)
+            s = torch.where(ambiguous, 2.0 * coin.to(m3.dtype) - 1.0, s)
         if proper_only(self.group):
             reliability = torch.where(ambiguous, torch.full_like(m3, -1.0), m3.abs() / a3)
             flip_axis = reliability.argmin(-1)
@@ -114,11 +121,13 @@ class PCACanonicalizer(Canonicalizer):
             flip = torch.nn.functional.one_hot(flip_axis, s.shape[-1]).bool() & (det < 0)[:, None]
             s = torch.where(flip, -s, s)
         b = mom.center.shape[0]
-        self._metrics = {
-            "degenerate_fraction": float(frame.degenerate.double().mean()) if b else 0.0,
-            "min_relative_gap": float(frame.rel_gap.min()) if b else 1.0,
-            "ambiguous_sign_fraction": float(ambiguous.any(-1).double().mean()) if b else 0.0,
-        }
+        if b:  # one conversion to Python for the three diagnostics
+            stats = torch.stack([frame.degenerate.double().mean(), frame.rel_gap.min(),
+                                 ambiguous.any(-1).double().mean()]).tolist()
+        else:
+            stats = [0.0, 1.0, 0.0]
+        self._metrics = dict(zip(
+            ("degenerate_fraction", "min_relative_gap", "ambiguous_sign_fraction"), stats))
         return make_element(self.group, basis * s[:, None, :], mom.center)
 
 

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from symkit.groups._base import Element, Group, element_size, map_element
 from symkit.spec import Spec
+from symkit.symmetrizers._actions import AffineAction
 from symkit.symmetrizers._batching import BatchLayout, Copies, batch_layout, data_dtype
 
 __all__ = ["Symmetrizer", "Unsymmetrized", "cast_element", "tile_elements"]
@@ -81,11 +82,20 @@ class Symmetrizer(nn.Module):
         k = weights.shape[1]
         assert element_size(g) == layout.size * k, "elements() must return B * K elements"
         copies = Copies(sample, layout, k)
-        g_inv = self.group.inverse(g)
-        copies.sample = self._act(self.in_spec, g_inv, copies.sample, copies)
+        action = AffineAction.of(self.group, g, dtype)
+        if action is not None:  # one batched matmul per field, no inverse elements built
+            copies.sample = action.apply(self.in_spec, copies.sample, copies, inverse=True)
+        else:
+            copies.sample = self._act(self.in_spec, self.group.inverse(g), copies.sample, copies)
         parts = [self.backbone(chunk) for chunk in copies.chunks(self.chunk_size)]
-        y = {name: torch.cat([p[name] for p in parts], dim=0) for name in parts[0]}
-        y = self._act(self.out_spec, g, y, copies)
+        if len(parts) == 1:
+            y = dict(parts[0])
+        else:
+            y = {name: torch.cat([p[name] for p in parts], dim=0) for name in parts[0]}
+        if action is not None:
+            y = action.apply(self.out_spec, y, copies, inverse=False)
+        else:
+            y = self._act(self.out_spec, g, y, copies)
         return {name: self._average(v, weights, copies, layout) for name, v in y.items()}
 
     def _act(

@@ -107,7 +107,7 @@ class Copies:
             if isinstance(value, Tensor) and value.ndim > 0:
                 if layout.ragged and value.shape[0] == layout.num_nodes:
                     value = value[self.node]
-                elif value.shape[0] == b:
+                elif value.shape[0] == b and k > 1:
                     value = value.repeat_interleave(k, dim=0)
             self.sample[name] = value
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from symkit.groups import Group, Symmetric
+from symkit.groups import Group, Symmetric, Translation
 from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
@@ -103,26 +103,30 @@ class FrameAveraging(Symmetrizer):
             extra=vector_fields(sample, self.extra_fields),
         )
         b, d = mom.center.shape
-        if self.group.matrix(self.group.identity(1)) is None:  # T(d): the frame is {centroid}
+        if isinstance(self.group, Translation):  # T(d): the frame is {centroid}
             return make_element(self.group, None, mom.center), mom.center.new_ones(b, 1)
         frame = pca(mom, self.degeneracy_tol)
+        degenerate = bool(frame.degenerate.any()) if b else False
         self._metrics = {
-            "degenerate_fraction": float(frame.degenerate.double().mean()) if b else 0.0,
+            "degenerate_fraction": float(frame.degenerate.double().mean()) if degenerate else 0.0,
             "min_relative_gap": float(frame.rel_gap.min()) if b else 1.0,
         }
         proper = proper_only(self.group)
         signs = sign_vectors(d, parity=1 if proper else None, device=mom.cov.device)
         draws = self._draws()
         if draws is None:
-            pick = torch.arange(signs.shape[0], device=signs.device).expand(b, -1)
+            s = signs.expand(b, -1, -1)  # (B, K, d): the whole frame, no gather
         else:
             pick = torch.randint(
                 signs.shape[0], (b, draws), generator=self.generator,
                 device=self.generator.device if self.generator is not None else None,
             ).to(signs.device)
-        k = pick.shape[1]
-        s = signs[pick]  # (B, K, d)
-        basis = randomize_degenerate(frame.basis, frame.cluster, k, self.generator)
+            s = signs[pick]
+        k = s.shape[1]
+        if degenerate:
+            basis = randomize_degenerate(frame.basis, frame.cluster, k, self.generator)
+        else:  # the common case: one basis per sample, shared by its K frame elements
+            basis = frame.basis[:, None]
         if proper:  # make det = +1: flip the last axis where det(basis) = -1
             det = torch.linalg.det(basis).sign()
             s = torch.cat([s[..., :-1], s[..., -1:] * det[..., None]], dim=-1)

@@ -20,6 +20,7 @@ Everything is computed in float64 and detached: frames carry no gradient.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -75,6 +76,8 @@ def point_moments(
     Shapes:
         returns centroid ``(B, d)``, covariance ``(B, d, d)``, scale ``(B,)``.
     """
+    if batch is None and mask is None:
+        return _dense_moments(points, center, extra)
     x, w = flatten_points(points, mask, batch)
     if batch is None:
         n = w.sum(1).clamp_min(1.0)
@@ -103,6 +106,25 @@ def point_moments(
         cov = cov + scatter_sum(v[:, :, None] * v[:, None, :], v_row, b)
     scale = scatter_sum((x * x).sum(-1), row, b) / n
     return Moments(c, cov / n[:, None, None], scale)
+
+
+def _dense_moments(points: Tensor, center: bool, extra) -> Moments:
+    """:func:`point_moments` of unmasked dense points: batched matmuls, no weights."""
+    b, d = points.shape[0], points.shape[-1]
+    x = points.detach().to(torch.float64).reshape(b, -1, d)
+    n = max(x.shape[1], 1)
+    if center:
+        c = x.sum(1) / n
+        xc = x - c[:, None]
+    else:
+        c = x.new_zeros(b, d)
+        xc = x
+    cov = torch.bmm(xc.transpose(1, 2), xc)
+    for v in extra:
+        v = v.detach().to(torch.float64).reshape(b, -1, d)
+        cov = cov + torch.bmm(v.transpose(1, 2), v)
+    scale = x.square().sum((1, 2)) / n
+    return Moments(c, cov / n, scale)
 
 
 def flatten_points(
@@ -214,9 +236,21 @@ def randomize_degenerate(
 def sign_vectors(d: int, *, parity: int | None = None, device=None) -> Tensor:
     """All sign vectors in {-1, 1}^d (``2^d``), or those with ``prod(s) = parity`` (``2^(d-1)``).
 
+    Cached per ``(d, parity, device)``: treat the result as read-only.
+
     Shapes:
         returns ``(S, d)`` float64, the all-ones vector first.
     """
+    return _sign_vectors(d, parity, torch.device(device) if device is not None else None)
+
+
+@functools.lru_cache(maxsize=64)
+def _sign_vectors(d: int, parity: int | None, device) -> Tensor:
+    with torch.inference_mode(False):  # a normal tensor, usable in and out of inference mode
+        return _make_sign_vectors(d, parity, device)
+
+
+def _make_sign_vectors(d: int, parity: int | None, device) -> Tensor:
     signs = torch.tensor(
         list(itertools.product((1.0, -1.0), repeat=d)), dtype=torch.float64, device=device
     )

@@ -1,0 +1,112 @@
+"""The symmetrizer's in/out transforms ``g^-1 . x`` and ``g . y``, batched once per element batch.
+
+The generic path applies :meth:`symkit.spec.Field.act` field by field (and builds ``g^-1`` with
+:meth:`Group.inverse`). For the common case, a single (non-product) group acting by orthogonal
+matrices and/or translations with no node permutation (O(d), SO(d), E(d), SE(d), T(d), C_n,
+D_n), on scalar, vector and point fields, :class:`AffineAction` reads ``R = matrix(g)`` and
+``t = translation(g)`` once and applies
+
+    g^-1 . v = R^T v,   g^-1 . x = R^T (x - t),   g . v = R v,   g . x = R x + t
+
+as one batched matmul per field (``R^-1 = R^T`` for orthogonal ``R``), with no inverse elements
+built. Other reps (pseudovectors, tensors, images, ...) on the same group fall back to
+``Field.act`` with ``g^-1`` built lazily; groups outside that case use the generic path.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from symkit.groups._base import Element, Group
+from symkit.reps import Point, Scalar, Vector
+from symkit.spec import Spec
+from symkit.symmetrizers._batching import Copies
+
+__all__ = ["AffineAction"]
+
+#: reps whose action :class:`AffineAction` applies itself (exact types: subclasses may differ)
+_SCALAR, _VECTOR, _POINT = Scalar, Vector, Point
+
+
+class AffineAction:
+    """``x -> R x + t`` per copy, for one element batch of an orthogonal-or-translation group.
+
+    Build with :meth:`of`, which returns ``None`` when the group is not of that kind.
+
+    Shapes:
+        rot: ``(n, d, d)`` or ``None``; shift: ``(n, d)`` or ``None``; fields ``(n, ..., d)``.
+    """
+
+    def __init__(self, group: Group, g: Element, rot: Tensor | None, shift: Tensor | None):
+        self.group, self.g = group, g
+        self.rot, self.shift = rot, shift
+        self._g_inv: Element | None = None
+
+    @classmethod
+    def of(cls, group: Group, g: Element, dtype: torch.dtype) -> AffineAction | None:
+        if isinstance(g, tuple) or len(group.factors()) != 1:
+            return None
+        rot = group.matrix(g)
+        if rot is not None and not group.orthogonal:
+            return None
+        if group.permutation(g) is not None:
+            return None
+        if rot is not None and rot.dtype != dtype:
+            rot = rot.to(dtype)
+        shift = group.translation(g)
+        if shift is not None and shift.dtype != dtype:
+            shift = shift.to(dtype)
+        return cls(group, g, rot, shift)
+
+    def index(self, idx: Tensor) -> AffineAction:
+        """The same action gathered per row (one element per node of a ragged batch)."""
+        return AffineAction(self.group, self.group.index(self.g, idx),
+                            None if self.rot is None else self.rot[idx],
+                            None if self.shift is None else self.shift[idx])
+
+    def apply(self, spec: Spec, sample: dict[str, object], copies: Copies, *, inverse: bool
+              ) -> dict[str, object]:
+        """Apply ``g`` (or ``g^-1``) to the spec's fields of ``sample``; others unchanged.
+
+        Node-level tensors of a ragged batch get their copy's element per node.
+        """
+        out = dict(sample)
+        per_node = None
+        for name, field in spec.items():
+            x = out.get(name)
+            if not isinstance(x, Tensor):
+                continue
+            act = self
+            if copies.is_node_level(x):
+                if per_node is None:
+                    per_node = self.index(copies.graph)
+                act = per_node
+            out[name] = act._field(field, x, inverse)
+        return out
+
+    def _field(self, field, x: Tensor, inverse: bool) -> Tensor:
+        rep = type(field.rep)
+        if rep is _SCALAR:
+            return x
+        if rep is _VECTOR or rep is _POINT:
+            return self._affine(x, inverse, point=rep is _POINT)
+        if inverse:
+            if self._g_inv is None:
+                self._g_inv = self.group.inverse(self.g)
+            return field.act(self.group, self._g_inv, x)
+        return field.act(self.group, self.g, x)
+
+    def _affine(self, x: Tensor, inverse: bool, *, point: bool) -> Tensor:
+        n, d = x.shape[0], x.shape[-1]
+        shift = self.shift if point else None
+        flat = x.reshape(n, -1, d)
+        if inverse and shift is not None:
+            flat = flat - shift.to(x.dtype)[:, None]
+        if self.rot is not None:
+            rot = self.rot.to(x.dtype)
+            # rows: v -> R^T v is v^T R; v -> R v is v^T R^T
+            flat = torch.bmm(flat, rot if inverse else rot.transpose(1, 2))
+        if not inverse and shift is not None:
+            flat = flat + shift.to(x.dtype)[:, None]
+        return flat.reshape(x.shape)
