@@ -124,6 +124,8 @@ class Symmetrizer(nn.Module):
             w = w.reshape((-1,) + (1,) * (y.ndim - 1))
             out = y.new_zeros((layout.num_nodes, *y.shape[1:]))
             return out.index_add_(0, copies.node, y * w)
+        if copies.k == 1 and not weights.requires_grad:  # weight 1: nothing to average
+            return y
         y = y.reshape(layout.size, copies.k, *y.shape[1:])
         if not y.is_floating_point():
             return y[:, 0]
