@@ -80,7 +80,10 @@ class LiftingScores(nn.Module):
                      padding=self.weight.shape[-1] // 2)
         b, _, hh, ww = h.shape
         h = torch.relu(h).reshape(b * n, -1, hh, ww)
-        h = torch.relu(self.mix(h)).mean(dim=(-1, -2))
+        # the 1x1 convolution as an einsum: same parameters, ~10x faster on CPU for few channels
+        # (oneDNN reorders dominate a 1x1 conv with a handful of channels)
+        mixed = torch.einsum("oc,bchw->bohw", self.mix.weight[:, :, 0, 0], h)
+        h = torch.relu(mixed + self.mix.bias[:, None, None]).mean(dim=(-1, -2))
         return self.out(h).reshape(b, n)
 
 

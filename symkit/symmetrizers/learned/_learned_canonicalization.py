@@ -5,9 +5,13 @@ when the canonicalization network is (and its scores have no ties). While traini
 of ``h`` must pass gradients to the network:
 
 * matrix groups (O(d), SO(d), E(d), SE(d)): ``h`` is a differentiable matrix; nothing changes.
-* finite groups: every element ``g`` is used, with straight-through weights
-  ``w = onehot(argmax) + softmax - stop_grad(softmax)``; the forward value is exactly the
-  canonicalized output, and the gradient compares all ``|G|`` candidates.
+* finite groups: straight-through weights ``w = onehot(argmax) + softmax - stop_grad(softmax)``
+  over all ``|G|`` elements. ``train_mode: all`` (default) runs the backbone on every element,
+  ``sum_k w_k g_k . backbone(g_k^-1 x)`` (``|G|`` backbone copies); ``train_mode: mix`` runs it
+  once, on the mixed input ``sum_k w_k g_k^-1 x``, and maps the output back by
+  ``sum_k w_k g_k . y`` (Kaba et al., 2023): ``|G|`` cheap group actions and one backbone call.
+  Both give exactly the canonicalized output in the forward pass; they differ in the gradient
+  that reaches the scores (``mix`` is the derivative through the transformed input).
 * S_N: the backbone sees ``P x`` with the straight-through soft-sort matrix ``P`` (exact
   permutation forward, SoftSort gradient); node outputs are mapped back by ``P^T``.
 
@@ -22,11 +26,13 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from symkit.errors import ConfigError
 from symkit.groups._base import Element, Group
 from symkit.groups._symmetric import Symmetric
 from symkit.registry import register
 from symkit.spec import Spec
-from symkit.symmetrizers._base import tile_elements
+from symkit.symmetrizers._base import Symmetrizer, cast_element, tile_elements
+from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
 from symkit.symmetrizers._canonicalization import Canonicalization
 from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer
 from symkit.symmetrizers.learned._canonicalizers import default_learned_canonicalizer
@@ -36,7 +42,10 @@ from symkit.symmetrizers.learned._relax import (
     straight_through_onehot,
 )
 
-__all__ = ["LearnedCanonicalization", "learned_canonicalization"]
+__all__ = ["LearnedCanonicalization", "learned_canonicalization", "TRAIN_MODES"]
+
+#: training paths for finite groups (see the module docstring)
+TRAIN_MODES = ("all", "mix")
 
 
 class LearnedCanonicalization(Canonicalization):
@@ -46,17 +55,24 @@ class LearnedCanonicalization(Canonicalization):
         backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
         canonicalizer: a learned canonicalizer (module, name or ``{type: ...}`` node); default:
             :func:`default_learned_canonicalizer` for the group and input spec.
+        train_mode: finite groups while training: ``all`` (``|G|`` backbone copies) or ``mix``
+            (one backbone call on the straight-through mixture of transformed inputs; dense
+            batches only, ragged ones use ``all``).
     """
 
     def __init__(
         self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
         canonicalizer: LearnedCanonicalizer | str | Mapping[str, Any] | None = None,
-        chunk_size: int | None = None,
+        chunk_size: int | None = None, train_mode: str = "all",
     ):
+        if train_mode not in TRAIN_MODES:
+            raise ConfigError("train_mode", f"unknown train_mode '{train_mode}'; choose one of "
+                              f"{TRAIN_MODES}")
         if canonicalizer is None:
             canonicalizer = default_learned_canonicalizer(group, in_spec)
         super().__init__(backbone, group, in_spec, out_spec, canonicalizer=canonicalizer,
                          chunk_size=chunk_size)
+        self.train_mode = train_mode
         if not isinstance(self.canonicalizer, LearnedCanonicalizer):
             raise ValueError("learned_canonicalization needs a learned canonicalizer, got "
                              f"{type(self.canonicalizer).__name__}")
@@ -68,8 +84,11 @@ class LearnedCanonicalization(Canonicalization):
         entries = registry("canonicalizers").entries("learned_*")
         return any(e.load().supports(group) for e in entries)
 
+    def _finite_training(self) -> bool:
+        return self.training and self.group.is_finite and not isinstance(self.group, Symmetric)
+
     def num_elements(self) -> int | None:
-        if self.training and self.group.is_finite and not isinstance(self.group, Symmetric):
+        if self._finite_training() and self.train_mode == "all":
             return int(self.group.order)
         return 1
 
@@ -83,6 +102,10 @@ class LearnedCanonicalization(Canonicalization):
         return g, weights
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        if self._finite_training() and self.train_mode == "mix":
+            layout = batch_layout(sample, self.in_spec)
+            if not layout.ragged:
+                return self._mixed_forward(sample, layout)
         if not (self.training and isinstance(self.group, Symmetric)):
             return super().forward(sample)
         proposal = self.canonicalizer.propose(sample)
@@ -91,14 +114,35 @@ class LearnedCanonicalization(Canonicalization):
         return soft_permutation_forward(self.backbone, self.in_spec, self.out_spec, sample, perm)
 
 
+    def _mixed_forward(self, sample: Mapping[str, Tensor], layout) -> dict[str, Tensor]:
+        """``sum_k w_k g_k . backbone(sum_j w_j g_j^-1 x)``: one backbone call (dense batches)."""
+        g, weights = self.elements(sample)
+        g = cast_element(g, data_dtype(sample, self.in_spec), weights.device)
+        k = weights.shape[1]
+        copies = Copies(sample, layout, k)
+        moved = self._act(self.in_spec, self.group.inverse(g), copies.sample, copies)
+        mixed = dict(sample)
+        for name in self.in_spec:
+            x = moved.get(name)
+            if isinstance(x, Tensor) and x.is_floating_point():
+                mixed[name] = Symmetrizer._average(x, weights, copies, layout)
+        y = self.backbone(mixed)
+        out_copies = Copies(y, layout, k)
+        y = self._act(self.out_spec, g, out_copies.sample, out_copies)
+        return {name: Symmetrizer._average(v, weights, out_copies, layout)
+                for name, v in y.items()}
+
+
 @register("symmetrizers", "learned_canonicalization")
 def learned_canonicalization(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
     canonicalizer: LearnedCanonicalizer | None = None, chunk_size: int | None = None,
+    train_mode: str = "all",
 ) -> LearnedCanonicalization:
     """Canonicalization by an equivariant network, trained through straight-through choices."""
     return LearnedCanonicalization(backbone, group, in_spec, out_spec,
-                                   canonicalizer=canonicalizer, chunk_size=chunk_size)
+                                   canonicalizer=canonicalizer, chunk_size=chunk_size,
+                                   train_mode=train_mode)
 
 
 learned_canonicalization.supports = LearnedCanonicalization.supports

@@ -111,3 +111,62 @@ def test_prior_loss_and_identity_rate_reach_the_model():
     losses = model.extra_losses()
     assert set(losses) == {"canonicalization_prior"} and losses["canonicalization_prior"] > 0
     assert 0.0 <= model.metrics()["identity_rate"] <= 1.0
+
+
+class _CountingBackbone(torch.nn.Module):
+    """Wraps a backbone and records the batch size of every call."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, []
+
+    def forward(self, sample):
+        self.calls.append(next(v.shape[0] for v in sample.values() if torch.is_tensor(v)))
+        return self.inner(sample)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("gname", ["c4", "d4"])
+def test_mix_train_mode_is_one_backbone_call(gname, dtype):
+    """``train_mode: mix``: the training forward equals the exact evaluation forward, costs one
+    backbone call on ``B`` inputs (``all``: ``|G| B``), and its gradient reaches the scores."""
+    g = group(gname)
+    sample = {k: v.to(dtype) for k, v in image_sample(batch=4).items()}
+    torch.manual_seed(0)
+    counted = {}
+    for mode in ("all", "mix"):
+        torch.manual_seed(0)
+        inner = FlatMLP.for_sample(g, image_spec(), image_out_spec(), sample).to(dtype)
+        backbone = _CountingBackbone(inner)
+        model = registry("symmetrizers").build(
+            "learned_canonicalization", backbone, g, image_spec(), image_out_spec(),
+            canonicalizer={"type": "learned_group_cnn", "hidden": 8}, train_mode=mode,
+        ).to(dtype)
+        model.eval()
+        with torch.no_grad():
+            y_eval = model(sample)
+        model.train()
+        backbone.calls.clear()
+        y = model(sample)
+        counted[mode] = list(backbone.calls)
+        tol = 1e-12 if dtype == torch.float64 else 1e-5
+        for name in y:
+            assert torch.allclose(y[name], y_eval[name], rtol=tol, atol=tol), (mode, name)
+        sum(v.pow(2).sum() for v in y.values()).backward()
+        grads = [p.grad for p in model.canonicalizer.parameters()]
+        assert any(gr is not None and gr.abs().sum() > 0 for gr in grads), mode
+    assert counted == {"all": [4 * g.order], "mix": [4]}
+
+
+def test_train_mode_default_and_unknown():
+    g = group("c4")
+    sample = image_sample(batch=2)
+    backbone = FlatMLP.for_sample(g, image_spec(), image_out_spec(), sample)
+    build = registry("symmetrizers").build
+    model = build("learned_canonicalization", backbone, g, image_spec(), image_out_spec())
+    assert model.train_mode == "all" and model.train().num_elements() == 4
+    from symkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train_mode"):
+        build("learned_canonicalization", backbone, g, image_spec(), image_out_spec(),
+              train_mode="one")
