@@ -27,8 +27,6 @@ import statistics
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs" / "digits"
 
@@ -48,6 +46,8 @@ SMOKE = ["data.train_size=64", "data.valid_size=32", "data.test_size=32", "train
 
 def machine() -> dict:
     """nproc, CPU model, torch version, threads and load average, for the record."""
+    import torch
+
     model = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -66,6 +66,8 @@ class Job:
     """One method: its config, data, model, optimizer, and per-epoch times."""
 
     def __init__(self, name: str, config: Path | dict, overrides: list[str]):
+        import torch
+
         from symkit.runner.data import build_split
         from symkit.runner.parts import (
             build_loss,
@@ -120,16 +122,18 @@ class Job:
         loader = eval_loader(dataset, self.run.train, DistInfo())
         return evaluate(self.model, loader, self.loss_fn, self.metric_fn, DistInfo())["metric"]
 
-    @torch.no_grad()
     def c4_error(self, n: int = 256) -> float:
         """Relative C4 invariance error of the logits: ``|f(r^k x) - f(x)| / |f(x)|`` over the
         three quarter turns ``k = 1, 2, 3`` and the first ``n`` c4 test digits (exact rot90)."""
+        import torch
+
         self.model.eval()
         images = torch.stack([self.test_sets["c4"][i]["image"]
                               for i in range(min(n, len(self.test_sets["c4"])))])
-        ref = self.model({"image": images})["logits"]
-        diffs = [self.model({"image": torch.rot90(images, k, dims=(-2, -1))})["logits"] - ref
-                 for k in (1, 2, 3)]
+        with torch.no_grad():
+            ref = self.model({"image": images})["logits"]
+            diffs = [self.model({"image": torch.rot90(images, k, dims=(-2, -1))})["logits"]
+                     - ref for k in (1, 2, 3)]
         return float(torch.stack(diffs).norm() / (ref.norm() * 3**0.5))
 
     def parameters(self) -> dict[str, int]:
@@ -238,6 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="dotlist overrides applied to every config")
     args = parser.parse_args(argv)
+    import torch
+
     torch.set_num_threads(args.threads)
     result = speed(args) if args.speed else table(args)
     if args.out:

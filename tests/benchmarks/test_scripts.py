@@ -1,0 +1,68 @@
+"""The benchmark scripts run: ``--help`` of each, and the digits benchmark's ``--smoke`` mode."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ["benchmarks/digits.py", "benchmarks/plots.py", "benchmarks/nbody/sweep.py",
+           "benchmarks/symmetrizer_overhead.py"]
+
+
+def _load(path: str):
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help(script):
+    if not (ROOT / script).exists():
+        pytest.skip(f"{script} not present")
+    out = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True,
+                         text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "usage" in out.stdout
+
+
+def test_digits_smoke(tmp_path):
+    """Two methods, 64 training digits, one epoch: the table's fields are all there."""
+    digits = _load("benchmarks/digits.py")
+    out = tmp_path / "digits.json"
+    digits.main(["--smoke", "--methods", "plain CNN", "learned canonicalization",
+                 "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["method"] for r in rows] == ["plain CNN", "learned canonicalization"]
+    for row in rows:
+        for key in ("test_c4", "test_so2", "c4_error", "epoch_s_median", "parameters"):
+            assert key in row
+    assert rows[1]["c4_error"] < 1e-5  # exactly C4-invariant
+
+
+def test_digits_speed_smoke(tmp_path):
+    digits = _load("benchmarks/digits.py")
+    out = tmp_path / "speed.json"
+    digits.main(["--smoke", "--speed", "--channels", "8", "16", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 2 and rows[0]["ratio_median"] == 1.0
+
+
+def test_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    plots = _load("benchmarks/plots.py")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "digits.json").write_text(json.dumps({"rows": [
+        {"method": "a", "epochs": 1, "train_s": 1.0, "test_c4": 0.5, "test_so2": 0.4}]}))
+    (results / "nbody.json").write_text(json.dumps({"published": {"EGNN": 0.0071}, "rows": [
+        {"method": "b", "epochs": 60, "wall_s": 100.0, "test_mse": 0.01, "where": "x"}]}))
+    plots.main(["--results", str(results), "--out", str(tmp_path / "plots")])
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "digits_accuracy_vs_time.png", "nbody_mse_vs_time.png"]
