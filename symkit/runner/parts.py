@@ -65,6 +65,16 @@ def read_config(source: Any, overrides: Sequence[str] = (), *, require: Iterable
         checked.pop(section, None)
     if isinstance(checked.get("metric"), dict):
         checked["metric"].pop("mode", None)
+    model = checked.get("model")
+    if isinstance(model, dict):
+        from symkit.model import _KEYS as MODEL_KEYS
+
+        for key in model:
+            if key not in MODEL_KEYS:
+                close = difflib.get_close_matches(str(key), MODEL_KEYS, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ConfigError(f"model.{key}", f"unknown model key{hint} Keys: "
+                                  f"{', '.join(MODEL_KEYS)}")
     validate(checked, context=CONTEXT_NAMES | RUNNER_CONTEXT)
     train = parse_section(TrainConfig, _plain(cfg.get("train")), "train")
     tracking = parse_section(TrackingConfig, _plain(cfg.get("tracking")), "tracking")
