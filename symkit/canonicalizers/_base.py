@@ -9,7 +9,7 @@ equivariant network predicting ``h``) implement the same interface and may add
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from torch import Tensor, nn
 
@@ -35,7 +35,7 @@ class Canonicalizer(nn.Module):
         if not self.supports(group):
             raise ValueError(f"{type(self).__name__} does not support the group {group!r}")
         self.group, self.in_spec = group, in_spec
-        self._metrics: dict[str, float] = {}
+        self._metrics: dict[str, float | Callable[[], float]] = {}
 
     @classmethod
     def supports(cls, group: Group) -> bool:
@@ -50,5 +50,9 @@ class Canonicalizer(nn.Module):
         return {}
 
     def metrics(self) -> dict[str, float]:
-        """Diagnostics of the last batch (e.g. ``degenerate_fraction``)."""
-        return dict(self._metrics)
+        """Diagnostics of the last batch (e.g. ``degenerate_fraction``).
+
+        Values may be stored as zero-argument callables, evaluated here: the forward pass then
+        never waits on a reduction that nobody reads.
+        """
+        return {k: float(v() if callable(v) else v) for k, v in self._metrics.items()}

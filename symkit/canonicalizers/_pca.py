@@ -106,28 +106,33 @@ class PCACanonicalizer(Canonicalizer):
         frame = pca(mom, self.degeneracy_tol)
         basis = randomize_degenerate(frame.basis, frame.cluster, 1, self.generator)[:, 0]
         m3, a3 = third_moments(points, mom.center, basis, mask=mask, batch=layout.batch)
-        ambiguous = m3.abs() <= self.sign_tol * a3
+        m3_abs = m3.abs()
+        ambiguous = m3_abs <= self.sign_tol * a3
         s = torch.sign(m3)
-        if bool(ambiguous.any()):  # random signs only where the third moment cannot decide
+        any_ambiguous = bool(ambiguous.any())
+        if any_ambiguous:  # random signs only where the third moment cannot decide
             coin = torch.randint(
                 0, 2, m3.shape, generator=self.generator,
                 device=self.generator.device if self.generator is not None else None,
             ).to(m3.device)
             s = torch.where(ambiguous, 2.0 * coin.to(m3.dtype) - 1.0, s)
         if proper_only(self.group):
-            reliability = torch.where(ambiguous, torch.full_like(m3, -1.0), m3.abs() / a3)
+            reliability = m3_abs / a3
+            if any_ambiguous:
+                reliability = torch.where(ambiguous, torch.full_like(m3, -1.0), reliability)
             flip_axis = reliability.argmin(-1)
             det = torch.linalg.det(basis) * s.prod(-1)
             flip = torch.nn.functional.one_hot(flip_axis, s.shape[-1]).bool() & (det < 0)[:, None]
             s = torch.where(flip, -s, s)
-        b = mom.center.shape[0]
-        if b:  # one conversion to Python for the three diagnostics
-            stats = torch.stack([frame.degenerate.double().mean(), frame.rel_gap.min(),
-                                 ambiguous.any(-1).double().mean()]).tolist()
+        if mom.center.shape[0]:  # reduced only when someone reads them
+            self._metrics = {
+                "degenerate_fraction": lambda d=frame.degenerate: d.double().mean(),
+                "min_relative_gap": lambda r=frame.rel_gap: r.min(),
+                "ambiguous_sign_fraction": lambda a=ambiguous: a.any(-1).double().mean(),
+            }
         else:
-            stats = [0.0, 1.0, 0.0]
-        self._metrics = dict(zip(
-            ("degenerate_fraction", "min_relative_gap", "ambiguous_sign_fraction"), stats))
+            self._metrics = {"degenerate_fraction": 0.0, "min_relative_gap": 1.0,
+                             "ambiguous_sign_fraction": 0.0}
         return make_element(self.group, basis * s[:, None, :], mom.center)
 
 

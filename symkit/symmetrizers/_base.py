@@ -8,7 +8,7 @@ copies), which keeps the cost of ``K`` elements at about ``K`` backbone calls.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -60,7 +60,7 @@ class Symmetrizer(nn.Module):
         self.backbone, self.group = backbone, group
         self.in_spec, self.out_spec = in_spec, out_spec
         self.chunk_size = chunk_size
-        self._metrics: dict[str, float] = {}
+        self._metrics: dict[str, float | Callable[[], float]] = {}
 
     # -- what subclasses answer ---------------------------------------------------------------
     @classmethod
@@ -138,8 +138,12 @@ class Symmetrizer(nn.Module):
         return {}
 
     def metrics(self) -> dict[str, float]:
-        """Diagnostics of the last batch (e.g. ``degenerate_fraction``)."""
-        return dict(self._metrics)
+        """Diagnostics of the last batch (e.g. ``degenerate_fraction``).
+
+        Values may be stored as zero-argument callables, evaluated here: the forward pass then
+        never waits on a reduction that nobody reads.
+        """
+        return {k: float(v() if callable(v) else v) for k, v in self._metrics.items()}
 
     @property
     def is_exact(self) -> bool:

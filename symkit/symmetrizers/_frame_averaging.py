@@ -108,8 +108,9 @@ class FrameAveraging(Symmetrizer):
         frame = pca(mom, self.degeneracy_tol)
         degenerate = bool(frame.degenerate.any()) if b else False
         self._metrics = {
-            "degenerate_fraction": float(frame.degenerate.double().mean()) if degenerate else 0.0,
-            "min_relative_gap": float(frame.rel_gap.min()) if b else 1.0,
+            "degenerate_fraction": (lambda f=frame.degenerate: f.double().mean()) if degenerate
+            else 0.0,
+            "min_relative_gap": (lambda r=frame.rel_gap: r.min()) if b else 1.0,
         }
         proper = proper_only(self.group)
         signs = sign_vectors(d, parity=1 if proper else None, device=mom.cov.device)

@@ -176,17 +176,15 @@ def pca(moments: Moments, tol: float = 1e-3) -> PCA:
     ``max(lambda_max, 1e-12 * scale)`` (the floor makes a single point or coincident points one
     fully degenerate cluster instead of amplifying round-off).
     """
-    cov = moments.cov
-    cov = 0.5 * (cov + cov.transpose(-1, -2))
-    lam, q = torch.linalg.eigh(cov)
+    # eigh reads the lower triangle only: that of a symmetric covariance, no symmetrizing needed
+    lam, q = torch.linalg.eigh(moments.cov)
     d = lam.shape[-1]
-    ref = torch.maximum(lam[:, -1], 1e-12 * moments.scale).clamp_min(torch.finfo(lam.dtype).tiny)
-    gaps = (lam[:, 1:] - lam[:, :-1]) / ref[:, None]
+    ref = torch.maximum(lam[:, -1:], 1e-12 * moments.scale[:, None])
+    gaps = lam.diff(dim=1) / ref.clamp_min(torch.finfo(lam.dtype).tiny)
     split = gaps >= tol
-    cluster = torch.cat([torch.zeros_like(lam[:, :1], dtype=torch.long), split.long()], 1)
-    cluster = cluster.cumsum(1)
-    rel_gap = gaps.min(1).values if d > 1 else torch.ones_like(lam[:, 0])
-    degenerate = (~split).any(1) if d > 1 else torch.zeros_like(lam[:, 0], dtype=torch.bool)
+    cluster = torch.nn.functional.pad(split.long(), (1, 0)).cumsum(1)
+    rel_gap = gaps.amin(1) if d > 1 else torch.ones_like(lam[:, 0])
+    degenerate = ~split.all(1) if d > 1 else torch.zeros_like(lam[:, 0], dtype=torch.bool)
     return PCA(q, lam, cluster, rel_gap, degenerate)
 
 

@@ -4,7 +4,9 @@ Same convention as symkit's core backbones: ``reads`` names the node fields ``(B
 that are concatenated into per-point features; ``writes`` maps each output field to its shape,
 where a leading ``-1`` stands for the point axis (``{logits: [10]}`` gives ``(B, 10)``,
 ``{seg: [-1, 4]}`` gives ``(B, N, 4)``); ``mask`` names an optional ``(B, N)`` bool field of
-real points.
+real points. Reading fields, masks, mean pooling and the ``writes`` check are symkit's public
+helpers (:mod:`symkit.backbones`); only the point-cloud defaults (``pos``, ``logits``), max
+pooling, the explicit-width MLP and the PointNet heads live here.
 """
 
 from __future__ import annotations
