@@ -30,7 +30,7 @@ class FieldAdapter(nn.Module):
         def resnet_pretrained(writes: dict[str, list[int]], reads: list[str] | None = None):
             \"\"\"A pretrained ResNet on the ``image`` field.\"\"\"
             net = build_resnet()                        # any nn.Module: image -> logits
-            net.load_state_dict(torch.load(weights_path()))
+            net.load_state_dict(torch.load(weights_path(), weights_only=True))
             return FieldAdapter(net, reads or ["image"], writes)
 
         # my_plugin/__init__.py

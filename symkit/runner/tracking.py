@@ -12,12 +12,14 @@ has neither gaps nor duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from symkit.errors import TrackingError
@@ -174,7 +176,8 @@ def start_tracker(
             "tracking needs MLflow: pip install 'symkit[tracking]' (or set tracking.enabled=false)"
         ) from exc
     probe = MlflowTracker(None, "", uri)
-    client = probe._call(MlflowClient, tracking_uri=uri)
+    with _sqlite_init_lock(uri):  # MLflow creates a new store's tables here
+        client = probe._call(MlflowClient, tracking_uri=uri)
     probe.client = client
     if run_id is not None:
         probe._call(client.get_run, run_id)
@@ -194,6 +197,31 @@ def start_tracker(
         exp_id = found.experiment_id
     run = probe._call(client.create_run, exp_id, run_name=run_name, tags=dict(tags or {}))
     return MlflowTracker(client, run.info.run_id, uri)
+
+
+@contextlib.contextmanager
+def _sqlite_init_lock(uri: str) -> Iterator[None]:
+    """Serialize the first use of a SQLite store across processes.
+
+    Two jobs started together on a new ``mlflow.db`` would otherwise both create its tables
+    and one fails ("table ... already exists").
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0] + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check_reachable(uri: str, timeout: float = 10.0) -> None:

@@ -39,3 +39,25 @@ def test_bad_store_is_a_tracking_error(tmp_path):
         start_tracker("http://127.0.0.1:1", "x")
     with pytest.raises(TrackingError):
         start_tracker("notascheme://nowhere", "x")
+
+
+def test_concurrent_first_use_of_a_new_sqlite_store(tmp_path):
+    """Jobs started together on a new store must not race creating MLflow's tables."""
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'new.db'}"
+    code = (
+        "from symkit.runner.tracking import start_tracker\n"
+        f"start_tracker({uri!r}, 'race').finish()\n"
+        "print('started')\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=180) for p in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err[-2000:]
+        assert "started" in out
