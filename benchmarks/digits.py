@@ -7,9 +7,9 @@ one process, round-robin one epoch each, so that every method's epochs see the s
 time per epoch is the median over epochs. After training (no model selection: the last epoch),
 each model is evaluated on both test sets and its C4 invariance error is measured.
 
-``--speed`` instead times learned canonicalization against its bare backbone: the two models
-(plus optionally the ``all`` training path) train alternately, epoch by epoch, in one process;
-the ratio is the median of per-round ratios.
+``--speed`` instead times learned canonicalization (``train_mode`` ``mix``, ``one``, optionally
+``all``) against its bare backbone: the models train alternately, epoch by epoch, in one
+process; the ratio is the median of per-round ratios.
 
 Examples:
     OMP_NUM_THREADS=1 python benchmarks/digits.py --out benchmarks/results/digits.json
@@ -192,11 +192,10 @@ def speed(args: argparse.Namespace) -> dict:
     channels = f"model.backbone.channels=[{','.join(str(c) for c in args.channels)}]"
     hidden = f"model.symmetrizer.canonicalizer.hidden={args.hidden}"
     lc = CONFIGS / "upright_lc_cnn.yaml"
-    jobs = {"bare": Job("bare backbone", CONFIGS / "upright_cnn.yaml", [*overrides, channels]),
-            "mix": Job("learned canonicalization (mix)", lc, [*overrides, channels, hidden])}
-    if args.with_all:
-        jobs["all"] = Job("learned canonicalization (all)", lc,
-                          [*overrides, channels, hidden, "model.symmetrizer.train_mode=all"])
+    jobs = {"bare": Job("bare backbone", CONFIGS / "upright_cnn.yaml", [*overrides, channels])}
+    for mode in args.modes:
+        jobs[mode] = Job(f"learned canonicalization ({mode})", lc,
+                         [*overrides, channels, hidden, f"model.symmetrizer.train_mode={mode}"])
     epochs = jobs["bare"].run.train.epochs
     start = machine()
     for epoch in range(epochs):
@@ -237,8 +236,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="--speed: backbone channels")
     parser.add_argument("--hidden", type=int, default=4,
                         help="--speed: canonicalizer channels per group element")
-    parser.add_argument("--with-all", action="store_true",
-                        help="--speed: also time train_mode all (|G| backbone copies)")
+    parser.add_argument("--modes", nargs="+", default=["mix", "one"],
+                        choices=["mix", "one", "all"],
+                        help="--speed: training modes of learned canonicalization to time "
+                        "(all: |G| backbone copies)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="dotlist overrides applied to every config")
     args = parser.parse_args(argv)

@@ -10,8 +10,11 @@ of ``h`` must pass gradients to the network:
   ``sum_k w_k g_k . backbone(g_k^-1 x)`` (``|G|`` backbone copies); ``train_mode: mix`` runs it
   once, on the mixed input ``sum_k w_k g_k^-1 x``, and maps the output back by
   ``sum_k w_k g_k . y`` (Kaba et al., 2023): ``|G|`` cheap group actions and one backbone call.
-  Both give exactly the canonicalized output in the forward pass; they differ in the gradient
-  that reaches the scores (``mix`` is the derivative through the transformed input).
+  ``train_mode: one`` runs it once on ``h^-1 x`` and scales the output by the chosen
+  element's straight-through weight (value 1): no input gradient, so the cheapest, but the
+  task loss only tells the scores whether to trust the choice more or less (a weak signal;
+  the prior toward the identity then does most of the teaching). All three give exactly the
+  canonicalized output in the forward pass; they differ in the gradient that reaches the scores.
 * S_N: the backbone sees ``P x`` with the straight-through soft-sort matrix ``P`` (exact
   permutation forward, SoftSort gradient); node outputs are mapped back by ``P^T``.
 
@@ -45,7 +48,7 @@ from symkit.symmetrizers.learned._relax import (
 __all__ = ["LearnedCanonicalization", "learned_canonicalization", "TRAIN_MODES"]
 
 #: training paths for finite groups (see the module docstring)
-TRAIN_MODES = ("all", "mix")
+TRAIN_MODES = ("all", "mix", "one")
 
 
 class LearnedCanonicalization(Canonicalization):
@@ -55,9 +58,10 @@ class LearnedCanonicalization(Canonicalization):
         backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
         canonicalizer: a learned canonicalizer (module, name or ``{type: ...}`` node); default:
             :func:`default_learned_canonicalizer` for the group and input spec.
-        train_mode: finite groups while training: ``all`` (``|G|`` backbone copies) or ``mix``
+        train_mode: finite groups while training: ``all`` (``|G|`` backbone copies), ``mix``
             (one backbone call on the straight-through mixture of transformed inputs; dense
-            batches only, ragged ones use ``all``).
+            batches only, ragged ones use ``all``) or ``one`` (one backbone call on the chosen
+            element, straight-through weight on the output).
     """
 
     def __init__(
@@ -98,6 +102,8 @@ class LearnedCanonicalization(Canonicalization):
         proposal = self.canonicalizer.propose(sample)
         self.canonicalizer.last = proposal
         weights = straight_through_onehot(proposal.logits, self.canonicalizer.tau)
+        if self.train_mode == "one":  # the chosen element only, its straight-through weight
+            return proposal.element, weights.gather(1, proposal.logits.argmax(-1, keepdim=True))
         g = tile_elements(self.group.elements(device=weights.device), weights.shape[0])
         return g, weights
 

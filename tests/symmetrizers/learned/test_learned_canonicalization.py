@@ -127,14 +127,15 @@ class _CountingBackbone(torch.nn.Module):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("gname", ["c4", "d4"])
-def test_mix_train_mode_is_one_backbone_call(gname, dtype):
-    """``train_mode: mix``: the training forward equals the exact evaluation forward, costs one
-    backbone call on ``B`` inputs (``all``: ``|G| B``), and its gradient reaches the scores."""
+def test_mix_and_one_train_modes_are_one_backbone_call(gname, dtype):
+    """``train_mode: mix`` and ``one``: the training forward equals the exact evaluation
+    forward, costs one backbone call on ``B`` inputs (``all``: ``|G| B``), and its gradient
+    reaches the scores."""
     g = group(gname)
     sample = {k: v.to(dtype) for k, v in image_sample(batch=4).items()}
     torch.manual_seed(0)
     counted = {}
-    for mode in ("all", "mix"):
+    for mode in ("all", "mix", "one"):
         torch.manual_seed(0)
         inner = FlatMLP.for_sample(g, image_spec(), image_out_spec(), sample).to(dtype)
         backbone = _CountingBackbone(inner)
@@ -155,7 +156,7 @@ def test_mix_train_mode_is_one_backbone_call(gname, dtype):
         sum(v.pow(2).sum() for v in y.values()).backward()
         grads = [p.grad for p in model.canonicalizer.parameters()]
         assert any(gr is not None and gr.abs().sum() > 0 for gr in grads), mode
-    assert counted == {"all": [4 * g.order], "mix": [4]}
+    assert counted == {"all": [4 * g.order], "mix": [4], "one": [4]}
 
 
 def test_train_mode_default_and_unknown():
@@ -169,4 +170,4 @@ def test_train_mode_default_and_unknown():
 
     with pytest.raises(ConfigError, match="train_mode"):
         build("learned_canonicalization", backbone, g, image_spec(), image_out_spec(),
-              train_mode="one")
+              train_mode="every")

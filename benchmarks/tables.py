@@ -1,0 +1,90 @@
+"""Markdown tables of the recorded benchmark results (pasted into ``benchmarks/README.md``).
+
+    python benchmarks/tables.py [--results benchmarks/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _machine(m: dict) -> str:
+    return (f"{m['nproc']} CPUs ({m['cpu']}), torch {m['torch']}, {m['threads']} thread(s), "
+            f"Python {m['python']}, load average {m['load'][0]}")
+
+
+def digits_table(result: dict) -> str:
+    start, end = result["machine_start"], result["machine_end"]
+    lines = [
+        f"Recorded {start['date']} - {end['date']}; {_machine(start)} at the start, "
+        f"{end['load'][0]} at the end.",
+        "",
+        "| method | test acc. c4 | test acc. so2 | valid acc. upright | C4 error | "
+        "s / epoch (median) | vs plain | parameters |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['method']} | {r['test_c4']:.3f} | {r['test_so2']:.3f} | "
+            f"{r['valid_upright']:.3f} | {r['c4_error']:.2g} | {r['epoch_s_median']:.1f} | "
+            f"{r['epoch_vs_plain']:.2f} | {r['parameters']['total']:,} |")
+    return "\n".join(lines)
+
+
+def speed_table(result: dict) -> str:
+    start = result["machine_start"]
+    lines = [
+        f"Recorded {start['date']}; {_machine(start)} at the start, "
+        f"{result['machine_end']['load'][0]} at the end. Backbone channels "
+        f"{result['channels']}, canonicalizer hidden {result['hidden']}.",
+        "",
+        "| model | s / epoch (median) | ratio to bare (median of per-round ratios) | "
+        "per-round ratios | backbone params | canonicalizer params | test acc. c4 | "
+        "test acc. so2 | C4 error |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        p = r["parameters"]
+        lines.append(
+            f"| {r['model']} | {r['epoch_s_median']:.1f} | {r['ratio_median']:.2f} | "
+            f"{', '.join(f'{x:.2f}' for x in r['ratios'])} | {p.get('backbone', p['total']):,} | "
+            f"{p.get('canonicalizer', 0):,} | {r['test_c4']:.3f} | {r['test_so2']:.3f} | "
+            f"{r['c4_error']:.2g} |")
+    return "\n".join(lines)
+
+
+def nbody_table(result: dict) -> str:
+    lines = [
+        "| method | config + overrides | epochs | test MSE | best valid MSE | wall s | "
+        "where | equivariance error |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        mse = f"{r['test_mse']:.5f}" if r.get("test_mse") is not None else "pending"
+        valid = f"{r['valid_mse']:.5f}" if r.get("valid_mse") is not None else ""
+        wall = f"{r['wall_s']:.0f}" if r.get("wall_s") else ""
+        eq = f"{r['equivariance']:.1e}" if r.get("equivariance") is not None else ""
+        lines.append(f"| {r['method']} | `{r['config']}` | {r['epochs']} | {mse} | {valid} | "
+                     f"{wall} | {r['where']} | {eq} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", default=str(HERE / "results"))
+    args = parser.parse_args(argv)
+    results = Path(args.results)
+    for name, render in (("digits.json", digits_table), ("lc_speed.json", speed_table),
+                         ("lc_speed_small.json", speed_table), ("nbody.json", nbody_table)):
+        if (results / name).exists():
+            print(f"<!-- {name} -->")
+            print(render(json.loads((results / name).read_text())))
+            print()
+
+
+if __name__ == "__main__":
+    main()
