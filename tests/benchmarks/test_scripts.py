@@ -51,7 +51,7 @@ def test_digits_speed_smoke(tmp_path):
     out = tmp_path / "speed.json"
     digits.main(["--smoke", "--speed", "--channels", "8", "16", "--out", str(out)])
     rows = json.loads(out.read_text())["rows"]
-    assert len(rows) == 2 and rows[0]["ratio_median"] == 1.0
+    assert len(rows) == 3 and rows[0]["ratio_median"] == 1.0
 
 
 def test_plots(tmp_path):
