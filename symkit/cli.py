@@ -137,9 +137,19 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
     from symkit.config import load_config, to_yaml, validate
 
     cfg = load_config(args.config, args.overrides)
-    validate(cfg)
+    if _is_run_config(cfg):  # validated as `symkit train` would, with the run's own sections
+        from symkit.runner.parts import read_config
+
+        read_config(cfg, require=())
+    else:
+        validate(cfg)
     print(to_yaml(cfg), end="")
     return 0
+
+
+def _is_run_config(cfg: Any) -> bool:
+    """Whether a config has the top-level sections of a training run."""
+    return any(key in cfg for key in ("model", "train", "data"))
 
 
 if __name__ == "__main__":

@@ -145,3 +145,20 @@ def test_command_modules(capsys, monkeypatch, tmp_path):
     code, _, err = run(capsys, "--help")
     assert code == 2 and "cannot load commands from symkit_tests_broken_ext" in err
     assert "symkit_tests_missing_dep" in err
+
+
+def test_config_show_validates_run_configs_like_train():
+    """Run configs (with metric.mode, train:, tracking:) show; a typo'd section is named."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "symkit.cli", "config", "show",
+           str(root / "configs" / "nbody" / "fa_gnn.yaml")]
+    ok = subprocess.run(cmd + ["train.epochs=3"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "epochs: 3" in ok.stdout
+    bad = subprocess.run(cmd + ["trian.epochs=3"], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "trian" in bad.stderr and "did you mean 'train'" in bad.stderr
