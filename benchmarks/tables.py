@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     results = Path(args.results)
     for name, render in (("digits.json", digits_table), ("lc_speed.json", speed_table),
-                         ("lc_speed_small.json", speed_table), ("nbody.json", nbody_table)):
+                         ("lc_speed_h64.json", speed_table),
+                         ("lc_speed_all_3ep_lr1e-3.json", speed_table),
+                         ("digits_5ep_lr1e-3_b64.json", digits_table),
+                         ("nbody.json", nbody_table)):
         if (results / name).exists():
             print(f"<!-- {name} -->")
             print(render(json.loads((results / name).read_text())))
