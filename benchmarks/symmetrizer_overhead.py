@@ -12,13 +12,14 @@ for the batched forward (one call of B x K copies, and chunked to K calls of B c
 naive Python loop over the K elements. 'backbone K*B' is time(backbone on the B x K copies) /
 (K x time(backbone on B)): how far the backbone itself is from linear in the batch (the floor of
 an unchunked row); 'own ms' is the symmetrizer's own time (frames, elements, transforms, tiling,
-averaging) = batched minus the backbone calls it makes. Repetitions of all methods are
-interleaved and medians taken. Times are the main thread's CPU time by default
-(``time.thread_time``; with one thread that is all the work, and it does not count the time the
-process waits for a core on a shared machine); ``--clock wall`` uses wall-clock time. A second
-table shows that chunking bounds memory: backbone calls are instrumented (largest number of
-copies per call, and the bytes of all module outputs produced inside one call, i.e. the
-activations alive at once in an inference forward).
+averaging), measured with the backbone replaced by a free stub of the same output shapes, and
+'own / (K x backbone)' its share. Repetitions of all methods are interleaved, each method
+timed right after its reference (K backbone calls), and medians of the ratios taken. Times are
+the main thread's CPU time by default (``time.thread_time``; with one thread that is all the
+work, and it does not count the time the process waits for a core on a shared machine);
+``--clock wall`` uses wall-clock time. A second table shows that chunking bounds memory:
+backbone calls are instrumented (largest number of copies per call, and the bytes of all module
+outputs produced inside one call, i.e. the activations alive at once in an inference forward).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/symmetrizer_overhead.py [--reps 15] [--clock cpu]
 """
@@ -37,7 +38,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-from torch import Tensor  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
 
 from symkit.groups import e3, o3  # noqa: E402
 from symkit.registry import registry  # noqa: E402
@@ -117,39 +118,72 @@ def timed(fn) -> float:
     return CLOCK() - start
 
 
+class Stub(nn.Module):
+    """A free backbone with the real one's output shapes: isolates the symmetrizer's own cost."""
+
+    def __init__(self, outputs):
+        super().__init__()
+        self.outputs = outputs  # {name: fn(sample) -> tensor}
+
+    def forward(self, sample):
+        return {name: fn(sample) for name, fn in self.outputs.items()}
+
+
+STUB_OUTPUTS = {  # cheap views of the input with the backbones' output shapes
+    "target": lambda s: s["pos"],
+    "e": lambda s: s["pos"][:, 0, :1],
+}
+
+
 def overhead_table(reps: int) -> list[str]:
-    rows = ["| workload | symmetrizer | K | backbone ms | batched ms | overhead | own ms | "
-            "backbone K*B | naive loop |", "|---|---|---|---|---|---|---|---|---|"]
+    """Per repetition, each method is timed right after its reference (K backbone calls on the
+    batch), so the two share the machine's state; the table shows medians of these ratios."""
+    rows = ["| workload | symmetrizer | K | K x backbone ms | batched ms | overhead | "
+            "own ms | own / (K x backbone) | backbone K*B | naive loop |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for wname, x, backbone, in_spec, out in workloads():
         b = x["pos"].shape[0]
         models = symmetrizers(backbone, in_spec, out, b)
-        for m in models.values():
+        stub = Stub({n: STUB_OUTPUTS[n] for n in out})
+        stubbed = symmetrizers(stub, in_spec, out, b)
+        for m in (*models.values(), *stubbed.values()):
             m.eval()
         tiled = {n: v.repeat_interleave(K, dim=0) for n, v in x.items()}
-        fns = {"backbone": lambda bb=backbone, x=x: bb(x),
-               "backbone K*B": lambda bb=backbone, t=tiled: bb(t)}
-        for name, m in models.items():
-            fns[name] = lambda m=m, x=x: m(x)
-            fns[name + " naive"] = lambda m=m, x=x: naive_loop(m, x)
-        times: dict[str, list[float]] = {k: [] for k in fns}
-        with torch.inference_mode():
-            for f in fns.values():
-                f()  # warm-up
-            for _ in range(reps):
-                for key, f in fns.items():  # interleaved
-                    times[key].append(timed(f))
-        med = {k: statistics.median(v) for k, v in times.items()}
+
+        def reference(k, bb=backbone, x=x):
+            for _ in range(k):
+                bb(x)
+
+        fns = {"backbone K*B": (K, lambda bb=backbone, t=tiled: bb(t))}
         for name, m in models.items():
             k = m.elements(x)[1].shape[1]
-            base = k * med["backbone"]
-            one_call = k > 1 and m.chunk_size is None  # all B x K copies in one call
-            calls = med["backbone K*B"] if one_call else base
-            linear = med["backbone K*B"] / base if one_call else 1.0
+            fns[name] = (k, lambda m=m, x=x: m(x))
+            fns[name + " naive"] = (k, lambda m=m, x=x: naive_loop(m, x))
+            fns[name + " own"] = (k, lambda m=stubbed[name], x=x: m(x))
+        ratio: dict[str, list[float]] = {key: [] for key in fns}
+        times: dict[str, list[float]] = {key: [] for key in fns}
+        refs: dict[int, list[float]] = {}
+        with torch.inference_mode():
+            reference(1)
+            for _, f in fns.values():
+                f()  # warm-up
+            for _ in range(reps):
+                for key, (k, f) in fns.items():  # interleaved, each next to its reference
+                    ref = timed(lambda k=k: reference(k))
+                    t = timed(f)
+                    refs.setdefault(k, []).append(ref)
+                    ratio[key].append(t / ref)
+                    times[key].append(t)
+        med = {key: statistics.median(v) for key, v in ratio.items()}
+        ms = {key: statistics.median(v) * 1e3 for key, v in times.items()}
+        for name, m in models.items():
+            k = fns[name][0]
+            base = statistics.median(refs[k]) * 1e3
+            linear = med["backbone K*B"] if (k > 1 and m.chunk_size is None) else 1.0
             rows.append(
-                f"| {wname} | {name} | {k} | {med['backbone'] * 1e3:.2f} | "
-                f"{med[name] * 1e3:.2f} | {med[name] / base:.3f} | "
-                f"{(med[name] - calls) * 1e3:.2f} | {linear:.3f} | "
-                f"{med[name + ' naive'] / base:.3f} |"
+                f"| {wname} | {name} | {k} | {base:.2f} | {ms[name]:.2f} | {med[name]:.3f} | "
+                f"{ms[name + ' own']:.2f} | {med[name + ' own']:.3f} | {linear:.3f} | "
+                f"{med[name + ' naive']:.3f} |"
             )
     return rows
 
@@ -215,7 +249,9 @@ def main() -> None:
         f"Date: {time.strftime('%Y-%m-%d %H:%M')}", "",
         f"Times: {'thread CPU time' if args.clock == 'cpu' else 'wall-clock time'}. "
         "overhead = time(symmetrized, K elements) / (K x time(backbone on the batch)); medians "
-        "of interleaved repetitions. 'own ms' = batched minus the backbone calls it makes; "
+        "of per-repetition ratios, each method timed right after its reference (K backbone "
+        "calls). 'own ms' = the symmetrizer with a free stub backbone (frames, elements, "
+        "transforms, tiling, averaging), 'own / (K x backbone)' its share; "
         "'backbone K*B' = time(backbone on all B x K copies) / (K x time(backbone on B)), the "
         "floor of an unchunked row; 'naive loop' = one backbone call per element in Python.",
         "", *over, "",
