@@ -215,8 +215,12 @@ def _sqlite_init_lock(uri: str) -> Iterator[None]:
         yield
         return
     path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0] + ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
+    try:
+        handle = open(path, "a")  # noqa: SIM115 - closed below
+    except OSError:  # the store's folder is unusable: MLflow reports it as a TrackingError
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
