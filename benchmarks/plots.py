@@ -50,23 +50,25 @@ def digits_plot(result: dict, path: Path) -> Path:
 def nbody_plot(result: dict, path: Path) -> Path:
     """Test MSE at the best validation epoch against wall time, per method and setting."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 7))
     markers = {"16-core host": "s", "2-core machine": "o"}
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     for i, row in enumerate(r for r in result["rows"] if r.get("wall_s") and r.get("test_mse")):
         ax.scatter([row["wall_s"]], [row["test_mse"]], color=f"C{i % 10}",
                    marker=markers.get(row.get("where"), "o"),
                    label=f"{row['method']} ({row['epochs']} ep, {row.get('where', '')})")
+    left = ax.get_xlim()[0]
     for name, value in result.get("published", {}).items():
         ax.axhline(value, color="grey", lw=0.7, ls="--")
-        ax.text(ax.get_xlim()[0], value, f" {name} {value}", fontsize=7, va="bottom",
+        ax.text(left, value, f" published {name} {value}", fontsize=7, va="bottom",
                 color="grey")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
     ax.set_xlabel("wall time of the run (s)")
     ax.set_ylabel("test MSE at best validation epoch")
-    ax.set_title("Charged 5-body (square: 16-core host, 2 threads; circle: 2-core, 1 thread)")
+    ax.set_title("Charged 5-body: test MSE against wall time\n"
+                 "(square: 16-core host, 2 threads/run; circle: 2-core machine, 1 thread)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=6, loc="upper right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", default=str(HERE / "results"))
     args = parser.parse_args(argv)
     results = Path(args.results)
-    for name, render in (("digits.json", digits_table), ("lc_speed.json", speed_table),
+    for name, render in (("digits.json", digits_table), ("digits_20ep.json", digits_table),
+                         ("lc_speed.json", speed_table),
                          ("lc_speed_h64.json", speed_table),
                          ("lc_speed_all_3ep_lr1e-3.json", speed_table),
                          ("digits_5ep_lr1e-3_b64.json", digits_table),
