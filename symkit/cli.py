@@ -149,7 +149,7 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 
 def _is_run_config(cfg: Any) -> bool:
     """Whether a config has the top-level sections of a training run."""
-    return any(key in cfg for key in ("model", "train", "data"))
+    return any(key in cfg for key in ("data", "loss", "train", "tracking"))
 
 
 if __name__ == "__main__":
