@@ -78,12 +78,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", default=str(HERE / "results"))
     args = parser.parse_args(argv)
     results = Path(args.results)
-    for name, render in (("digits.json", digits_table), ("digits_20ep.json", digits_table),
-                         ("lc_speed.json", speed_table),
-                         ("lc_speed_h64.json", speed_table),
-                         ("lc_speed_all_3ep_lr1e-3.json", speed_table),
-                         ("digits_5ep_lr1e-3_b64.json", digits_table),
-                         ("nbody.json", nbody_table)):
+    files = ("digits_20ep.json", "digits.json", "digits_20ep_subset.json",
+             "digits_5ep_lr1e-3_b64.json", "lc_speed_2.json", "lc_speed.json",
+             "lc_speed_h64.json", "lc_speed_all_3ep_lr1e-3.json", "nbody.json")
+    for name in files:
+        render = (digits_table if name.startswith("digits") else
+                  speed_table if name.startswith("lc_speed") else nbody_table)
         if (results / name).exists():
             print(f"<!-- {name} -->")
             print(render(json.loads((results / name).read_text())))
