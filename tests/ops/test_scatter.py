@@ -72,3 +72,18 @@ def test_failing_call_warns_and_falls_back(monkeypatch):
     with pytest.warns(RuntimeWarning, match="torch-scatter failed"):
         out = sc.scatter_sum(torch.ones(2), torch.tensor([0, 1]), 2)
     assert out.tolist() == [1.0, 1.0] and not sc.has_torch_scatter()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_real_torch_scatter_agrees_with_the_fallback(dtype):
+    """The accelerated path, where torch-scatter is installed, gives the fallback's result."""
+    torch_scatter = pytest.importorskip("torch_scatter")
+    gen = torch.Generator().manual_seed(0)
+    src = torch.randn(300, 4, 3, generator=gen, dtype=dtype)
+    index = torch.randint(0, 17, (300,), generator=gen)
+    ref = src.new_zeros((17, 4, 3)).index_add_(0, index, src)
+    fast = torch_scatter.scatter(src, index, dim=0, dim_size=17, reduce="sum")
+    torch.testing.assert_close(fast, ref)
+    sc._STATE.clear()
+    assert sc.has_torch_scatter()
+    torch.testing.assert_close(sc.scatter_sum(src, index, 17), ref)
