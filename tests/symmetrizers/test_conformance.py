@@ -10,15 +10,17 @@ from symkit.testing._symmetrizers import check_symmetrizer, example_sample
 
 from .conftest import in_spec, registered_groups
 
-#: The exact (non-learned) symmetrizers; learned ones (``symkit.symmetrizers.learned``) need
-#: training to be meaningful and are tested with their own modules.
-EXACT_KINDS = [
+#: Every core symmetrizer, learned ones included (built untrained; exact kinds checked exactly,
+#: sampling kinds by an error that falls with K). ``probabilistic`` is checked in
+#: tests/symmetrizers/learned/test_probabilistic.py instead: untrained, its error does not fall
+#: reliably with K on every group here (E(2), S_n, C4 in float32; see the closing note).
+SYMMETRIZERS = [
     e for e in registry("symmetrizers").entries()
-    if e.origin.startswith("symkit.symmetrizers._")
+    if e.origin.startswith("symkit.symmetrizers.") and e.name != "probabilistic"
 ]
 CASES = [
     pytest.param(sym.name, gname, group, id=f"{sym.name}-{gname}")
-    for sym in EXACT_KINDS
+    for sym in SYMMETRIZERS
     for gname, group in registered_groups()
     if getattr(sym.load(), "supports", lambda g: False)(group)
 ]
@@ -34,7 +36,7 @@ def test_symmetrizer_is_equivariant(name, gname, group, dtype, out_spec):
 
 def test_every_symmetrizer_supports_some_group():
     groups = [g for _, g in registered_groups()]
-    assert {e.name for e in EXACT_KINDS} >= {"group_averaging", "frame_averaging",
+    assert {e.name for e in SYMMETRIZERS} >= {"group_averaging", "frame_averaging",
                                               "canonicalization"}
-    for sym in EXACT_KINDS:
+    for sym in SYMMETRIZERS:
         assert any(sym.load().supports(g) for g in groups), sym.name
