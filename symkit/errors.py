@@ -12,6 +12,7 @@ __all__ = [
     "PluginError",
     "SpecError",
     "DataError",
+    "SampleError",
     "TrackingError",
     "CheckpointError",
     "TrainingError",
@@ -60,6 +61,21 @@ class SpecError(SymkitError, ValueError):
 
 class DataError(SymkitError, ValueError):
     """A data set or batch is unusable (empty, NaN/Inf, wrong layout)."""
+
+
+class SampleError(DataError):
+    """One sample of a batch cannot be symmetrized (non-finite values, no valid frame, ...).
+
+    ``index`` is the sample's position in the batch (``None`` when the whole batch is at fault)
+    and ``field`` the input field read; the message names both and the reason.
+    """
+
+    def __init__(self, index: int | None, message: str, *, field: str | None = None):
+        self.index, self.field = index, field
+        where = "" if index is None else f"sample {index}"
+        if field is not None:
+            where = f"{where} field '{field}'" if where else f"field '{field}'"
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 class TrackingError(SymkitError):

@@ -36,6 +36,9 @@ class Canonicalizer(nn.Module):
             raise ValueError(f"{type(self).__name__} does not support the group {group!r}")
         self.group, self.in_spec = group, in_spec
         self._metrics: dict[str, float | Callable[[], float]] = {}
+        #: per-sample flags of the last call, ``(B,)`` bool or ``None``: ``True`` where ``h`` is
+        #: equivariant in distribution only (degenerate input); see ``Symmetrizer.flagged``.
+        self.flagged: Tensor | None = None
 
     @classmethod
     def supports(cls, group: Group) -> bool:

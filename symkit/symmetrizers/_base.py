@@ -61,6 +61,11 @@ class Symmetrizer(nn.Module):
         self.in_spec, self.out_spec = in_spec, out_spec
         self.chunk_size = chunk_size
         self._metrics: dict[str, float | Callable[[], float]] = {}
+        #: per-sample flags of the last forward, ``(B,)`` bool or ``None`` (nothing flagged):
+        #: ``True`` where the input was degenerate for this symmetrizer (a non-trivial
+        #: stabilizer, a tie, ...) so that the output is equivariant in distribution only;
+        #: unflagged samples are exact whenever :attr:`is_exact` holds.
+        self.flagged: Tensor | None = None
 
     # -- what subclasses answer ---------------------------------------------------------------
     @classmethod

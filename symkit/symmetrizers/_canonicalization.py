@@ -76,6 +76,7 @@ class Canonicalization(Symmetrizer):
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[object, Tensor]:
         b = batch_layout(sample, self.in_spec).size
         g = self.canonicalizer(sample)
+        self.flagged = getattr(self.canonicalizer, "flagged", None)
         dtype = data_dtype(sample, self.in_spec)
         device = next(v.device for v in sample.values() if isinstance(v, Tensor))
         return g, torch.ones((b, 1), dtype=dtype, device=device)
