@@ -5,8 +5,9 @@ Backbones know nothing about symmetry; a symmetrizer wraps them. Each reads the 
 one entry per node; see :mod:`symkit.backbones._fields`). Registered (registry ``backbones``):
 ``mlp``, ``deepsets``, ``set_transformer``, ``cnn``. :class:`FieldAdapter` adapts any
 tensor-in, tensor-out module, e.g. a pretrained one. The field helpers (``node_features``,
-``node_mask``, ``masked_pool``, ``parse_writes``, ``resolve_reads``, ``activation``) are public
-so plugin backbones follow the same I/O convention.
+``node_mask``, ``masked_pool``, ``parse_writes``, ``is_per_node``, ``resolve_reads``) and the
+building blocks (``OutputHeads``, ``mlp``, ``activation``) are public so plugin backbones follow
+the same I/O convention without writing it again.
 """
 
 from symkit.backbones._adapter import FieldAdapter
@@ -14,8 +15,11 @@ from symkit.backbones._cnn import CNN, cnn
 from symkit.backbones._deepsets import DeepSets, deepsets
 from symkit.backbones._fields import (
     NODE_AXIS,
+    OutputHeads,
     activation,
+    is_per_node,
     masked_pool,
+    mlp,
     node_features,
     node_mask,
     parse_writes,
@@ -29,12 +33,15 @@ __all__ = [
     "MLP",
     "NODE_AXIS",
     "DeepSets",
+    "OutputHeads",
     "FieldAdapter",
     "SetTransformer",
     "activation",
     "cnn",
     "deepsets",
+    "is_per_node",
     "masked_pool",
+    "mlp",
     "mlp_backbone",
     "node_features",
     "node_mask",

@@ -60,9 +60,26 @@ def resolve_reads(
     return names
 
 
-def parse_writes(writes: Mapping[str, Sequence[int] | int] | None, *, key: str = "writes"
-                 ) -> dict[str, tuple[int, ...]]:
-    """Normalize ``writes`` to ``{field: shape tuple}``; an int is a 1-d shape."""
+def parse_writes(
+    writes: Mapping[str, Sequence[int] | int] | None, *, key: str = "writes",
+    default: Mapping[str, Sequence[int] | int] | None = None, per_node: bool = True,
+    scalar: bool = True,
+) -> dict[str, tuple[int, ...]]:
+    """Normalize ``writes`` to ``{field: shape tuple}``; an int is a 1-d shape.
+
+    Args:
+        writes: output field -> shape; ``None`` takes ``default``.
+        key: config key named in errors.
+        default: the outputs when ``writes`` is ``None`` (e.g. ``{"logits": [10]}``).
+        per_node: whether per-node shapes (leading ``-1``) are allowed; a backbone without a
+            node axis (an image classifier) sets ``False``.
+        scalar: whether the empty shape ``[]`` (one value per sample, ``(B,)``) is allowed.
+
+    Raises:
+        ConfigError: no output field, or a shape with a non-positive size, a ``-1`` anywhere
+            but first, a per-node or empty shape where they are not allowed (key ``writes.NAME``).
+    """
+    writes = default if writes is None else writes
     if not writes:
         raise ConfigError(key, "needs at least one output field, e.g. {logits: [10]}")
     out = {}
@@ -73,6 +90,11 @@ def parse_writes(writes: Mapping[str, Sequence[int] | int] | None, *, key: str =
                 f"{key}.{name}", f"shape {list(shape)} must be positive sizes; "
                 "only the first entry may be -1 (one per node)",
             )
+        if not per_node and is_per_node(shape):
+            raise ConfigError(f"{key}.{name}", f"shape {list(shape)}: this backbone has no node "
+                              "axis, so every output is per sample (positive sizes only)")
+        if not scalar and not shape:
+            raise ConfigError(f"{key}.{name}", "empty shape []: give at least one size")
         out[str(name)] = shape
     return out
 
@@ -115,19 +137,35 @@ def node_mask(sample: Mapping[str, Tensor], name: str | None, x: Tensor) -> Tens
 def masked_pool(h: Tensor, mask: Tensor | None, pool: str) -> Tensor:
     """Pool node features over the node axis, ignoring padded nodes.
 
+    ``sum`` and ``mean`` count real nodes only; ``max`` takes the largest real entry, and a
+    sample with no real node pools to 0 under every rule.
+
+    Args:
+        h: node features.
+        mask: ``True`` for real nodes, or ``None`` (all real).
+        pool: ``sum``, ``mean`` or ``max``.
+
     Shapes:
         h: ``(B, N, F)``; mask: ``(B, N)`` bool or ``None``; returns ``(B, F)``.
+
+    Raises:
+        ConfigError: an unknown ``pool`` (key ``pool``).
     """
+    if pool == "max":
+        if mask is None:
+            return h.amax(dim=1)
+        pooled = h.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+        return torch.where(mask.any(dim=1, keepdim=True), pooled, torch.zeros_like(pooled))
+    if pool not in ("sum", "mean"):
+        raise ConfigError("pool", f"unknown pooling '{pool}'; use 'sum', 'mean' or 'max'")
     if mask is not None:
         h = h.masked_fill(~mask.unsqueeze(-1), 0)
     total = h.sum(dim=1)
     if pool == "sum":
         return total
-    if pool == "mean":
-        count = h.new_full((h.shape[0], 1), h.shape[1]) if mask is None else \
-            mask.sum(dim=1, keepdim=True).to(h.dtype).clamp(min=1)
-        return total / count
-    raise ConfigError("pool", f"unknown pooling '{pool}'; use 'sum' or 'mean'")
+    count = h.new_full((h.shape[0], 1), h.shape[1]) if mask is None else \
+        mask.sum(dim=1, keepdim=True).to(h.dtype).clamp(min=1)
+    return total / count
 
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
@@ -144,45 +182,74 @@ def activation(name: str) -> nn.Module:
         ) from None
 
 
-def mlp(hidden: Sequence[int], out: int | None, act: str = "relu", *, final_act: bool = False
-        ) -> nn.Sequential:
-    """``Lazy Linear -> act -> Linear -> act ... -> Linear(out)``; the input size is inferred.
+def mlp(hidden: Sequence[int], out: int | None, act: str = "relu", *, final_act: bool = False,
+        in_features: int | None = None, dropout: float = 0.0) -> nn.Sequential:
+    """``Linear -> act -> Linear -> act ... -> Linear(out)``: a multilayer perceptron.
 
     Args:
         hidden: hidden layer widths (may be empty: then a single linear map).
         out: output width, or ``None`` to end after the last hidden layer.
-        act: activation name.
+        act: activation name (see :func:`activation`).
         final_act: apply the activation after the last layer too.
+        in_features: input width; ``None`` infers it at the first call (``LazyLinear``). With
+            ``in_features`` set and no layer at all, the result is the identity.
+        dropout: dropout probability after every activation (0: no dropout layers).
+
+    Raises:
+        ConfigError: no layer and no ``in_features`` (key ``hidden``).
     """
     widths = [*hidden] + ([out] if out is not None else [])
     if not widths:
+        if in_features is not None:
+            return nn.Sequential()
         raise ConfigError("hidden", "an MLP needs at least one layer")
+    sizes = [in_features, *widths]
     layers: list[nn.Module] = []
     for i, width in enumerate(widths):
-        layers.append(nn.LazyLinear(width) if i == 0 else nn.Linear(widths[i - 1], width))
+        layers.append(nn.LazyLinear(width) if sizes[i] is None else nn.Linear(sizes[i], width))
         if i < len(widths) - 1 or final_act:
             layers.append(activation(act))
+            if dropout:
+                layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
 
 
 class OutputHeads(nn.Module):
     """One linear head per output field: features ``(B, F)`` or ``(B, N, F)`` -> named outputs.
 
-    Per-node shapes (leading -1) need node features ``(B, N, F)``; per-sample shapes need pooled
-    features ``(B, F)``.
+    Per-node shapes (leading -1) read node features ``(B, N, F_node)``; per-sample shapes read
+    pooled features ``(B, F)``. Per-node outputs of padded nodes are 0.
+
+    Args:
+        writes: output field -> shape, as returned by :func:`parse_writes`.
+        in_features: width of the pooled features (``None``: inferred at the first call).
+        node_in_features: width of the node features (default: ``in_features``).
+        dropout: dropout on the features before the heads.
+
+    Shapes:
+        node: ``(B, N, F_node)`` or ``None``; pooled: ``(B, F)`` or ``None``; mask: ``(B, N)``
+        bool or ``None`` -> ``{field: (B, *shape)}`` or ``(B, N, *shape[1:])`` per node.
     """
 
-    def __init__(self, writes: Mapping[str, tuple[int, ...]], in_features: int | None = None):
+    def __init__(self, writes: Mapping[str, tuple[int, ...]], in_features: int | None = None,
+                 *, node_in_features: int | None = None, dropout: float = 0.0):
         super().__init__()
         self.shapes = dict(writes)
+        node_in = in_features if node_in_features is None else node_in_features
+        widths = {name: node_in if is_per_node(s) else in_features
+                  for name, s in self.shapes.items()}
+        self.dropout = nn.Dropout(dropout) if dropout else None
         self.heads = nn.ModuleDict({
-            name: nn.LazyLinear(out_size(s)) if in_features is None else
-            nn.Linear(in_features, out_size(s))
+            name: nn.LazyLinear(out_size(s)) if widths[name] is None else
+            nn.Linear(widths[name], out_size(s))
             for name, s in self.shapes.items()
         })
 
     def forward(self, node: Tensor | None, pooled: Tensor | None,
                 mask: Tensor | None = None) -> dict[str, Tensor]:
+        if self.dropout is not None:
+            node = None if node is None else self.dropout(node)
+            pooled = None if pooled is None else self.dropout(pooled)
         out = {}
         for name, shape in self.shapes.items():
             if is_per_node(shape):

@@ -8,15 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from symkit_pointcloud.backbones._io import (
-    Heads,
-    masked_max,
-    masked_mean,
-    mlp,
-    parse_reads,
-    parse_writes,
-    read_points,
-)
+from symkit.backbones import masked_pool, mlp
+from symkit_pointcloud.backbones._io import Heads, parse_reads, point_writes, read_points
 from symkit_pointcloud.ops import knn
 
 __all__ = ["EdgeConv", "DGCNN", "dgcnn"]
@@ -78,8 +71,8 @@ class DGCNN(nn.Module):
         self.mask = mask
         widths = [in_dim, *edge_dims]
         self.convs = nn.ModuleList(EdgeConv(a, b, k) for a, b in zip(widths[:-1], widths[1:]))
-        self.embed = mlp([sum(edge_dims), emb_dim])
-        self.heads = Heads(parse_writes(writes), emb_dim, 2 * emb_dim, head, dropout)
+        self.embed = mlp([emb_dim], None, final_act=True, in_features=sum(edge_dims))
+        self.heads = Heads(point_writes(writes), emb_dim, 2 * emb_dim, head, dropout)
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
         x, mask = read_points(sample, self.reads, self.mask)
@@ -88,7 +81,8 @@ class DGCNN(nn.Module):
             x = conv(x, mask)
             features.append(x)
         local = self.embed(torch.cat(features, dim=-1))
-        pooled = torch.cat([masked_max(local, mask), masked_mean(local, mask)], dim=-1)
+        pooled = torch.cat([masked_pool(local, mask, "max"), masked_pool(local, mask, "mean")],
+                           dim=-1)
         return self.heads(local, pooled, mask)
 
 

@@ -7,14 +7,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from symkit_pointcloud.backbones._io import (
-    Heads,
-    masked_max,
-    mlp,
-    parse_reads,
-    parse_writes,
-    read_points,
-)
+from symkit.backbones import masked_pool, mlp
+from symkit_pointcloud.backbones._io import Heads, parse_reads, point_writes, read_points
 
 __all__ = ["PointNet", "pointnet"]
 
@@ -47,13 +41,13 @@ class PointNet(nn.Module):
         super().__init__()
         self.reads = parse_reads(reads, in_spec)
         self.mask = mask
-        self.phi = mlp([in_dim, *hidden])
-        self.heads = Heads(parse_writes(writes), hidden[-1], hidden[-1], head, dropout)
+        self.phi = mlp(hidden, None, final_act=True, in_features=in_dim)
+        self.heads = Heads(point_writes(writes), hidden[-1], hidden[-1], head, dropout)
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
         x, mask = read_points(sample, self.reads, self.mask)
         local = self.phi(x)
-        return self.heads(local, masked_max(local, mask), mask)
+        return self.heads(local, masked_pool(local, mask, "max"), mask)
 
 
 def pointnet(in_dim: int = 3, hidden: Sequence[int] = (64, 128, 256),

@@ -7,7 +7,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from symkit_vision.backbones._io import Heads, parse_writes, read_image
+from symkit.backbones import OutputHeads
+from symkit_vision.backbones._io import image_writes, read_image
 
 __all__ = ["CNNClassifier", "cnn_classifier"]
 
@@ -44,10 +45,10 @@ class CNNClassifier(nn.Module):
                        nn.Conv2d(c, c, 3, padding=1), nn.ReLU()]
             width = c
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.heads = Heads(parse_writes(writes), width, dropout)
+        self.heads = OutputHeads(image_writes(writes), width, dropout=dropout)
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        return self.heads(self.features(read_image(sample, self.reads)))
+        return self.heads(None, self.features(read_image(sample, self.reads)))
 
 
 def cnn_classifier(in_channels: int = 1, channels: Sequence[int] = (32, 64, 128),

@@ -1,32 +1,35 @@
 """Reading the image field and writing per-image outputs (the core backbones' convention).
 
 ``reads`` names the image field ``(B, C, H, W)``; ``writes`` maps each output field to its
-per-image shape (``{logits: [10]}`` gives ``(B, 10)``).
+per-image shape (``{logits: [10]}`` gives ``(B, 10)``). The ``writes`` check and the output
+heads are symkit's public helpers (:func:`symkit.backbones.parse_writes`,
+:class:`symkit.backbones.OutputHeads`); only the image defaults live here.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from symkit.errors import ConfigError, SpecError
+from symkit.backbones import parse_writes
+from symkit.errors import SpecError
 
-__all__ = ["parse_writes", "read_image", "Heads"]
+__all__ = ["image_writes", "read_image"]
+
+#: The outputs of an image backbone when ``writes`` is not given.
+DEFAULT_WRITES = {"logits": [10]}
 
 
-def parse_writes(writes: Mapping[str, Sequence[int] | int] | None) -> dict[str, tuple[int, ...]]:
-    """``{field: shape}`` with int shapes made 1-d; default ``{"logits": (10,)}``."""
-    writes = {"logits": [10]} if writes is None else writes
-    out = {}
-    for name, shape in writes.items():
-        shape = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
-        if not shape or any(s <= 0 for s in shape):
-            raise ConfigError(f"writes.{name}", f"bad shape {list(shape)}: use positive sizes")
-        out[str(name)] = shape
-    return out
+def image_writes(writes: Mapping[str, Sequence[int] | int] | None) -> dict[str, tuple[int, ...]]:
+    """``{field: shape}`` with int shapes made 1-d; default ``{"logits": (10,)}``.
+
+    Images have no node axis, so every shape is per image and has at least one positive size.
+
+    Raises:
+        ConfigError: a per-node (leading ``-1``), empty or non-positive shape (``writes.NAME``).
+    """
+    return parse_writes(writes, default=DEFAULT_WRITES, per_node=False, scalar=False)
 
 
 def read_image(sample: Mapping[str, Tensor], reads: str) -> Tensor:
@@ -37,19 +40,3 @@ def read_image(sample: Mapping[str, Tensor], reads: str) -> Tensor:
     if x.ndim != 4:
         raise SpecError(reads, f"expected an image batch (B, C, H, W), got {tuple(x.shape)}")
     return x
-
-
-class Heads(nn.Module):
-    """One linear map per output field from pooled features. Shapes: ``(B, F)`` -> fields."""
-
-    def __init__(self, writes: Mapping[str, tuple[int, ...]], in_features: int,
-                 dropout: float = 0.0):
-        super().__init__()
-        self.shapes = dict(writes)
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.ModuleDict({n: nn.Linear(in_features, math.prod(s))
-                                  for n, s in self.shapes.items()})
-
-    def forward(self, h: Tensor) -> dict[str, Any]:
-        h = self.dropout(h)
-        return {n: self.out[n](h).reshape(h.shape[0], *s) for n, s in self.shapes.items()}

@@ -7,7 +7,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from symkit_vision.backbones._io import Heads, parse_writes, read_image
+from symkit.backbones import OutputHeads
+from symkit_vision.backbones._io import image_writes, read_image
 
 __all__ = ["BasicBlock", "ResNetSmall", "resnet_small"]
 
@@ -70,10 +71,10 @@ class ResNetSmall(nn.Module):
                 layers.append(BasicBlock(width, w, stride=2 if i > 0 and j == 0 else 1))
                 width = w
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.heads = Heads(parse_writes(writes), width, dropout)
+        self.heads = OutputHeads(image_writes(writes), width, dropout=dropout)
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        return self.heads(self.features(read_image(sample, self.reads)))
+        return self.heads(None, self.features(read_image(sample, self.reads)))
 
 
 def resnet_small(in_channels: int = 1, widths: Sequence[int] = (16, 32, 64), blocks: int = 2,
