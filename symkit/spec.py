@@ -144,11 +144,13 @@ class Spec(Mapping[str, Field]):
         """Parse ``{pos: point, vel: {rep: vector, nodes: true}, t: {rep: tensor, rank: 2}}``.
 
         A value is a registered rep name, or a mapping with ``rep``, optional ``nodes`` and the
-        rep's parameters.
-        """
-        from symkit.config import build_rep
+        rep's parameters. This is :func:`symkit.config.build_spec`, the one parser of specs
+        from config (a plain mapping or an OmegaConf node), as a constructor.
 
-        fields = {}
-        for name, value in cfg.items():
-            fields[name] = build_rep(value, key=f"{key}.{name}")
-        return cls(fields)
+        Raises:
+            ConfigError: not a mapping, an unknown rep or parameter, a non-bool ``nodes``; the
+                message names the key (``spec.pos.rep``).
+        """
+        from symkit.config import build_spec
+
+        return build_spec(cfg, key=key)

@@ -76,3 +76,18 @@ def test_from_config_builds_fields():
     pytest.importorskip("symkit.config")
     spec = Spec.from_config({"pos": "point", "vel": {"rep": "vector", "nodes": True}})
     assert set(spec) == {"pos", "vel"} and spec["vel"].nodes
+
+
+def test_from_config_is_build_spec_errors_included():
+    config = pytest.importorskip("symkit.config")
+    from omegaconf import OmegaConf
+
+    from symkit.errors import ConfigError
+
+    node = OmegaConf.create({"pos": {"rep": "point", "nodes": True}, "q": "scalar"})
+    spec = Spec.from_config(node, key="model.in_spec")
+    assert repr(spec) == repr(config.build_spec(node, key="model.in_spec"))
+    with pytest.raises(ConfigError, match=r"model\.in_spec"):
+        Spec.from_config(["pos"], key="model.in_spec")
+    with pytest.raises(ConfigError, match=r"model\.in_spec\.pos\.nodes"):
+        Spec.from_config({"pos": {"rep": "point", "nodes": "yes"}}, key="model.in_spec")
