@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from symkit.backbones._fields import OutputHeads, is_per_node, parse_writes, resolve_reads
+from symkit.backbones._fields import OutputHeads, parse_writes, resolve_reads
 from symkit.backbones._fields import activation as make_activation
 from symkit.errors import ConfigError, SpecError
 from symkit.registry import register
@@ -52,12 +52,9 @@ class CNN(nn.Module):
     def __init__(self, read: str, writes: Mapping[str, Sequence[int]],
                  channels: Sequence[int] = (32, 64, 128), activation: str = "relu"):
         super().__init__()
-        shapes = parse_writes(writes)
+        shapes = parse_writes(writes, per_node=False)
         if not channels:
             raise ConfigError("channels", "needs at least one stage width")
-        for name, shape in shapes.items():
-            if is_per_node(shape):
-                raise ConfigError(f"writes.{name}", "cnn writes per-sample shapes only")
         self.read = read
         c = list(channels)
         self.stem = nn.Sequential(

@@ -91,8 +91,11 @@ def parse_writes(
                 "only the first entry may be -1 (one per node)",
             )
         if not per_node and is_per_node(shape):
-            raise ConfigError(f"{key}.{name}", f"shape {list(shape)}: this backbone has no node "
-                              "axis, so every output is per sample (positive sizes only)")
+            raise ConfigError(
+                f"{key}.{name}", f"shape {list(shape)}: this backbone writes per-sample shapes "
+                "only; give the full shape (e.g. [5, 3]) or use a node backbone (deepsets, "
+                "set_transformer) for per-node outputs",
+            )
         if not scalar and not shape:
             raise ConfigError(f"{key}.{name}", "empty shape []: give at least one size")
         out[str(name)] = shape

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from symkit.backbones._fields import OutputHeads, is_per_node, mlp, parse_writes, resolve_reads
-from symkit.errors import ConfigError, SpecError
+from symkit.backbones._fields import OutputHeads, mlp, parse_writes, resolve_reads
+from symkit.errors import SpecError
 from symkit.registry import register
 
 __all__ = ["MLP", "mlp_backbone"]
@@ -33,13 +33,7 @@ class MLP(nn.Module):
                  hidden: Sequence[int] = (128, 128), activation: str = "relu"):
         super().__init__()
         self.reads = list(reads)
-        shapes = parse_writes(writes)
-        for name, shape in shapes.items():
-            if is_per_node(shape):
-                raise ConfigError(
-                    f"writes.{name}", "mlp writes per-sample shapes only; give the full shape "
-                    "(e.g. [5, 3]) or use deepsets/set_transformer for per-node outputs",
-                )
+        shapes = parse_writes(writes, per_node=False)
         self.body = mlp(hidden, None, activation, final_act=True) if hidden else nn.Identity()
         self.heads = OutputHeads(shapes, in_features=hidden[-1] if hidden else None)
 
