@@ -1,15 +1,33 @@
 """PCA canonicalization for O(d), SO(d), E(d), SE(d): principal axes with third-moment signs.
 
 ``h(x) = (Q diag(s), c)``: ``c`` the centroid (``0`` for O(d)/SO(d)), ``Q`` the eigenbasis of
-the covariance, and ``s_i = sign(m_i)`` with the third moment ``m_i = sum_j (q_i . (x_j - c))^3``
-of each axis; ``m_i`` flips with ``q_i``, so ``h(g x) = g h(x)`` exactly when the eigenvalues
-are distinct and every ``|m_i|`` is clearly non-zero.
+the covariance (:func:`symkit.symmetrizers._frames.pca`), and ``s_i = sign(m_i)`` with the third
+moment ``m_i = 1/n sum_j (q_i . (x_j - c))^3`` of each axis; ``m_i`` flips with ``q_i``, so
+``h(g x) = g h(x)`` exactly when the eigenvalues are distinct and every ``m_i`` is clearly
+non-zero.
 
-Fallbacks (equivariant in distribution): a degenerate eigenspace gets a Haar-random basis
-(:func:`symkit.symmetrizers._frames.randomize_degenerate`); an axis whose
-``|m_i| <= sign_tol * sum_j |q_i . (x_j - c)|^3`` gets a random sign. For SO(d)/SE(d) the
-determinant fixes one sign: that of an ambiguous axis if there is one (which keeps it exact),
-else that of the axis whose third moment is relatively smallest (an invariant choice).
+**When a sign is ambiguous.** Axis ``i`` is ambiguous when ``|m_i| <= tol * r`` with
+``r = 1/n sum_j |x_j - c|^3``: the comparison scale is the whole point set's (rotation
+invariant, never noise), so the ambiguity test and ``ambiguous_sign_fraction`` are invariant.
+This happens exactly where the input (nearly) has a mirror symmetry across that axis: the
+out-of-plane axis of a planar molecule, the normal of ethanol's mirror plane, etc.
+
+* SO(d)/SE(d): ``det = +1`` fixes one sign from the others. The least reliable axis (smallest
+  ``|m_i| / r``, an invariant choice; an ambiguous axis when there is one) always takes its sign
+  from the determinant, so one ambiguous axis is resolved **exactly** (planar molecules, one
+  mirror plane). Only a second ambiguous axis gets a random sign.
+* O(d)/E(d): a mirror symmetry of the input is itself in the group, and no single element can be
+  equivariant at such an input (``h(sigma x) = h(x)`` but ``sigma h(x) != h(x)``); every
+  ambiguous axis gets a random sign. When the mirror fixes every point (a flat axis: planar
+  input) both choices give the same canonical input, so invariant outputs stay exact.
+
+A degenerate eigenspace gets a Haar-random basis. Samples with a random sign, a degenerate
+eigenspace, or no points are ``flagged``: equivariant in distribution only.
+
+**Gradient.** ``c`` and ``Q`` carry the gradient of the points (distinct eigenvalues; detached
+for degenerate samples, so gradients stay finite); signs are piecewise constant. The gradient
+of an invariant output is then that of ``backbone(h(x)^-1 x)`` with ``h`` differentiable, i.e.
+exact forces away from sign switches.
 """
 
 from __future__ import annotations
@@ -24,8 +42,9 @@ from symkit.groups import Group, Translation
 from symkit.ops.scatter import scatter_sum
 from symkit.registry import register
 from symkit.spec import Spec
-from symkit.symmetrizers._batching import batch_layout
+from symkit.symmetrizers._batching import batch_layout, check_finite
 from symkit.symmetrizers._frames import (
+    dtype_tol,
     flatten_batch,
     flatten_points,
     pca,
@@ -46,27 +65,33 @@ __all__ = ["PCACanonicalizer", "third_moments"]
 
 def third_moments(
     points: Tensor, center: Tensor, basis: Tensor, *, mask: Tensor | None = None,
-    batch: Tensor | None = None,
+    batch: Tensor | None = None, spread: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """``m_i = sum_j p_ji^3`` and ``a_i = sum_j |p_ji|^3`` with ``p_j = basis^T (x_j - c)``.
+    """``m_i = 1/n sum_j p_ji^3`` and ``r = 1/n sum_j |p_j|^3``, ``p_j = basis^T (x_j - c) / s``.
+
+    ``s`` is ``spread`` (default 1): dividing by the RMS spread makes both unit-free. ``r`` is
+    rotation invariant. Computed in float64 and detached (signs carry no gradient).
 
     Shapes:
         points: ``(B, N, d)`` or ragged ``(total, d)`` with ``batch``; center ``(B, d)``;
-        basis ``(B, d, d)``; returns two ``(B, d)`` float64 tensors.
+        basis ``(B, d, d)``; spread ``(B,)``; returns ``m`` ``(B, d)`` and ``r`` ``(B,)``.
     """
-    if batch is None and mask is None:  # unmasked dense points: one batched matmul
-        b, d = points.shape[0], points.shape[-1]
-        x = points.detach().to(torch.float64).reshape(b, -1, d)
-        p3 = torch.bmm(x - center[:, None], basis) ** 3
-        return p3.sum(1), p3.abs().sum(1)
-    x, w = flatten_points(points, mask, batch)
-    if batch is None:
-        p = torch.einsum("bni,bij->bnj", x - center[:, None], basis)
-        return (w[..., None] * p**3).sum(1), (w[..., None] * p.abs() ** 3).sum(1)
-    batch = flatten_batch(points, batch)
-    p = torch.einsum("ni,nij->nj", x - center[batch], basis[batch])
     b = center.shape[0]
-    return scatter_sum(p**3, batch, b), scatter_sum(p.abs() ** 3, batch, b)
+    center, basis = center.detach(), basis.detach()
+    if spread is None:
+        spread = center.new_ones(b)
+    inv = (1.0 / spread.detach())[:, None, None]
+    x, w = flatten_points(points.detach(), mask, batch)
+    if batch is None:
+        p = torch.bmm(x - center[:, None], basis * inv)
+        n = w.sum(1).clamp_min(1.0)
+        m3 = (w[..., None] * p**3).sum(1) / n[:, None]
+        r = (w * p.norm(dim=-1) ** 3).sum(1) / n
+        return m3, r
+    row = flatten_batch(points, batch)
+    p = torch.einsum("ni,nij->nj", x - center[row], (basis * inv)[row])
+    n = scatter_sum(torch.ones_like(p[:, 0]), row, b).clamp_min(1.0)
+    return scatter_sum(p**3, row, b) / n[:, None], scatter_sum(p.norm(dim=-1) ** 3, row, b) / n
 
 
 class PCACanonicalizer(Canonicalizer):
@@ -78,8 +103,16 @@ class PCACanonicalizer(Canonicalizer):
         field: the point field (default: the first ``point`` field).
         extra_fields: vector fields whose second moments are added to the covariance.
         degeneracy_tol: relative eigen-gap below which eigenvalues count as repeated.
-        sign_tol: relative third moment below which an axis sign is ambiguous.
+        sign_tol: third moment (relative to the set's ``1/n sum |x - c|^3``) below which an
+            axis sign is ambiguous. Both tolerances are raised to 64 rounding units of the
+            input dtype when that is larger.
         generator: random source for the fallbacks.
+
+    Shapes:
+        forward: sample with ``B`` samples -> ``B`` elements (float64).
+
+    Raises:
+        SampleError: a sample's points hold a NaN or Inf (names the sample and field).
     """
 
     def __init__(
@@ -98,41 +131,46 @@ class PCACanonicalizer(Canonicalizer):
 
     def forward(self, sample: Mapping[str, Tensor]) -> Tensor:
         layout = batch_layout(sample, self.in_spec)
+        check_finite(sample, (self.field, *self.extra_fields), layout)
         points, mask = sample[self.field], sample.get("mask")
         mom = point_moments(
             points, center=has_translation(self.group), mask=mask, batch=layout.batch,
             num_graphs=layout.size, extra=vector_fields(sample, self.extra_fields),
         )
-        frame = pca(mom, self.degeneracy_tol)
+        frame = pca(mom, dtype_tol(self.degeneracy_tol, points.dtype))
         basis = randomize_degenerate(frame.basis, frame.cluster, 1, self.generator)[:, 0]
-        m3, a3 = third_moments(points, mom.center, basis, mask=mask, batch=layout.batch)
-        m3_abs = m3.abs()
-        ambiguous = m3_abs <= self.sign_tol * a3
-        s = torch.sign(m3)
-        any_ambiguous = bool(ambiguous.any())
-        if any_ambiguous:  # random signs only where the third moment cannot decide
+        m3, r = third_moments(points, mom.center, basis, mask=mask, batch=layout.batch,
+                              spread=mom.spread)
+        ambiguous = m3.abs() <= dtype_tol(self.sign_tol, points.dtype) * r[:, None]
+        s = torch.where(m3 < 0, -torch.ones_like(m3), torch.ones_like(m3))
+        proper = proper_only(self.group)
+        random = ambiguous.clone()
+        if proper:  # the least reliable axis takes its sign from det = +1, never at random
+            reliability = m3.abs() / r.clamp_min(1e-300)[:, None]
+            fixed = torch.nn.functional.one_hot(reliability.argmin(-1), s.shape[-1]).bool()
+            random &= ~fixed
+        if bool(random.any()):  # random signs only where nothing can decide
             coin = torch.randint(
                 0, 2, m3.shape, generator=self.generator,
                 device=self.generator.device if self.generator is not None else None,
             ).to(m3.device)
-            s = torch.where(ambiguous, 2.0 * coin.to(m3.dtype) - 1.0, s)
-        if proper_only(self.group):
-            reliability = m3_abs / a3
-            if any_ambiguous:
-                reliability = torch.where(ambiguous, torch.full_like(m3, -1.0), reliability)
-            flip_axis = reliability.argmin(-1)
-            det = torch.linalg.det(basis) * s.prod(-1)
-            flip = torch.nn.functional.one_hot(flip_axis, s.shape[-1]).bool() & (det < 0)[:, None]
-            s = torch.where(flip, -s, s)
+            s = torch.where(random, 2.0 * coin.to(m3.dtype) - 1.0, s)
+        s = torch.where(frame.empty[:, None], torch.ones_like(s), s)  # empty: the identity
+        if proper:
+            det = torch.linalg.det(basis.detach()) * s.prod(-1)
+            s = torch.where(fixed & (det < 0)[:, None], -s, s)
+        random_sign = random.any(-1) & ~frame.empty
+        self.flagged = frame.degenerate | random_sign
         if mom.center.shape[0]:  # reduced only when someone reads them
             self._metrics = {
                 "degenerate_fraction": lambda d=frame.degenerate: d.double().mean(),
                 "min_relative_gap": lambda r=frame.rel_gap: r.min(),
-                "ambiguous_sign_fraction": lambda a=ambiguous: a.any(-1).double().mean(),
+                "ambiguous_sign_fraction": lambda a=random_sign: a.double().mean(),
+                "flagged_fraction": lambda f=self.flagged: f.double().mean(),
             }
         else:
             self._metrics = {"degenerate_fraction": 0.0, "min_relative_gap": 1.0,
-                             "ambiguous_sign_fraction": 0.0}
+                             "ambiguous_sign_fraction": 0.0, "flagged_fraction": 0.0}
         return make_element(self.group, basis * s[:, None, :], mom.center)
 
 
