@@ -104,7 +104,7 @@ class PCACanonicalizer(Canonicalizer):
         extra_fields: vector fields whose second moments are added to the covariance.
         degeneracy_tol: relative eigen-gap below which eigenvalues count as repeated.
         sign_tol: third moment (relative to the set's ``1/n sum |x - c|^3``) below which an
-            axis sign is ambiguous. Both tolerances are raised to 64 rounding units of the
+            axis sign is ambiguous. Both tolerances are raised to 8 rounding units of the
             input dtype when that is larger.
         generator: random source for the fallbacks.
 

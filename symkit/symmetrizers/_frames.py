@@ -60,14 +60,14 @@ ZERO_SPREAD = 1e-12
 
 
 def dtype_tol(tol: float, dtype: torch.dtype) -> float:
-    """``tol``, raised to ``64 eps`` of ``dtype`` where that is larger (float16: 0.06).
+    """``tol``, raised to ``8 eps`` of ``dtype`` where that is larger (float16: 0.008).
 
     A gap or a third moment smaller than a few rounding units of the input cannot be told
     apart from zero: the input itself is only known to that precision.
     """
     if not dtype.is_floating_point:
         return tol
-    return max(tol, 64.0 * torch.finfo(dtype).eps)
+    return max(tol, 8.0 * torch.finfo(dtype).eps)
 
 
 @dataclass
