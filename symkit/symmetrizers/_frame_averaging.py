@@ -189,7 +189,7 @@ def _sort_key(sample: Mapping[str, Tensor], spec: Spec, key: str | None) -> Tens
         if key is None:
             raise KeyError(f"sorting frames need a node field to sort by; spec: {list(spec)}")
     x = sample[key]
-    return x.reshape(x.shape[0], x.shape[1], -1)[..., 0]
+    return x.flatten(2)[..., 0] if x.ndim > 2 else x
 
 
 @register("symmetrizers", "frame_averaging")

@@ -196,8 +196,11 @@ def flatten_points(
     b, n, d = x.shape[0], x.shape[1], x.shape[-1]
     c = _rows(x) // n if n else 1
     x = x.reshape(b, n * c, d)
-    w = torch.ones((b, n), dtype=x.dtype, device=x.device) if mask is None else mask.to(x.dtype)
-    return x, w.repeat_interleave(c, dim=1)
+    if mask is None:
+        return x, torch.ones((b, n * c), dtype=x.dtype, device=x.device)
+    valid = mask.bool().repeat_interleave(c, dim=1)
+    x = torch.where(valid[..., None], x, torch.zeros_like(x))  # padding may hold anything
+    return x, valid.to(x.dtype)
 
 
 def flatten_batch(points: Tensor, batch: Tensor) -> Tensor:
