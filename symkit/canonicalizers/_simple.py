@@ -23,6 +23,8 @@ __all__ = ["CentroidCanonicalizer", "ScaleCanonicalizer", "SortCanonicalizer"]
 class CentroidCanonicalizer(Canonicalizer):
     """T(d): ``h(x) = c(x)``, the translation by the centroid of the (valid) points.
 
+    Differentiable in the points; a sample without points gets ``c = 0`` and is ``flagged``.
+
     Args:
         group: T(d); in_spec: input spec; field: the point field (default: first ``point``).
     """

@@ -2,6 +2,17 @@
 
 With an equivariant canonicalizer (``h(g x) = g h(x)``), ``h(x)^-1 x`` is invariant and ``f``
 is exactly equivariant; it is the ``K = 1`` case of the shared symmetrizer forward.
+
+**Outcomes per sample.** :attr:`Canonicalization.flagged` is the canonicalizer's: samples where
+``h`` made a random choice (a degenerate eigenspace, an undecidable sign, a tie, no points) are
+equivariant in distribution only; the others are exact. NaN/Inf inputs raise
+:class:`~symkit.errors.SampleError` naming the sample.
+
+**Gradient.** ``h(x)`` carries the gradient of the inputs where the canonicalizer is
+differentiable (``pca``: centroid and eigenbasis at distinct eigenvalues; ``centroid``,
+``scale``: always; ``sort``: piecewise constant), so the gradient of an invariant output is
+that of ``backbone(h(x)^-1 x)`` including ``dh/dx``: exact forces away from sign or order
+switches, finite everywhere.
 """
 
 from __future__ import annotations

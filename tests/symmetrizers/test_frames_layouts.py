@@ -198,3 +198,31 @@ def test_monte_carlo_averaging_is_translation_equivariant(layout):
     y0 = uncentred(x)["y"]
     uncentred.generator = torch.Generator().manual_seed(0)
     assert (uncentred(moved)["y"] - shift - y0).abs().max() > 1e-3  # the control fails
+
+
+def test_sorting_ties_are_flagged_only_when_sampled():
+    h = torch.tensor([[0.0, 1, 0, 2, 1], [3.0, 3, 3, 3, 0], [1.0, 2, 3, 4, 5]], dtype=torch.float64)
+    x = {"h": h, "pos": torch.randn(3, 5, 3, dtype=torch.float64)}
+    full = FrameAveraging(NodeNet(), symmetric(), IN, OUT, key="h", max_ties=24)
+    full(x)  # 2!2! = 4 and 4! = 24 tie-breaks: all enumerated, exact
+    assert full.flagged.tolist() == [False, False, False]
+    sampled = FrameAveraging(NodeNet(), symmetric(), IN, OUT, key="h", max_ties=6)
+    sampled(x)  # 24 > 6: sampled for the second sample only
+    assert sampled.flagged.tolist() == [False, True, False]
+    assert sampled.metrics()["degenerate_fraction"] == pytest.approx(1 / 3)
+    canon = Canonicalization(NodeNet(), symmetric(), IN, OUT)
+    canon(x)  # one random tie-break wherever keys tie
+    assert canon.flagged.tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("name", ["pca", "centroid", "scale", "sort"])
+def test_canonicalizers_name_non_finite_samples(name):
+    from symkit.registry import registry
+
+    group = {"pca": se3(), "centroid": translation(3), "scale": scaling(3),
+             "sort": symmetric()}[name]
+    h = registry("canonicalizers").get(name).load()(group, IN)
+    x = dense(ETHANOL, FORMIC, ETHANOL)
+    x["pos" if name != "sort" else "h"][2, 0] = float("nan")
+    with pytest.raises(SampleError, match="sample 2"):
+        h(x)
