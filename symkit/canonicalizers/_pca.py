@@ -84,14 +84,16 @@ def third_moments(
     x, w = flatten_points(points.detach(), mask, batch)
     if batch is None:
         p = torch.bmm(x - center[:, None], basis * inv)
+        if mask is not None:  # padding rows: weight 0
+            p = p * w[..., None]
+        p2 = p * p
         n = w.sum(1).clamp_min(1.0)
-        m3 = (w[..., None] * p**3).sum(1) / n[:, None]
-        r = (w * p.norm(dim=-1) ** 3).sum(1) / n
-        return m3, r
+        return (p2 * p).sum(1) / n[:, None], p2.sum(-1).pow(1.5).sum(1) / n
     row = flatten_batch(points, batch)
     p = torch.einsum("ni,nij->nj", x - center[row], (basis * inv)[row])
+    p2 = p * p
     n = scatter_sum(torch.ones_like(p[:, 0]), row, b).clamp_min(1.0)
-    return scatter_sum(p**3, row, b) / n[:, None], scatter_sum(p.norm(dim=-1) ** 3, row, b) / n
+    return scatter_sum(p2 * p, row, b) / n[:, None], scatter_sum(p2.sum(-1).pow(1.5), row, b) / n
 
 
 class PCACanonicalizer(Canonicalizer):
