@@ -141,6 +141,9 @@ def test_empty_batches_and_samples(name):
                           "h": torch.zeros(2, 0, dtype=torch.float64)})
     assert no_nodes["e"].shape == (2, 2) and no_nodes["y"].shape == (2, 0, 3)
     assert torch.isfinite(no_nodes["e"]).all()
+    if no_nodes["flagged"] is not None and "sort" not in name:  # nothing to sort: exact
+        assert no_nodes["flagged"].tolist() == [True, True]
+        assert none["flagged"].shape == (0,)
     x = dense(ETHANOL, FORMIC)
     x["mask"][1] = False  # an all-masked sample
     out = run(name, x)
