@@ -116,7 +116,8 @@ def check(model, group, pos, dtype, n_rot: int = 3, mask=None, invariant_only=No
     return flagged
 
 
-# (FA flagged, canonicalization flagged under proper groups, ... under improper groups)
+# flagged: (frame averaging and pca canonicalization averaging undecided signs (default),
+# pca with random signs under proper groups, ... under improper groups)
 CASES = {
     "ethanol~": (False, False, False),
     "CH3CH2OH": (False, False, True),  # one mirror plane: det resolves it, O(3) cannot
@@ -131,7 +132,7 @@ CASES = {
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("gname", list(GROUPS))
-@pytest.mark.parametrize("kind", ["frame_averaging", "canonicalization"])
+@pytest.mark.parametrize("kind", ["frame_averaging", "canonicalization", "random_signs"])
 def test_molecules_exact_or_flagged(kind, gname, dtype):
     group = GROUPS[gname]
     names = list(CASES)
@@ -143,9 +144,13 @@ def test_molecules_exact_or_flagged(kind, gname, dtype):
         pos[i, : len(p)], mask[i, : len(p)] = p - p.mean(0), True
     if "translation" in group.kinds:
         pos = pos + torch.tensor([0.3, -1.1, 2.0], dtype=torch.float64)
-    cls = FrameAveraging if kind == "frame_averaging" else Canonicalization
-    model = cls(NodeNet(), group, IN, OUT)
-    column = 0 if kind == "frame_averaging" else (1 if gname in ("SE3", "SO3") else 2)
+    if kind == "frame_averaging":
+        model = FrameAveraging(NodeNet(), group, IN, OUT)
+    else:
+        mode = "random" if kind == "random_signs" else "average"
+        model = Canonicalization(NodeNet(), group, IN, OUT,
+                                 canonicalizer={"type": "pca", "ambiguous": mode})
+    column = 0 if kind != "random_signs" else (1 if gname in ("SE3", "SO3") else 2)
     expected = torch.tensor([CASES[m][column] for m in names])
     # sign-only flags of canonicalization keep invariant outputs exact (a stabilizer choice)
     sign_only = expected & ~torch.tensor([CASES[m][0] for m in names])
@@ -188,7 +193,8 @@ def test_flagged_canonicalization_is_equivariant_in_distribution():
     p = mol("H2O")
     p = (p - p.mean(0))[None].expand(n, -1, -1).contiguous()
     gen = torch.Generator().manual_seed(0)
-    model = Canonicalization(NodeNet(), group, IN, OUT).eval()
+    model = Canonicalization(NodeNet(), group, IN, OUT,
+                             canonicalizer={"type": "pca", "ambiguous": "random"}).eval()
     model.canonicalizer.generator = gen
     g = group.sample(1, generator=gen, dtype=torch.float64).expand(n, -1, -1)
     with torch.no_grad():
@@ -209,9 +215,8 @@ def test_units_do_not_change_precision(kind, scale, dtype):
     pos = torch.stack([mol("ethanol~"), mol("CH3CH2OH")]) * scale
     cls = FrameAveraging if kind == "frame_averaging" else Canonicalization
     model = cls(NodeNet(), group, IN, OUT)
-    flagged = check(model, group, pos, dtype, invariant_only=torch.tensor([False, True]),
-                    units=scale)
-    assert flagged.tolist() == [False, kind == "canonicalization"]
+    flagged = check(model, group, pos, dtype, units=scale)
+    assert flagged.tolist() == [False, False]  # ethanol's mirror: averaged, exact
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["f16", "bf16"])
@@ -248,3 +253,22 @@ def test_half_precision_inputs(kind, dtype):
     ref = model.double()({"pos": pos})
     eps = torch.finfo(dtype).eps
     assert err.max() <= 20 * eps and rel_error(y, ref).max() <= 20 * eps
+
+
+def test_sign_averaging_costs_copies_only_when_undecided():
+    """K = 2^(undecided axes) of the batch's worst sample; 1 for molecules without symmetry."""
+    from symkit.canonicalizers import PCACanonicalizer
+
+    generic = mol("ethanol~")[None]
+    water = torch.zeros(1, 9, 3, dtype=torch.float64)
+    water[0, :3] = mol("H2O") - mol("H2O").mean(0)
+    mask = torch.tensor([[True] * 3 + [False] * 6])
+    for group, k in ((o3(), 4), (so3(), 2), (e3(), 4), (se3(), 2)):
+        h = PCACanonicalizer(group, IN)
+        assert h.elements({"pos": generic})[1].shape == (1, 1)
+        pos = torch.cat([generic, water])
+        g, w = h.elements({"pos": pos, "mask": torch.cat([torch.ones(1, 9, dtype=torch.bool),
+                                                              mask])})
+        assert w.shape == (2, k) and w[0].tolist() == [1.0] + [0.0] * (k - 1)
+        assert torch.allclose(w[1], torch.full((k,), 1.0 / k, dtype=torch.float64))
+        assert not h.flagged.any() and h.metrics()["ambiguous_sign_fraction"] == 0.5
