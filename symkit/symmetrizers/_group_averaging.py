@@ -96,7 +96,6 @@ class GroupAveraging(Symmetrizer):
         c = point_moments(x, center=True, mask=sample.get("mask"), batch=layout.batch,
                           num_graphs=layout.size).center
         moved = _shift(self.in_spec, sample, c, layout, -1.0)
-        self.flagged = None
         return _shift(self.out_spec, super().forward(moved), c, layout, 1.0)
 
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[object, Tensor]:
