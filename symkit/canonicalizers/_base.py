@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import torch
 from torch import Tensor, nn
 
 from symkit.groups import Element, Group
+from symkit.groups._base import element_size
 from symkit.spec import Spec
 
 __all__ = ["Canonicalizer"]
@@ -47,6 +49,20 @@ class Canonicalizer(nn.Module):
 
     def forward(self, sample: Mapping[str, Tensor]) -> Element:
         raise NotImplementedError
+
+    def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
+        """The elements the ``canonicalization`` symmetrizer averages over, with weights.
+
+        By default the one canonical element per sample (``K = 1``, weight 1). A canonicalizer
+        that cannot decide between a few elements at some inputs (e.g. the sign of an axis
+        across a mirror plane) may return all of them: an equivariant *set*, averaged exactly
+        like a frame, instead of one drawn at random.
+
+        Shapes:
+            returns ``B * K`` elements (sample-major) and weights ``(B, K)`` summing to 1.
+        """
+        g = self(sample)
+        return g, torch.ones((element_size(g), 1), dtype=torch.float64)
 
     def extra_losses(self) -> dict[str, Tensor]:
         """Losses to add to the task loss (learned canonicalizers); none by default."""

@@ -1,15 +1,41 @@
 """PCA canonicalization for O(d), SO(d), E(d), SE(d): principal axes with third-moment signs.
 
 ``h(x) = (Q diag(s), c)``: ``c`` the centroid (``0`` for O(d)/SO(d)), ``Q`` the eigenbasis of
-the covariance, and ``s_i = sign(m_i)`` with the third moment ``m_i = sum_j (q_i . (x_j - c))^3``
-of each axis; ``m_i`` flips with ``q_i``, so ``h(g x) = g h(x)`` exactly when the eigenvalues
-are distinct and every ``|m_i|`` is clearly non-zero.
+the covariance (:func:`symkit.symmetrizers._frames.pca`), and ``s_i = sign(m_i)`` with the third
+moment ``m_i = 1/n sum_j (q_i . (x_j - c))^3`` of each axis; ``m_i`` flips with ``q_i``, so
+``h(g x) = g h(x)`` exactly when the eigenvalues are distinct and every ``m_i`` is clearly
+non-zero.
 
-Fallbacks (equivariant in distribution): a degenerate eigenspace gets a Haar-random basis
-(:func:`symkit.symmetrizers._frames.randomize_degenerate`); an axis whose
-``|m_i| <= sign_tol * sum_j |q_i . (x_j - c)|^3`` gets a random sign. For SO(d)/SE(d) the
-determinant fixes one sign: that of an ambiguous axis if there is one (which keeps it exact),
-else that of the axis whose third moment is relatively smallest (an invariant choice).
+**When a sign is ambiguous.** Axis ``i`` is ambiguous when ``|m_i| <= tol * r`` with
+``r = 1/n sum_j |x_j - c|^3``: the comparison scale is the whole point set's (rotation
+invariant, never noise), so the ambiguity test and ``ambiguous_sign_fraction`` are invariant.
+This happens exactly where the input (nearly) has a mirror symmetry across that axis: the
+out-of-plane axis of a planar molecule, the normal of ethanol's mirror plane, etc.
+
+* SO(d)/SE(d): ``det = +1`` fixes one sign from the others. The least reliable axis (smallest
+  ``|m_i| / r``, an invariant choice; an ambiguous axis when there is one) always takes its sign
+  from the determinant, so one ambiguous axis is resolved **exactly** (planar molecules, one
+  mirror plane). Only a second ambiguous axis gets a random sign.
+* O(d)/E(d): a mirror symmetry of the input is itself in the group, and no single element can be
+  equivariant at such an input (``h(sigma x) = h(x)`` but ``sigma h(x) != h(x)``).
+
+The remaining undecided axes (a second mirror for SO(d), any for O(d)) are handled by
+``ambiguous``: ``"average"`` (default) returns every completion of their signs (``2^a``
+elements, :meth:`PCACanonicalizer.elements`), which the ``canonicalization`` symmetrizer
+averages like a frame: **exact** (water, ethanol and formic acid under O(3) included), at the
+cost of ``K = 2^a`` backbone copies for the batch when some sample has ``a`` undecided axes.
+``"random"`` (and a plain call ``h(x)``) draws them: one element, those samples ``flagged``.
+When the mirror fixes every point (a flat axis: planar input) both choices give the same
+canonical input, so invariant outputs are exact either way.
+
+A degenerate eigenspace gets a Haar-random basis. Samples with a degenerate eigenspace or no
+points (and, with random signs, an undecided sign) are ``flagged``: equivariant in distribution
+only.
+
+**Gradient.** ``c`` and ``Q`` carry the gradient of the points (distinct eigenvalues; detached
+for degenerate samples, so gradients stay finite); signs are piecewise constant. The gradient
+of an invariant output is then that of ``backbone(h(x)^-1 x)`` with ``h`` differentiable, i.e.
+exact forces away from sign switches.
 """
 
 from __future__ import annotations
@@ -24,8 +50,9 @@ from symkit.groups import Group, Translation
 from symkit.ops.scatter import scatter_sum
 from symkit.registry import register
 from symkit.spec import Spec
-from symkit.symmetrizers._batching import batch_layout
+from symkit.symmetrizers._batching import batch_layout, check_finite
 from symkit.symmetrizers._frames import (
+    dtype_tol,
     flatten_batch,
     flatten_points,
     pca,
@@ -46,27 +73,35 @@ __all__ = ["PCACanonicalizer", "third_moments"]
 
 def third_moments(
     points: Tensor, center: Tensor, basis: Tensor, *, mask: Tensor | None = None,
-    batch: Tensor | None = None,
+    batch: Tensor | None = None, spread: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """``m_i = sum_j p_ji^3`` and ``a_i = sum_j |p_ji|^3`` with ``p_j = basis^T (x_j - c)``.
+    """``m_i = 1/n sum_j p_ji^3`` and ``r = 1/n sum_j |p_j|^3``, ``p_j = basis^T (x_j - c) / s``.
+
+    ``s`` is ``spread`` (default 1): dividing by the RMS spread makes both unit-free. ``r`` is
+    rotation invariant. Computed in float64 and detached (signs carry no gradient).
 
     Shapes:
         points: ``(B, N, d)`` or ragged ``(total, d)`` with ``batch``; center ``(B, d)``;
-        basis ``(B, d, d)``; returns two ``(B, d)`` float64 tensors.
+        basis ``(B, d, d)``; spread ``(B,)``; returns ``m`` ``(B, d)`` and ``r`` ``(B,)``.
     """
-    if batch is None and mask is None:  # unmasked dense points: one batched matmul
-        b, d = points.shape[0], points.shape[-1]
-        x = points.detach().to(torch.float64).reshape(b, -1, d)
-        p3 = torch.bmm(x - center[:, None], basis) ** 3
-        return p3.sum(1), p3.abs().sum(1)
-    x, w = flatten_points(points, mask, batch)
-    if batch is None:
-        p = torch.einsum("bni,bij->bnj", x - center[:, None], basis)
-        return (w[..., None] * p**3).sum(1), (w[..., None] * p.abs() ** 3).sum(1)
-    batch = flatten_batch(points, batch)
-    p = torch.einsum("ni,nij->nj", x - center[batch], basis[batch])
     b = center.shape[0]
-    return scatter_sum(p**3, batch, b), scatter_sum(p.abs() ** 3, batch, b)
+    center, basis = center.detach(), basis.detach()
+    if spread is None:
+        spread = center.new_ones(b)
+    inv = (1.0 / spread.detach())[:, None, None]
+    x, w = flatten_points(points.detach(), mask, batch)
+    if batch is None:
+        p = torch.bmm(x - center[:, None], basis * inv)
+        if mask is not None:  # padding rows: weight 0
+            p = p * w[..., None]
+        p2 = p * p
+        n = w.sum(1).clamp_min(1.0)
+        return (p2 * p).sum(1) / n[:, None], p2.sum(-1).pow(1.5).sum(1) / n
+    row = flatten_batch(points, batch)
+    p = torch.einsum("ni,nij->nj", x - center[row], (basis * inv)[row])
+    p2 = p * p
+    n = scatter_sum(torch.ones_like(p[:, 0]), row, b).clamp_min(1.0)
+    return scatter_sum(p2 * p, row, b) / n[:, None], scatter_sum(p2.sum(-1).pow(1.5), row, b) / n
 
 
 class PCACanonicalizer(Canonicalizer):
@@ -78,73 +113,137 @@ class PCACanonicalizer(Canonicalizer):
         field: the point field (default: the first ``point`` field).
         extra_fields: vector fields whose second moments are added to the covariance.
         degeneracy_tol: relative eigen-gap below which eigenvalues count as repeated.
-        sign_tol: relative third moment below which an axis sign is ambiguous.
+        sign_tol: third moment (relative to the set's ``1/n sum |x - c|^3``) below which an
+            axis sign is ambiguous. Both tolerances are raised to 8 rounding units of the
+            input dtype when that is larger.
+        ambiguous: ``"average"``: :meth:`elements` returns every completion of the undecided
+            signs (exact); ``"random"``: one random completion (flagged).
         generator: random source for the fallbacks.
+
+    Shapes:
+        forward: sample with ``B`` samples -> ``B`` elements (float64); :meth:`elements`:
+        ``B * K`` elements and weights ``(B, K)``.
+
+    Raises:
+        SampleError: a sample's points hold a NaN or Inf (names the sample and field).
     """
 
     def __init__(
         self, group: Group, in_spec: Spec, *, field: str | None = None,
         extra_fields: Sequence[str] = (), degeneracy_tol: float = 1e-3, sign_tol: float = 1e-6,
-        generator: torch.Generator | None = None,
+        ambiguous: str = "average", generator: torch.Generator | None = None,
     ):
         super().__init__(group, in_spec)
+        if ambiguous not in ("average", "random"):
+            raise ValueError(f"ambiguous must be 'average' or 'random', got {ambiguous!r}")
         self.field = point_field(in_spec, field)
         self.extra_fields = tuple(extra_fields)
         self.degeneracy_tol, self.sign_tol, self.generator = degeneracy_tol, sign_tol, generator
+        self.ambiguous = ambiguous
 
     @classmethod
     def supports(cls, group: Group) -> bool:
         return is_pca_group(group) and not isinstance(group, Translation)
 
     def forward(self, sample: Mapping[str, Tensor]) -> Tensor:
+        """One element per sample: undecided signs drawn at random (those samples flagged)."""
+        basis, s, undecided, fixed, center, frame = self._decide(sample)
+        if bool(undecided.any()):  # random signs only where nothing can decide
+            coin = torch.randint(
+                0, 2, s.shape, generator=self.generator,
+                device=self.generator.device if self.generator is not None else None,
+            ).to(s.device)
+            s = torch.where(undecided, 2.0 * coin.to(s.dtype) - 1.0, s)
+        self._finish(frame, undecided, averaged=False)
+        s = _proper(basis, s, fixed)
+        return make_element(self.group, basis * s[:, None, :], center)
+
+    def elements(self, sample: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """With ``ambiguous="average"``: every completion of the undecided signs, uniformly.
+
+        A sample with ``a`` undecided axes gets ``2^a`` elements; ``K`` is the batch's largest
+        ``2^a`` (1 when every sign is decided) and the extra slots get weight 0. The set moves
+        with the input, so the average is exact, also at mirror-symmetric inputs.
+        """
+        if self.ambiguous == "random":
+            return super().elements(sample)
+        basis, s, undecided, fixed, center, frame = self._decide(sample)
+        count = undecided.sum(-1)
+        b, d = s.shape
+        k = 1 << int(count.max()) if b else 1
+        rank = (undecided.cumsum(-1) - 1).clamp_min(0)  # position among the undecided axes
+        slot = torch.arange(k, device=s.device)
+        bit = (slot[None, :, None] >> rank[:, None, :]) & 1  # (B, K, d)
+        signs = torch.where(undecided[:, None], 1.0 - 2.0 * bit.to(s.dtype), s[:, None])
+        signs = _proper(basis[:, None], signs, None if fixed is None else fixed[:, None])
+        weights = (slot[None] < (1 << count)[:, None]).to(s.dtype)
+        weights = weights / weights.sum(-1, keepdim=True)
+        self._finish(frame, undecided, averaged=True)
+        rot = (basis[:, None] * signs[..., None, :]).reshape(b * k, d, d)
+        return make_element(self.group, rot, center.repeat_interleave(k, dim=0)), weights
+
+    def _decide(self, sample: Mapping[str, Tensor]):
+        """Basis, decided signs ``s``, undecided axes ``(B, d)``, the axis ``det = +1`` fixes
+        (``(B, d)`` one-hot, ``None`` for O(d)/E(d)), centre and the PCA."""
         layout = batch_layout(sample, self.in_spec)
+        check_finite(sample, (self.field, *self.extra_fields), layout)
         points, mask = sample[self.field], sample.get("mask")
         mom = point_moments(
             points, center=has_translation(self.group), mask=mask, batch=layout.batch,
             num_graphs=layout.size, extra=vector_fields(sample, self.extra_fields),
         )
-        frame = pca(mom, self.degeneracy_tol)
+        frame = pca(mom, dtype_tol(self.degeneracy_tol, points.dtype))
         basis = randomize_degenerate(frame.basis, frame.cluster, 1, self.generator)[:, 0]
-        m3, a3 = third_moments(points, mom.center, basis, mask=mask, batch=layout.batch)
-        m3_abs = m3.abs()
-        ambiguous = m3_abs <= self.sign_tol * a3
-        s = torch.sign(m3)
-        any_ambiguous = bool(ambiguous.any())
-        if any_ambiguous:  # random signs only where the third moment cannot decide
-            coin = torch.randint(
-                0, 2, m3.shape, generator=self.generator,
-                device=self.generator.device if self.generator is not None else None,
-            ).to(m3.device)
-            s = torch.where(ambiguous, 2.0 * coin.to(m3.dtype) - 1.0, s)
-        if proper_only(self.group):
-            reliability = m3_abs / a3
-            if any_ambiguous:
-                reliability = torch.where(ambiguous, torch.full_like(m3, -1.0), reliability)
-            flip_axis = reliability.argmin(-1)
-            det = torch.linalg.det(basis) * s.prod(-1)
-            flip = torch.nn.functional.one_hot(flip_axis, s.shape[-1]).bool() & (det < 0)[:, None]
-            s = torch.where(flip, -s, s)
-        if mom.center.shape[0]:  # reduced only when someone reads them
+        m3, r = third_moments(points, mom.center, basis, mask=mask, batch=layout.batch,
+                              spread=mom.spread)
+        undecided = m3.abs() <= dtype_tol(self.sign_tol, points.dtype) * r[:, None]
+        s = torch.where(m3 < 0, -torch.ones_like(m3), torch.ones_like(m3))
+        fixed = None
+        if proper_only(self.group):  # the least reliable axis takes its sign from det = +1
+            reliability = m3.abs() / r.clamp_min(1e-300)[:, None]
+            fixed = torch.nn.functional.one_hot(reliability.argmin(-1), s.shape[-1]).bool()
+            undecided &= ~fixed
+        undecided &= ~frame.empty[:, None]  # empty: the identity
+        s = torch.where(frame.empty[:, None], torch.ones_like(s), s)
+        return basis, s, undecided, fixed, mom.center, frame
+
+    def _finish(self, frame, undecided: Tensor, *, averaged: bool) -> None:
+        """Set ``flagged`` and the metrics of the last call."""
+        ambiguous = undecided.any(-1)
+        self.flagged = frame.degenerate if averaged else frame.degenerate | ambiguous
+        if len(ambiguous):  # reduced only when someone reads them
             self._metrics = {
                 "degenerate_fraction": lambda d=frame.degenerate: d.double().mean(),
                 "min_relative_gap": lambda r=frame.rel_gap: r.min(),
-                "ambiguous_sign_fraction": lambda a=ambiguous: a.any(-1).double().mean(),
+                "ambiguous_sign_fraction": lambda a=ambiguous: a.double().mean(),
+                "flagged_fraction": lambda f=self.flagged: f.double().mean(),
             }
         else:
             self._metrics = {"degenerate_fraction": 0.0, "min_relative_gap": 1.0,
-                             "ambiguous_sign_fraction": 0.0}
-        return make_element(self.group, basis * s[:, None, :], mom.center)
+                             "ambiguous_sign_fraction": 0.0, "flagged_fraction": 0.0}
+
+
+def _proper(basis: Tensor, s: Tensor, fixed: Tensor | None) -> Tensor:
+    """SO(d)/SE(d): flip the ``fixed`` axis where ``det(basis diag(s)) = -1`` (O(d): ``s``).
+
+    Shapes:
+        basis ``(..., d, d)``, s ``(..., d)``, fixed ``(..., d)`` bool, broadcastable.
+    """
+    if fixed is None:
+        return s
+    det = torch.linalg.det(basis.detach()) * s.prod(-1)
+    return torch.where(fixed & (det < 0)[..., None], -s, s)
 
 
 @register("canonicalizers", "pca")
 def pca_canonicalizer(
     group: Group, in_spec: Spec, *, field: str | None = None, extra_fields: list[str] = (),
-    degeneracy_tol: float = 1e-3, sign_tol: float = 1e-6,
+    degeneracy_tol: float = 1e-3, sign_tol: float = 1e-6, ambiguous: str = "average",
 ) -> PCACanonicalizer:
     """O(d)/SO(d)/E(d)/SE(d): principal axes of the points, signs from third moments."""
     return PCACanonicalizer(
         group, in_spec, field=field, extra_fields=extra_fields, degeneracy_tol=degeneracy_tol,
-        sign_tol=sign_tol,
+        sign_tol=sign_tol, ambiguous=ambiguous,
     )
 
 

@@ -12,6 +12,8 @@ Translations are ignored (a displacement does not move under a shift); groups wh
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor
 
 from symkit.groups._base import Element, Group
@@ -30,7 +32,7 @@ def apply_matrix(m: Tensor, x: Tensor, dim: int = -1) -> Tensor:
     """
     m = m.to(dtype=x.dtype, device=x.device)
     moved = x.movedim(dim, -1)
-    flat = moved.reshape(moved.shape[0], -1, moved.shape[-1])
+    flat = moved.reshape(moved.shape[0], math.prod(moved.shape[1:-1]), moved.shape[-1])
     out = flat @ m.transpose(1, 2)
     return out.reshape(moved.shape).movedim(-1, dim)
 

@@ -15,6 +15,8 @@ built. Other reps (pseudovectors, tensors, images, ...) on the same group fall b
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -100,7 +102,7 @@ class AffineAction:
     def _affine(self, x: Tensor, inverse: bool, *, point: bool) -> Tensor:
         n, d = x.shape[0], x.shape[-1]
         shift = self.shift if point else None
-        flat = x.reshape(n, -1, d)
+        flat = x.reshape(n, math.prod(x.shape[1:-1]), d)  # explicit: n or rows may be 0
         if inverse and shift is not None:
             flat = flat - shift.to(x.dtype)[:, None]
         if self.rot is not None:

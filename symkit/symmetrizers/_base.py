@@ -16,7 +16,13 @@ from torch import Tensor, nn
 from symkit.groups._base import Element, Group, element_size, map_element
 from symkit.spec import Spec
 from symkit.symmetrizers._actions import AffineAction
-from symkit.symmetrizers._batching import BatchLayout, Copies, batch_layout, data_dtype
+from symkit.symmetrizers._batching import (
+    BatchLayout,
+    Copies,
+    batch_layout,
+    check_finite,
+    data_dtype,
+)
 
 __all__ = ["Symmetrizer", "Unsymmetrized", "cast_element", "tile_elements"]
 
@@ -49,7 +55,12 @@ class Symmetrizer(nn.Module):
     Shapes:
         dense samples: fields ``(B, ...)``, optional ``mask: (B, N)`` bool (passed through).
         ragged samples: node fields ``(total_nodes, ...)``, ``batch: (total_nodes,)`` long,
-        optional ``num_graphs``; per-graph fields ``(B, ...)``.
+        optional ``num_graphs``; per-graph fields ``(B, ...)``. ``B = 0`` (an empty batch)
+        gives outputs with 0 rows.
+
+    Raises:
+        SampleError: a (valid) value of an input field of the spec is NaN or Inf; names the
+            sample and the field, before any element is computed.
     """
 
     def __init__(
@@ -80,7 +91,9 @@ class Symmetrizer(nn.Module):
     # -- shared forward -----------------------------------------------------------------------
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
         layout = batch_layout(sample, self.in_spec)
+        check_finite(sample, self.in_spec, layout)
         dtype = data_dtype(sample, self.in_spec)
+        self.flagged = None
         g, weights = self.elements(sample)
         device = weights.device
         g = cast_element(g, dtype, device)

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from symkit.errors import SampleError
 from symkit.spec import Spec
 
-__all__ = ["BatchLayout", "batch_layout", "Copies", "data_dtype"]
+__all__ = ["BatchLayout", "batch_layout", "Copies", "data_dtype", "check_finite"]
 
 
 @dataclass
@@ -71,6 +72,39 @@ def data_dtype(sample: Mapping[str, object], spec: Spec) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+def check_finite(
+    sample: Mapping[str, object], names, layout: BatchLayout
+) -> None:
+    """Raise :class:`SampleError` naming the first sample (and field) with a NaN or Inf.
+
+    Checks the floating tensors of ``sample`` named in ``names``; in a dense masked batch only
+    the valid nodes count (padding may hold anything). Costs one reduction per field.
+
+    Raises:
+        SampleError: ``index`` the sample (graph) at fault, ``field`` its field.
+    """
+    mask = None if layout.ragged else sample.get("mask")
+    for name in names:
+        x = sample.get(name)
+        if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim == 0:
+            continue
+        if bool(torch.isfinite(x).all()):
+            continue
+        bad = ~torch.isfinite(x.detach())
+        if layout.ragged and x.shape[0] == layout.num_nodes:
+            rows = layout.batch[bad.reshape(x.shape[0], -1).any(1)]
+        elif (isinstance(mask, Tensor) and x.ndim >= 2
+              and tuple(x.shape[:2]) == tuple(mask.shape)):
+            per_node = bad.reshape(*mask.shape, -1).any(-1) & mask.bool()
+            rows = torch.nonzero(per_node.any(1)).flatten()
+        else:
+            rows = torch.nonzero(bad.reshape(x.shape[0], -1).any(1)).flatten()
+        if rows.numel():
+            index = int(rows.min())
+            raise SampleError(index, "non-finite values (NaN or Inf): the sample cannot be "
+                              "symmetrized", field=name)
+
+
 class Copies:
     """``K`` copies of each of the ``B`` samples of a batch, sample-major.
 
@@ -117,7 +151,7 @@ class Copies:
 
     def chunks(self, chunk_size: int | None) -> Iterator[dict[str, object]]:
         """The repeated sample split into consecutive pieces of at most ``chunk_size`` copies."""
-        step = self.size if not chunk_size else max(1, int(chunk_size))
+        step = max(self.size, 1) if not chunk_size else max(1, int(chunk_size))
         for start in range(0, max(self.size, 1), step):
             stop = min(start + step, self.size)
             yield self._slice(start, stop)

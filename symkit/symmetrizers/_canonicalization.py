@@ -1,7 +1,21 @@
 """Canonicalization: ``f(x) = h(x) . backbone(h(x)^-1 x)`` with one element ``h(x)`` per input.
 
 With an equivariant canonicalizer (``h(g x) = g h(x)``), ``h(x)^-1 x`` is invariant and ``f``
-is exactly equivariant; it is the ``K = 1`` case of the shared symmetrizer forward.
+is exactly equivariant; it is the ``K = 1`` case of the shared symmetrizer forward. A
+canonicalizer may instead return a small equivariant set for inputs where it cannot decide
+(:meth:`~symkit.canonicalizers.Canonicalizer.elements`; ``pca``'s undecided signs), averaged
+uniformly like a frame.
+
+**Outcomes per sample.** :attr:`Canonicalization.flagged` is the canonicalizer's: samples where
+``h`` made a random choice (a degenerate eigenspace, an undecidable sign, a tie, no points) are
+equivariant in distribution only; the others are exact. NaN/Inf inputs raise
+:class:`~symkit.errors.SampleError` naming the sample.
+
+**Gradient.** ``h(x)`` carries the gradient of the inputs where the canonicalizer is
+differentiable (``pca``: centroid and eigenbasis at distinct eigenvalues; ``centroid``,
+``scale``: always; ``sort``: piecewise constant), so the gradient of an invariant output is
+that of ``backbone(h(x)^-1 x)`` including ``dh/dx``: exact forces away from sign or order
+switches, finite everywhere.
 """
 
 from __future__ import annotations
@@ -70,16 +84,21 @@ class Canonicalization(Symmetrizer):
             return False
         return True
 
-    def num_elements(self) -> int:
-        return 1
+    def num_elements(self) -> int | None:
+        """1, or ``None`` when the canonicalizer may return a set (pca's undecided signs)."""
+        return None if getattr(self.canonicalizer, "ambiguous", None) == "average" else 1
 
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[object, Tensor]:
         b = batch_layout(sample, self.in_spec).size
-        g = self.canonicalizer(sample)
-        self.flagged = getattr(self.canonicalizer, "flagged", None)
         dtype = data_dtype(sample, self.in_spec)
         device = next(v.device for v in sample.values() if isinstance(v, Tensor))
-        return g, torch.ones((b, 1), dtype=dtype, device=device)
+        many = getattr(self.canonicalizer, "elements", None)
+        if many is not None:
+            g, weights = many(sample)
+        else:  # a plain module mapping samples to one element each
+            g, weights = self.canonicalizer(sample), torch.ones((b, 1))
+        self.flagged = getattr(self.canonicalizer, "flagged", None)
+        return g, weights.to(dtype=dtype, device=device)
 
     def extra_losses(self) -> dict[str, Tensor]:
         return self.canonicalizer.extra_losses()

@@ -12,6 +12,19 @@ A frame ``F(x)`` is a set of elements with ``F(g x) = g F(x)``; averaging
 Stochastic frame averaging draws ``train_samples`` frame elements per sample (uniformly, with
 replacement) while training, and uses the full frame at evaluation (or ``eval_samples`` draws
 when set).
+
+**Outcomes per sample.** Exact (to the dtype's precision) when the covariance eigenvalues are
+distinct (planar molecules included: their reflection through the plane is in the frame) or
+the sorting key has no ties; otherwise ``flagged`` (a degenerate eigenspace, a sample without
+points, or tied keys with sampled tie-breaks) and equivariant in distribution. A sample with a
+NaN/Inf raises :class:`~symkit.errors.SampleError` naming it.
+
+**Gradient.** ``f`` is differentiable in the inputs *through the frame*: the frame elements
+``(Q diag(s), c)`` carry the gradient of the centroid and of the eigenbasis (distinct
+eigenvalues), so the gradient of an invariant output (an energy) is the exact derivative of the
+averaged function, e.g. forces that sum to zero and rotate with the input. Flagged PCA samples
+use a detached basis (finite gradients, of a frame held fixed). Sorting frames are piecewise
+constant: their gradient is the backbone's through the permuted inputs.
 """
 
 from __future__ import annotations
@@ -26,7 +39,13 @@ from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import batch_layout
-from symkit.symmetrizers._frames import pca, point_moments, randomize_degenerate, sign_vectors
+from symkit.symmetrizers._frames import (
+    dtype_tol,
+    pca,
+    point_moments,
+    randomize_degenerate,
+    sign_vectors,
+)
 from symkit.symmetrizers._geometry import (
     has_translation,
     is_pca_group,
@@ -97,19 +116,22 @@ class FrameAveraging(Symmetrizer):
         if self.sorting:
             return self._sorting_elements(sample)
         layout = batch_layout(sample, self.in_spec)
+        points = sample[self.field]
         mom = point_moments(
-            sample[self.field], center=has_translation(self.group), mask=sample.get("mask"),
+            points, center=has_translation(self.group), mask=sample.get("mask"),
             batch=layout.batch, num_graphs=layout.size,
             extra=vector_fields(sample, self.extra_fields),
         )
         b, d = mom.center.shape
         if isinstance(self.group, Translation):  # T(d): the frame is {centroid}
+            self.flagged = mom.count <= 0
+            self._metrics = {"degenerate_fraction": _fraction(self.flagged)}
             return make_element(self.group, None, mom.center), mom.center.new_ones(b, 1)
-        frame = pca(mom, self.degeneracy_tol)
+        frame = pca(mom, dtype_tol(self.degeneracy_tol, points.dtype))
+        self.flagged = frame.degenerate
         degenerate = bool(frame.degenerate.any()) if b else False
         self._metrics = {
-            "degenerate_fraction": (lambda f=frame.degenerate: f.double().mean()) if degenerate
-            else 0.0,
+            "degenerate_fraction": _fraction(frame.degenerate) if degenerate else 0.0,
             "min_relative_gap": (lambda r=frame.rel_gap: r.min()) if b else 1.0,
         }
         proper = proper_only(self.group)
@@ -138,11 +160,14 @@ class FrameAveraging(Symmetrizer):
 
     def _sorting_elements(self, sample: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         key = _sort_key(sample, self.in_spec, self.key)
-        perms, weights, ties = sorting_frame(
-            key, sample.get("mask"), max_ties=self.max_ties, generator=self.generator
+        perms, weights, ties, sampled = sorting_frame(
+            key, sample.get("mask"), max_ties=self.max_ties, generator=self.generator,
+            return_sampled=True,
         )
         b, k, n = perms.shape
-        self._metrics = {"tied_fraction": float(ties.double().mean()) if b else 0.0}
+        self.flagged = sampled
+        self._metrics = {"tied_fraction": float(ties.double().mean()) if b else 0.0,
+                         "degenerate_fraction": _fraction(self.flagged)}
         draws = self._draws()
         if draws is not None:
             pick = torch.multinomial(weights, draws, replacement=True, generator=self.generator)
@@ -152,6 +177,11 @@ class FrameAveraging(Symmetrizer):
         return perms.reshape(b * k, n), weights
 
 
+def _fraction(flags: Tensor):
+    """Deferred mean of a ``(B,)`` bool tensor (0 for an empty batch)."""
+    return (lambda f=flags: f.double().mean() if f.numel() else 0.0)
+
+
 def _sort_key(sample: Mapping[str, Tensor], spec: Spec, key: str | None) -> Tensor:
     """The sorting key ``(B, N)``: the named field (or first node field), its first channel."""
     if key is None:
@@ -159,7 +189,7 @@ def _sort_key(sample: Mapping[str, Tensor], spec: Spec, key: str | None) -> Tens
         if key is None:
             raise KeyError(f"sorting frames need a node field to sort by; spec: {list(spec)}")
     x = sample[key]
-    return x.reshape(x.shape[0], x.shape[1], -1)[..., 0]
+    return x.flatten(2)[..., 0] if x.ndim > 2 else x
 
 
 @register("symmetrizers", "frame_averaging")

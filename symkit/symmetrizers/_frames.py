@@ -7,15 +7,28 @@ of each eigenvector (when the eigenvalues are distinct). The PCA frame is the se
 ``{(Q diag(s), c)}`` over sign vectors ``s`` (all ``2^d`` for O(d)/E(d), the ``det = +1`` half
 for SO(d)/SE(d)).
 
+**Units.** Moments are accumulated in float64 whatever the input dtype (float16, bfloat16,
+float32 or float64) and the eigen-decomposition is taken of the *normalized* covariance
+``C / tr C`` (the covariance of the centred points divided by their RMS spread): eigenvectors
+and relative gaps do not depend on the units, so a molecule given in metres (1e-10) or in
+micrometres (1e4) gets the same frame to the precision of its dtype.
+
 **Degeneracy.** When eigenvalues repeat (collinear or planar sets, regular polytopes, a single
 point), the eigenvectors of a repeated eigenvalue are an arbitrary basis of its eigenspace. An
-eigenvalue cluster is where consecutive eigenvalues differ by less than ``tol * lambda_max``;
-:func:`randomize_degenerate` replaces the basis of every cluster of size ``m > 1`` by a
-Haar-random orthonormal basis of the same eigenspace (``Q_c H`` with ``H`` Haar on O(m)). The
-distribution of the result is then equivariant, so the symmetrized model stays equivariant in
-distribution (and in expectation), and exactly equivariant for non-degenerate samples.
+eigenvalue cluster is where consecutive normalized eigenvalues differ by less than ``tol``
+(times the largest); :func:`randomize_degenerate` replaces the basis of every cluster of size
+``m > 1`` by a Haar-random orthonormal basis of the same eigenspace (``Q_c H`` with ``H`` Haar
+on O(m)). The distribution of the result is then equivariant, so the symmetrized model stays
+equivariant in distribution (and in expectation), and exactly equivariant for non-degenerate
+samples. A sample with no points (empty graph, all-masked row) gets the identity basis; both
+kinds are reported in :attr:`PCA.degenerate` (a symmetrizer's ``flagged``).
 
-Everything is computed in float64 and detached: frames carry no gradient.
+**Gradients.** The centroid and covariance are differentiable functions of the points, and so
+is the eigenbasis where the eigenvalues are distinct (``dQ`` involves ``1/(lambda_i -
+lambda_j)``, bounded by ``1/(tol * lambda_max)`` off degeneracy). For degenerate samples the
+basis is detached (its gradient would be infinite or NaN, and the basis is random anyway): their
+gradient is the one of a frame held fixed, finite everywhere. Sign choices are piecewise
+constant and carry no gradient.
 """
 
 from __future__ import annotations
@@ -39,19 +52,46 @@ __all__ = [
     "randomize_degenerate",
     "sign_vectors",
     "haar_blocks",
+    "dtype_tol",
 ]
+
+#: squared spread below ``ZERO_SPREAD * mean |x|^2`` counts as no spread (coincident points)
+ZERO_SPREAD = 1e-12
+
+
+def dtype_tol(tol: float, dtype: torch.dtype) -> float:
+    """``tol``, raised to ``8 eps`` of ``dtype`` where that is larger (float16: 0.008).
+
+    A gap or a third moment smaller than a few rounding units of the input cannot be told
+    apart from zero: the input itself is only known to that precision.
+    """
+    if not dtype.is_floating_point:
+        return tol
+    return max(tol, 8.0 * torch.finfo(dtype).eps)
 
 
 @dataclass
 class Moments:
-    """Per-sample centroid ``(B, d)``, covariance ``(B, d, d)`` and scale ``(B,)`` (float64).
+    """Per-sample moments of a point set (float64, differentiable in the points).
 
-    ``scale`` is the mean squared norm of the points (a floor for the degeneracy test).
+    Attributes:
+        center: centroid ``(B, d)`` (zeros when not centring).
+        cov: covariance about ``center`` ``(B, d, d)`` (plus the extra fields' second moments).
+        scale: mean squared norm of the uncentred points ``(B,)`` (the zero-spread floor).
+        count: number of valid points ``(B,)`` (0 for an empty sample).
     """
 
     center: Tensor
     cov: Tensor
     scale: Tensor
+    count: Tensor | None = None
+
+    @property
+    def spread(self) -> Tensor:
+        """RMS distance to the centre, ``sqrt(tr C)`` ``(B,)``, with 1 where it is zero."""
+        tr = torch.diagonal(self.cov, dim1=-2, dim2=-1).sum(-1)
+        flat = tr <= ZERO_SPREAD * self.scale
+        return torch.where(flat, torch.ones_like(tr), tr.clamp_min(1e-300).sqrt())
 
 
 def point_moments(
@@ -65,6 +105,9 @@ def point_moments(
 ) -> Moments:
     """Centroid and covariance of each sample's (valid) points; plus second moments of ``extra``.
 
+    Differentiable in ``points`` and ``extra``. An empty sample (no valid point) has centroid
+    0, covariance 0 and ``count = 0``.
+
     Args:
         points: positions; dense ``(B, N, d)`` or ragged ``(total, d)`` with ``batch``.
         center: subtract the centroid (translation groups) or not (``c = 0``).
@@ -74,13 +117,14 @@ def point_moments(
             same layout as ``points``, optional channels: ``(B, N, *C, d)``/``(total, *C, d)``.
 
     Shapes:
-        returns centroid ``(B, d)``, covariance ``(B, d, d)``, scale ``(B,)``.
+        returns centroid ``(B, d)``, covariance ``(B, d, d)``, scale and count ``(B,)``.
     """
     if batch is None and mask is None:
         return _dense_moments(points, center, extra)
     x, w = flatten_points(points, mask, batch)
     if batch is None:
-        n = w.sum(1).clamp_min(1.0)
+        count = w.sum(1)
+        n = count.clamp_min(1.0)
         c = (w[..., None] * x).sum(1) / n[:, None]
         if not center:
             c = torch.zeros_like(c)
@@ -90,29 +134,33 @@ def point_moments(
         for v in extra:
             v, wv = flatten_points(v, mask)
             cov = cov + torch.einsum("bn,bni,bnj->bij", wv, v, v) / n[:, None, None]
-        return Moments(c, cov, scale)
+            scale = scale + (wv * (v * v).sum(-1)).sum(1) / n
+        return Moments(c, cov, scale, count)
     b = int(num_graphs)
     row = flatten_batch(points, batch)
     ones = torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
-    n = scatter_sum(ones, row, b).clamp_min(1.0)
+    count = scatter_sum(ones, row, b)
+    n = count.clamp_min(1.0)
     c = scatter_sum(x, row, b) / n[:, None]
     if not center:
         c = torch.zeros_like(c)
     xc = x - c[row]
     cov = scatter_sum(xc[:, :, None] * xc[:, None, :], row, b)
+    scale = scatter_sum((x * x).sum(-1), row, b)
     for v in extra:
         v_row = flatten_batch(v, batch)
         v, _ = flatten_points(v, batch=batch)
         cov = cov + scatter_sum(v[:, :, None] * v[:, None, :], v_row, b)
-    scale = scatter_sum((x * x).sum(-1), row, b) / n
-    return Moments(c, cov / n[:, None, None], scale)
+        scale = scale + scatter_sum((v * v).sum(-1), v_row, b)
+    return Moments(c, cov / n[:, None, None], scale / n, count)
 
 
 def _dense_moments(points: Tensor, center: bool, extra) -> Moments:
     """:func:`point_moments` of unmasked dense points: batched matmuls, no weights."""
     b, d = points.shape[0], points.shape[-1]
-    x = points.detach().to(torch.float64).reshape(b, -1, d)
+    x = points.to(torch.float64).reshape(b, _rows(points), d)
     n = max(x.shape[1], 1)
+    count = x.new_full((b,), float(x.shape[1]))
     if center:
         c = x.sum(1) / n
         xc = x - c[:, None]
@@ -120,11 +168,20 @@ def _dense_moments(points: Tensor, center: bool, extra) -> Moments:
         c = x.new_zeros(b, d)
         xc = x
     cov = torch.bmm(xc.transpose(1, 2), xc)
+    scale = x.square().sum((1, 2))
     for v in extra:
-        v = v.detach().to(torch.float64).reshape(b, -1, d)
+        v = v.to(torch.float64).reshape(b, _rows(v), d)
         cov = cov + torch.bmm(v.transpose(1, 2), v)
-    scale = x.square().sum((1, 2)) / n
-    return Moments(c, cov / n, scale)
+        scale = scale + v.square().sum((1, 2))
+    return Moments(c, cov / n, scale / n, count)
+
+
+def _rows(points: Tensor) -> int:
+    """Points per sample of a dense ``(B, N, *C, d)`` tensor: ``N * prod(C)``."""
+    rows = 1
+    for s in points.shape[1:-1]:
+        rows *= s
+    return rows
 
 
 def flatten_points(
@@ -132,34 +189,41 @@ def flatten_points(
 ) -> tuple[Tensor, Tensor | None]:
     """Points as float64 ``(B, N * C, d)`` with weights ``(B, N * C)`` (dense), or ``(total * C,
     d)`` with ``None`` (ragged; use :func:`flatten_batch` for the index), from ``(B, N, *C, d)``
-    or ``(total, *C, d)``."""
-    x = points.detach().to(torch.float64)
+    or ``(total, *C, d)``. Differentiable in ``points``."""
+    x = points.to(torch.float64)
     if batch is not None:
         return x.reshape(-1, x.shape[-1]), None
     b, n, d = x.shape[0], x.shape[1], x.shape[-1]
-    c = x[0, 0].numel() // d if b and n else 1
+    c = _rows(x) // n if n else 1
     x = x.reshape(b, n * c, d)
-    w = torch.ones((b, n), dtype=x.dtype, device=x.device) if mask is None else mask.to(x.dtype)
-    return x, w.repeat_interleave(c, dim=1)
+    if mask is None:
+        return x, torch.ones((b, n * c), dtype=x.dtype, device=x.device)
+    valid = mask.bool().repeat_interleave(c, dim=1)
+    x = torch.where(valid[..., None], x, torch.zeros_like(x))  # padding may hold anything
+    return x, valid.to(x.dtype)
 
 
 def flatten_batch(points: Tensor, batch: Tensor) -> Tensor:
     """The graph index of each row of the ragged ``flatten_points`` output."""
-    c = points[0].numel() // points.shape[-1] if points.shape[0] else 1
+    c = 1
+    for s in points.shape[1:-1]:
+        c *= s
     return batch.repeat_interleave(c)
 
 
 @dataclass
 class PCA:
-    """Eigen-decomposition of per-sample covariances, ascending eigenvalues.
+    """Eigen-decomposition of per-sample normalized covariances, ascending eigenvalues.
 
     Attributes:
-        basis: eigenvectors as columns ``(B, d, d)``.
-        eigenvalues: ``(B, d)``.
+        basis: eigenvectors as columns ``(B, d, d)`` (identity for empty samples).
+        eigenvalues: eigenvalues of ``C / tr C`` ``(B, d)`` (sum 1; zeros without spread).
         cluster: eigenvalue cluster of each eigenvector ``(B, d)`` long (equal = degenerate).
         rel_gap: smallest relative gap ``(lambda_{i+1} - lambda_i) / lambda_max`` ``(B,)``
             (``1`` when ``d = 1``).
-        degenerate: ``(B,)`` bool, some cluster has more than one eigenvector.
+        degenerate: ``(B,)`` bool: some cluster has more than one eigenvector, or the sample
+            is empty. These samples are equivariant in distribution only (``flagged``).
+        empty: ``(B,)`` bool: no valid point.
     """
 
     basis: Tensor
@@ -167,25 +231,48 @@ class PCA:
     cluster: Tensor
     rel_gap: Tensor
     degenerate: Tensor
+    empty: Tensor
 
 
 def pca(moments: Moments, tol: float = 1e-3) -> PCA:
-    """Eigenbasis of the covariance with the clusters of (near-)repeated eigenvalues.
+    """Eigenbasis of the normalized covariance ``C / tr C``, with clusters of repeated eigenvalues.
 
-    Consecutive eigenvalues are in one cluster when their gap is below ``tol`` times
-    ``max(lambda_max, 1e-12 * scale)`` (the floor makes a single point or coincident points one
-    fully degenerate cluster instead of amplifying round-off).
+    Consecutive eigenvalues are in one cluster when their gap is below ``tol`` times the
+    largest. A sample whose spread is zero (``tr C <= 1e-12 mean |x|^2``: a single point or
+    coincident points) is one fully degenerate cluster; an empty sample gets the identity basis.
+
+    The basis is differentiable in the moments for non-degenerate samples and detached for
+    degenerate ones (see the module docs), so gradients are finite everywhere.
     """
+    cov = moments.cov
+    b, d = cov.shape[0], cov.shape[-1]
+    tr = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
+    flat = tr <= ZERO_SPREAD * moments.scale
+    count = moments.count if moments.count is not None else torch.ones_like(tr)
+    empty = count <= 0
+    eye = torch.eye(d, dtype=cov.dtype, device=cov.device).expand(b, d, d)
+    safe_tr = torch.where(flat, torch.ones_like(tr), tr)[:, None, None]
+    normed = torch.where(flat[:, None, None], torch.zeros_like(cov), cov / safe_tr)
     # eigh reads the lower triangle only: that of a symmetric covariance, no symmetrizing needed
-    lam, q = torch.linalg.eigh(moments.cov)
-    d = lam.shape[-1]
-    ref = torch.maximum(lam[:, -1:], 1e-12 * moments.scale[:, None])
-    gaps = lam.diff(dim=1) / ref.clamp_min(torch.finfo(lam.dtype).tiny)
-    split = gaps >= tol
+    with torch.no_grad():
+        lam, q = torch.linalg.eigh(normed.detach())
+    q = torch.where(empty[:, None, None], eye, q)
+    ref = lam[:, -1:].clamp_min(torch.finfo(lam.dtype).tiny)
+    gaps = lam.diff(dim=1) / ref
+    split = (gaps >= tol) & ~flat[:, None]
+    split = split | empty[:, None]  # no randomization of an empty sample: identity basis
     cluster = torch.nn.functional.pad(split.long(), (1, 0)).cumsum(1)
-    rel_gap = gaps.amin(1) if d > 1 else torch.ones_like(lam[:, 0])
-    degenerate = ~split.all(1) if d > 1 else torch.zeros_like(lam[:, 0], dtype=torch.bool)
-    return PCA(q, lam, cluster, rel_gap, degenerate)
+    rel_gap = gaps.amin(1) if d > 1 else torch.ones_like(tr)
+    rel_gap = torch.where(flat, torch.zeros_like(rel_gap), rel_gap)
+    degenerate = (~split.all(1) if d > 1 else torch.zeros_like(flat)) | empty
+    if normed.requires_grad and torch.is_grad_enabled():
+        # differentiate only where eigenvalues are distinct: eigh again, same values there
+        smooth = ~degenerate
+        spaced = torch.diag_embed(torch.arange(1.0, d + 1, dtype=cov.dtype, device=cov.device))
+        lam_g, q_g = torch.linalg.eigh(torch.where(smooth[:, None, None], normed, spaced))
+        q = torch.where(smooth[:, None, None], q_g, q)
+        lam = torch.where(smooth[:, None], lam_g, lam)
+    return PCA(q, lam, cluster, rel_gap, degenerate, empty)
 
 
 def haar_blocks(cluster: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
@@ -226,9 +313,8 @@ def randomize_degenerate(
     degenerate = (cluster[:, 1:] == cluster[:, :-1]).any(1)
     if not bool(degenerate.any()):  # the common case: nothing to randomize
         return out
-    out = out.clone()
-    out[degenerate] = basis[degenerate, None] @ haar_blocks(cluster[degenerate], k, generator)
-    return out
+    h = haar_blocks(cluster, k, generator).to(basis.dtype)  # identity where not degenerate
+    return torch.where(degenerate[:, None, None, None], basis.detach()[:, None] @ h, out)
 
 
 def sign_vectors(d: int, *, parity: int | None = None, device=None) -> Tensor:

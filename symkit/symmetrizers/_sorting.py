@@ -23,8 +23,8 @@ __all__ = ["sorting_frame"]
 
 def sorting_frame(
     key: Tensor, mask: Tensor | None = None, *, max_ties: int = 24,
-    generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
+    generator: torch.Generator | None = None, return_sampled: bool = False,
+) -> tuple[Tensor, ...]:
     """Frame elements of S_N from a scalar key per node.
 
     Args:
@@ -32,10 +32,13 @@ def sorting_frame(
         mask: valid nodes; padded nodes go last, in index order, and never tie.
         max_ties: most tie-breaking orders enumerated per sample before sampling.
         generator: random source for sampled tie-breaks.
+        return_sampled: also return which samples had their tie-breaks sampled (not all
+            enumerated): those are equivariant in distribution only.
 
     Shapes:
         key: ``(B, N)``; mask: ``(B, N)`` bool; returns permutations ``(B, K, N)`` long,
-        weights ``(B, K)`` and whether each sample has ties ``(B,)`` bool.
+        weights ``(B, K)`` and whether each sample has ties ``(B,)`` bool (then ``sampled``
+        ``(B,)`` bool when asked).
     """
     b, n = key.shape
     key = key.detach().to(torch.float64)
@@ -48,7 +51,8 @@ def sorting_frame(
         same &= torch.gather(mask, 1, order)[:, 1:]
     ties = same.any(1)
     if not bool(ties.any()):
-        return order[:, None], key.new_ones(b, 1), ties
+        out = order[:, None], key.new_ones(b, 1), ties
+        return (*out, ties.clone()) if return_sampled else out
     run = torch.cat([torch.zeros_like(order[:, :1]), (~same).long()], 1).cumsum(1)
     per_sample: list[list[Tensor] | None] = []
     for i in range(b):
@@ -67,6 +71,9 @@ def sorting_frame(
         else:
             perms[i, : len(p)] = torch.stack(p)
             weights[i, : len(p)] = 1.0 / len(p)
+    if return_sampled:
+        sampled = torch.tensor([p is None for p in per_sample], device=key.device)
+        return perms, weights, ties, sampled
     return perms, weights, ties
 
 

@@ -117,7 +117,8 @@ def test_frame_math():
     mom = point_moments(x, center=True)
     frame = pca(mom)
     q = frame.basis
-    torch.testing.assert_close(q @ torch.diag_embed(frame.eigenvalues) @ q.mT, mom.cov)
+    tr = torch.diagonal(mom.cov, dim1=-2, dim2=-1).sum(-1)[:, None, None]
+    torch.testing.assert_close(q @ torch.diag_embed(frame.eigenvalues) @ q.mT, mom.cov / tr)
     assert sign_vectors(3).shape == (8, 3) and sign_vectors(3, parity=1).shape == (4, 3)
     cluster = torch.tensor([[0, 1, 1], [0, 0, 0], [0, 1, 2]])
     h = haar_blocks(cluster, 4)
