@@ -84,6 +84,10 @@ class LearnedCanonicalizer(Canonicalizer):
         self.noise_dim = noise_dim
         self.prior_weight, self.tau = prior_weight, tau
         self.last: Proposal | None = None
+        #: dtype of the data of the last call (tolerances follow it, not the compute dtype)
+        self.input_dtype: torch.dtype = torch.get_default_dtype()
+        #: random source of the degenerate fallbacks (``None``: torch's global generator)
+        self.generator: torch.Generator | None = None
 
     @classmethod
     def supports(cls, group: Group) -> bool:
@@ -98,6 +102,10 @@ class LearnedCanonicalizer(Canonicalizer):
         are cast in place.
         """
         dtype = self.compute_dtype
+        self.input_dtype = next((v.dtype for v in sample.values()
+                                 if isinstance(v, Tensor) and v.is_floating_point()),
+                                torch.get_default_dtype())
+        self.flagged = None
         follow_dtype(self, sample, dtype)
         if dtype is not None:
             sample = {k: v.to(dtype) if isinstance(v, Tensor) and v.is_floating_point() else v
@@ -143,7 +151,13 @@ class LearnedCanonicalizer(Canonicalizer):
         return {"canonicalization_prior": self.prior_weight * self.prior_loss(self.last)}
 
     def metrics(self) -> dict[str, float]:
-        """``identity_rate``: fraction of the last batch canonicalized by the identity."""
+        """``identity_rate``: fraction of the last batch canonicalized by the identity;
+        ``degenerate_fraction``: fraction flagged degenerate (see :attr:`flagged`)."""
         if self.last is None:
             return {}
-        return {"identity_rate": float(self.identity_mask(self.last).double().mean())}
+        flagged = self.flagged
+        degenerate = 0.0 if flagged is None or not flagged.numel() else float(
+            flagged.double().mean())
+        ident = self.identity_mask(self.last)
+        rate = float(ident.double().mean()) if ident.numel() else 0.0
+        return {"identity_rate": rate, "degenerate_fraction": degenerate}

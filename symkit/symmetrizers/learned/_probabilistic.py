@@ -7,6 +7,14 @@ equivariant in distribution (exactly in expectation); for a fixed noise draw (``
 exactly equivariant. While training, finite groups use straight-through one-hots (the weights of
 all ``|G|`` elements are the mean of the ``K`` one-hots, so the cost stays at ``|G|`` backbone
 copies) and S_N uses the straight-through soft sort.
+
+**Evaluation is a function of the sample.** With a ``seed``, the noise of sample ``b`` comes
+from its own stream, seeded by ``(seed, key_b)`` with ``key_b`` its number of valid nodes
+(:func:`._inputs.keyed_draws`): the same sample gets the same ``K`` draws alone or anywhere in
+any batch, and ``g . x`` gets the draws of ``x`` (so the fixed-seed model is exactly
+equivariant, up to degenerate inputs). Degenerate inputs are flagged per sample
+(:attr:`flagged`: any of its ``K`` draws flagged by the canonicalizer). Dense, masked and
+ragged (``batch``) batches; a non-finite sample raises :class:`~symkit.errors.SampleError`.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from symkit.symmetrizers._base import Symmetrizer, tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
 from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer
 from symkit.symmetrizers.learned._canonicalizers import default_learned_canonicalizer
+from symkit.symmetrizers.learned._inputs import check_finite, keyed_draws, sample_keys
 from symkit.symmetrizers.learned._relax import (
     soft_permutation_forward,
     soft_sort,
@@ -86,15 +95,27 @@ class ProbabilisticSymmetrization(Symmetrizer):
     def _draw(self, sample: Mapping[str, Tensor]) -> tuple[Copies, Any]:
         """The ``B * K`` copies and the canonicalizer's proposal for each (one noise draw each)."""
         k = self.train_samples if self.training else self.eval_samples
-        copies = Copies(sample, batch_layout(sample, self.in_spec), k)
+        layout = batch_layout(sample, self.in_spec)
+        check_finite(sample, self.in_spec, layout)
+        copies = Copies(sample, layout, k)
         dtype = data_dtype(sample, self.in_spec)
-        gen = None
-        if self.seed is not None and not self.training:
-            gen = torch.Generator().manual_seed(self.seed)
-        noise = torch.randn(copies.size, self.canonicalizer.noise_dim, generator=gen,
-                            dtype=torch.float64).to(dtype) * self.noise_scale
-        proposal = self.canonicalizer.propose(copies.sample, noise.to(sample_device(sample)))
+        nd = self.canonicalizer.noise_dim
+        if self.seed is not None and not self.training:  # per-sample streams (module docs)
+            keys = sample_keys(sample, self.in_spec, layout)
+            noise = keyed_draws(self.seed, keys, lambda gen: torch.randn(
+                k, nd, generator=gen, dtype=torch.float64)).reshape(-1, nd)
+            self.canonicalizer.generator = torch.Generator().manual_seed(self.seed)
+        else:
+            noise = torch.randn(copies.size, nd, dtype=torch.float64)
+            self.canonicalizer.generator = None
+        noise = noise.to(dtype) * self.noise_scale
+        inputs = copies.sample
+        if layout.ragged:  # the canonicalizer reads the copies as a ragged batch of B * K
+            inputs = {**inputs, "batch": copies.graph, "num_graphs": copies.size}
+        proposal = self.canonicalizer.propose(inputs, noise.to(sample_device(sample)))
         self.canonicalizer.last = proposal
+        flags = self.canonicalizer.flagged
+        self.flagged = None if flags is None else flags.reshape(layout.size, k).any(1)
         return copies, proposal
 
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
@@ -122,7 +143,13 @@ class ProbabilisticSymmetrization(Symmetrizer):
         return self.canonicalizer.extra_losses()
 
     def metrics(self) -> dict[str, float]:
-        return self.canonicalizer.metrics()
+        """The canonicalizer's, with ``degenerate_fraction`` counted per sample."""
+        out = self.canonicalizer.metrics()
+        if out:
+            f = self.flagged
+            out["degenerate_fraction"] = float(f.double().mean()) if f is not None and \
+                f.numel() else 0.0
+        return out
 
 
 @register("symmetrizers", "probabilistic")
