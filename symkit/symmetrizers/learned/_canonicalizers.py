@@ -34,7 +34,12 @@ from symkit.symmetrizers._base import tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout
 from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer, Proposal
 from symkit.symmetrizers.learned._image_nets import ImageVectors, LiftingScores, with_noise_channels
-from symkit.symmetrizers.learned._inputs import check_finite, degeneracy_tol, point_batch
+from symkit.symmetrizers.learned._inputs import (
+    check_finite,
+    degeneracy_tol,
+    point_batch,
+    tie_tol,
+)
 from symkit.symmetrizers.learned._matrices import complete_frame
 from symkit.symmetrizers.learned._point_nets import PointVectors
 from symkit.symmetrizers.learned._set_nets import NodeScores
@@ -132,7 +137,7 @@ class GroupCNNCanonicalizer(LearnedCanonicalizer):
             {self.field: Field(Image())})))
         logits = self.net(with_noise_channels(x, noise))
         elements = self.group.elements(device=logits.device)
-        index, self.flagged = argmax_ties(logits, degeneracy_tol(self.input_dtype),
+        index, self.flagged = argmax_ties(logits, tie_tol(self.input_dtype),
                                           self.generator)
         return Proposal(self.group.index(elements, index), logits=logits)
 
@@ -238,7 +243,7 @@ class SortCanonicalizer(LearnedCanonicalizer):
         check_finite({"x": x}, Spec({"x": Field(Point(), nodes=True)}),
                      batch_layout({"x": x}, Spec({"x": Field(Point(), nodes=True)})))
         scores = self.net(x, noise)
-        order, self.flagged = argsort_ties(scores, degeneracy_tol(self.input_dtype),
+        order, self.flagged = argsort_ties(scores, tie_tol(self.input_dtype),
                                            self.generator)
         return Proposal(order, scores=scores)
 
@@ -273,7 +278,7 @@ class OrbitScoresCanonicalizer(LearnedCanonicalizer):
         if noise is not None and self.noise_dim:
             parts.append(noise.repeat_interleave(self.group.order, dim=0).to(parts[0].dtype))
         logits = self.psi(torch.cat(parts, dim=1)).reshape(copies.layout.size, -1)
-        index, self.flagged = argmax_ties(logits, degeneracy_tol(self.input_dtype),
+        index, self.flagged = argmax_ties(logits, tie_tol(self.input_dtype),
                                           self.generator)
         return Proposal(self.group.index(elements, index), logits=logits)
 

@@ -26,7 +26,7 @@ from symkit.spec import Spec
 from symkit.symmetrizers._batching import BatchLayout
 
 __all__ = ["check_finite", "point_batch", "sample_keys", "keyed_draws", "degeneracy_tol",
-           "node_counts"]
+           "tie_tol", "node_counts"]
 
 #: odd 64-bit constants of the SplitMix64 finalizer, used to mix (seed, key) into one seed
 _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
@@ -40,6 +40,14 @@ def degeneracy_tol(dtype: torch.dtype) -> float:
     wide margin on both sides (float64: 1.5e-8, float32: 3.5e-4, float16: 3.1e-2).
     """
     return float(torch.finfo(dtype).eps) ** 0.5
+
+
+def tie_tol(dtype: torch.dtype) -> float:
+    """``256 eps`` of the input dtype: scores closer than this (relative to their magnitude)
+    are tied. A discrete choice (``argmax``, ``argsort``) only needs the *order* of the scores,
+    which rounding can flip only within a few ``eps``; unlike a direction, its accuracy does not
+    degrade as the gap shrinks, so the margin is much tighter than :func:`degeneracy_tol`."""
+    return 256.0 * float(torch.finfo(dtype).eps)
 
 
 def check_finite(sample: Mapping[str, object], spec: Spec, layout: BatchLayout) -> None:
