@@ -100,7 +100,7 @@ class AffineAction:
     def _affine(self, x: Tensor, inverse: bool, *, point: bool) -> Tensor:
         n, d = x.shape[0], x.shape[-1]
         shift = self.shift if point else None
-        flat = x.reshape(n, -1, d)
+        flat = x.reshape(n, x.numel() // max(n * d, 1), d)  # explicit: also for 0 elements
         if inverse and shift is not None:
             flat = flat - shift.to(x.dtype)[:, None]
         if self.rot is not None:

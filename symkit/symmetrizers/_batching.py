@@ -117,7 +117,7 @@ class Copies:
 
     def chunks(self, chunk_size: int | None) -> Iterator[dict[str, object]]:
         """The repeated sample split into consecutive pieces of at most ``chunk_size`` copies."""
-        step = self.size if not chunk_size else max(1, int(chunk_size))
+        step = max(self.size, 1) if not chunk_size else max(1, int(chunk_size))
         for start in range(0, max(self.size, 1), step):
             stop = min(start + step, self.size)
             yield self._slice(start, stop)

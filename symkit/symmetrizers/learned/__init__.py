@@ -15,10 +15,6 @@ from symkit.symmetrizers.learned._canonicalizers import (
     PointFrameCanonicalizer,
     SortCanonicalizer,
 )
-from symkit.symmetrizers.learned._learned_canonicalization import (
-    LearnedCanonicalization,
-    learned_canonicalization,
-)
 from symkit.symmetrizers.learned._inputs import (
     check_finite,
     degeneracy_tol,
@@ -26,6 +22,10 @@ from symkit.symmetrizers.learned._inputs import (
     point_batch,
     sample_keys,
     tie_tol,
+)
+from symkit.symmetrizers.learned._learned_canonicalization import (
+    LearnedCanonicalization,
+    learned_canonicalization,
 )
 from symkit.symmetrizers.learned._matrices import (
     complete_frame,

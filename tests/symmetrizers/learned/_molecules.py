@@ -104,7 +104,7 @@ class SetNet(nn.Module):
         else:
             mask = sample.get("mask")
             if mask is not None:
-                e_node = e_node * mask[..., None].to(dtype)
+                e_node = torch.where(mask[..., None], e_node, torch.zeros_like(e_node))
             e = e_node.sum(-2)
         v = self.v(z).reshape(*z.shape[:-1], 2, 3)
         y = self.y(z).reshape(*z.shape[:-1], 2, 3) + pos[..., None, :].to(dtype)
