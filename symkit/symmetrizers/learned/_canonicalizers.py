@@ -38,6 +38,7 @@ from symkit.symmetrizers.learned._inputs import (
     check_finite,
     degeneracy_tol,
     point_batch,
+    sign_tol,
     tie_tol,
 )
 from symkit.symmetrizers.learned._matrices import complete_frame
@@ -169,6 +170,7 @@ class ImageFrameCanonicalizer(LearnedCanonicalizer):
         v, size = self.net(with_noise_channels(x, noise))
         frame, self.flagged = complete_frame(v, size, proper=_proper(self.group),
                                              tol=degeneracy_tol(self.input_dtype),
+                                             sign_tol=sign_tol(self.input_dtype),
                                              generator=self.generator)
         return Proposal(frame, rotation=frame)
 
@@ -214,8 +216,9 @@ class PointFrameCanonicalizer(LearnedCanonicalizer):
         v, size = with_krylov(v, size, pos, c, mask)
         tol = self.tol if self.tol is not None else degeneracy_tol(self.input_dtype)
         frame, self.flagged = complete_frame(
-            v, size, proper=_proper(self.group), tol=tol, generator=self.generator,
-            collapsed=collapsed_points(pos, mask, rho, tol))
+            v, size, proper=_proper(self.group), tol=tol, sign_tol=sign_tol(self.input_dtype),
+            generator=self.generator,
+            collapsed=collapsed_points(pos, mask, rho, sign_tol(self.input_dtype)))
         element = homogeneous(frame, c) if self.affine else frame
         return Proposal(element, rotation=frame)
 

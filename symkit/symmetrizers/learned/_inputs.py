@@ -26,19 +26,38 @@ from symkit.spec import Spec
 from symkit.symmetrizers._batching import BatchLayout
 
 __all__ = ["check_finite", "point_batch", "sample_keys", "keyed_draws", "degeneracy_tol",
-           "tie_tol", "node_counts"]
+           "sign_tol", "tie_tol", "node_counts", "EXACT_RTOL"]
 
 #: odd 64-bit constants of the SplitMix64 finalizer, used to mix (seed, key) into one seed
 _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
 
 
-def degeneracy_tol(dtype: torch.dtype) -> float:
-    """``sqrt(eps)`` of the *input* dtype: the relative size below which a quantity that must
-    vanish by symmetry (a cancelled vector, an eigen-gap, a third moment) is taken as zero.
+#: the exactness symkit promises per input dtype (relative to the output's spread)
+EXACT_RTOL = {torch.float64: 1e-9, torch.float32: 1e-5, torch.float16: 1e-2,
+              torch.bfloat16: 1e-2}
 
-    Rounding of the input perturbs such quantities by about ``eps``; half the digits leaves a
-    wide margin on both sides (float64: 1.5e-8, float32: 3.5e-4, float16: 3.1e-2).
+
+def degeneracy_tol(dtype: torch.dtype) -> float:
+    """``u / rtol`` of the *input* dtype (``u = eps / 2`` its unit roundoff; capped at 0.1): the
+    smallest relative eigen-gap, residual or singular value from which a direction is still
+    computed to the exactness tolerance ``rtol`` (float64: 1.1e-7, float32: 6e-3).
+
+    A direction read off a gap ``delta`` moves by about ``u / delta`` when the input is
+    rounded (and its derivative is about ``1 / delta``), so below this floor the frame could
+    not be exact anyway: it is treated as degenerate (random completion, flagged) instead of
+    being silently wrong. Symmetric molecules sit far below it (ase's benzene has an in-plane
+    eigen-gap of 2e-8, rounding of its stored coordinates), generic inputs far above it.
     """
+    unit = float(torch.finfo(dtype).eps) / 2
+    return min(unit / EXACT_RTOL.get(dtype, 1e-5), 0.1)
+
+
+def sign_tol(dtype: torch.dtype) -> float:
+    """``sqrt(eps)`` of the input dtype: the relative size below which a quantity that decides
+    a *sign* or a collapse (a third moment, the spread of coinciding points) counts as zero.
+    Rounding perturbs it by about ``eps``, and a sign, unlike a direction, does not lose
+    accuracy as it shrinks: half the digits leave a wide margin (float64 1.5e-8, float32
+    3.5e-4)."""
     return float(torch.finfo(dtype).eps) ** 0.5
 
 

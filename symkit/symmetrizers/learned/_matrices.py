@@ -79,13 +79,16 @@ def cross_complement(e: Tensor) -> Tensor:
     return torch.stack(comps, dim=-1)
 
 
-def _push(frame: Tensor, count: Tensor, v: Tensor, floor2: Tensor, limit: int
-          ) -> tuple[Tensor, Tensor]:
+def _push(frame: Tensor, count: Tensor, v: Tensor, floor2: Tensor, limit: int,
+          last_floor2: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Append the residual of ``v`` (orthogonal to the accepted columns) where it is above the
-    floor and fewer than ``limit`` columns are accepted; rejected rows get no gradient."""
+    floor and fewer than ``limit`` columns are accepted; rejected rows get no gradient. The
+    ``d``-th column (a 1-D complement: only its sign is new) uses ``last_floor2`` if given."""
     for _ in range(2):  # re-orthogonalize once: keeps the columns orthogonal to rounding
         v = v - (frame @ (frame.transpose(-1, -2) @ v[..., None]))[..., 0]
     nr2 = (v * v).sum(-1)
+    if last_floor2 is not None:
+        floor2 = torch.where(count == frame.shape[-1] - 1, last_floor2, floor2)
     good = (count < limit) & (nr2 > floor2)
     nr = torch.where(good, nr2, torch.ones_like(nr2)).sqrt()
     e = torch.where(good[:, None], v / nr[:, None], torch.zeros_like(v))
@@ -96,7 +99,8 @@ def _push(frame: Tensor, count: Tensor, v: Tensor, floor2: Tensor, limit: int
 
 def complete_frame(
     vectors: Tensor, scale: Tensor | None = None, *, proper: bool, tol: float = 1e-8,
-    generator: torch.Generator | None = None, collapsed: Tensor | None = None,
+    sign_tol: float | None = None, generator: torch.Generator | None = None,
+    collapsed: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """An orthonormal frame from equivariant vectors, exact where they determine it.
 
@@ -107,7 +111,10 @@ def complete_frame(
     makes parallel to earlier ones is never normalized. Let ``r`` be the number kept; a frame is
     determined by ``d`` independent directions for O(d), by ``d - 1`` for SO(d), whose last axis
     is the :func:`cross_complement` of the others (exact even for a mirror-symmetric input, where
-    any third vector lies in the plane of the first two). Where ``r`` falls short, the missing
+    any third vector lies in the plane of the first two). For O(d) the ``d``-th residual lies in
+    a line fixed by the others and only its *sign* (the orientation) is new, which rounding
+    cannot flip until it is a few ``eps``: it is kept above ``sign_tol * scale_k`` (default
+    ``tol``) instead. Where ``r`` falls short, the missing
     axes are a Haar-random orthonormal basis of the orthogonal complement (Gram-Schmidt of
     Gaussian vectors), and the sample is *flagged*: the complement transforms with the input, so
     the frame is equivariant in distribution (Kaba et al., 2023; Dym et al., 2024).
@@ -121,6 +128,8 @@ def complete_frame(
             vectors parallel to earlier ones).
         proper: build a rotation (``det = +1``).
         tol: relative floor of a kept residual (see :func:`._inputs.degeneracy_tol`).
+        sign_tol: relative floor of the last (orientation) residual for O(d) (see
+            :func:`._inputs.sign_tol`; default ``tol``).
         generator: random source of the completion.
         collapsed: ``(B,)`` bool, samples where no vector is to be trusted (e.g. all points
             coincide): fully random frames.
@@ -136,11 +145,14 @@ def complete_frame(
     if scale is None:
         scale = vectors.detach().norm(dim=1)
     scale = scale.detach().to(vectors.dtype)
+    stol = tol if sign_tol is None else sign_tol
     for k in range(m):
         floor2 = (tol * scale[:, k]).square()
+        last2 = (stol * scale[:, k]).square()
         if collapsed is not None:
             floor2 = torch.where(collapsed, torch.full_like(floor2, torch.inf), floor2)
-        frame, count = _push(frame, count, vectors[..., k], floor2, limit)
+            last2 = torch.where(collapsed, torch.full_like(last2, torch.inf), last2)
+        frame, count = _push(frame, count, vectors[..., k], floor2, limit, last2)
     flagged = count < limit
     if bool(flagged.any()):
         z = torch.randn(b, d, d, generator=generator, dtype=torch.float64,

@@ -49,7 +49,12 @@ from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import batch_layout, data_dtype
 from symkit.symmetrizers.learned._canonicalizers import find_field, is_matrix_group
-from symkit.symmetrizers.learned._inputs import check_finite, degeneracy_tol, point_batch
+from symkit.symmetrizers.learned._inputs import (
+    check_finite,
+    degeneracy_tol,
+    point_batch,
+    sign_tol,
+)
 
 __all__ = ["mds_coordinates", "mds_frame", "haar_blocks", "MDSInvariant", "mds_invariant"]
 
@@ -83,8 +88,9 @@ def mds_frame(pos: Tensor, *, proper: bool, mask: Tensor | None = None,
     Computed in float64 on normalized coordinates ``(x - c) / rho`` (``rho`` the RMS radius),
     so units do not change the precision: eigenvalues within ``tol`` of each other (the
     covariance has trace 1) form a degenerate eigenspace, and an axis whose third moment is at
-    most ``tol`` times ``sum_i |x_i - c|^3 / rho^3`` has no preferred sign. Points that
-    coincide (``rho <= tol * max |x_i|``), a single point and an empty set are fully degenerate.
+    most ``sign_tol * sum_i |x_i - c|^3 / rho^3`` has no preferred sign. Points that
+    coincide (``rho <= sign_tol * max |x_i|``), a single point and an empty set are fully
+    degenerate. ``sign_tol`` is :func:`._inputs.sign_tol` of ``pos.dtype``.
     See the module docstring for what is random, what is flagged and what carries gradients.
 
     Args:
@@ -100,6 +106,7 @@ def mds_frame(pos: Tensor, *, proper: bool, mask: Tensor | None = None,
         float64) and the flags ``(B,)`` bool.
     """
     tol = degeneracy_tol(pos.dtype) if tol is None else tol
+    stol = sign_tol(pos.dtype)
     x = pos.to(torch.float64)
     b, n, d = x.shape
     w = (torch.ones(b, n, dtype=torch.bool, device=x.device) if mask is None else mask.bool())
@@ -109,7 +116,7 @@ def mds_frame(pos: Tensor, *, proper: bool, mask: Tensor | None = None,
     xc = (x - c[:, None]) * wf[..., None]
     rho2 = (xc * xc).sum((1, 2)) / count.clamp_min(1.0)
     size = (x.detach().norm(dim=-1) * wf).amax(-1) if n else rho2.new_zeros(b)
-    collapsed = (rho2.detach().sqrt() <= tol * size) | (count < 1)
+    collapsed = (rho2.detach().sqrt() <= stol * size) | (count < 1)
     rho = torch.where(collapsed, torch.ones_like(rho2), rho2).sqrt()
     p = xc / rho[:, None, None]
     cov = p.transpose(1, 2) @ p / count.clamp_min(1.0)[:, None, None]
@@ -130,7 +137,7 @@ def mds_frame(pos: Tensor, *, proper: bool, mask: Tensor | None = None,
     proj = p.detach() @ basis.detach()
     m3 = (wf[..., None] * proj.pow(3)).sum(1)
     a3 = (wf * p.detach().norm(dim=-1).pow(3)).sum(1)
-    free = (m3.abs() <= tol * a3[:, None]) | in_cluster
+    free = (m3.abs() <= stol * a3[:, None]) | in_cluster
     coin = torch.randint(0, 2, m3.shape, generator=generator,
                          device=generator.device if generator is not None else None)
     coin = 2.0 * coin.to(device=x.device, dtype=x.dtype) - 1.0

@@ -41,7 +41,12 @@ from symkit.symmetrizers.learned._canonicalizers import (
     find_field,
     is_matrix_group,
 )
-from symkit.symmetrizers.learned._inputs import check_finite, degeneracy_tol, point_batch
+from symkit.symmetrizers.learned._inputs import (
+    check_finite,
+    degeneracy_tol,
+    point_batch,
+    sign_tol,
+)
 from symkit.symmetrizers.learned._matrices import orbit_distance, polar_frame, project_to_group
 from symkit.symmetrizers.learned._point_nets import PointVectors
 
@@ -107,7 +112,8 @@ class OrbitDistanceCanonicalization(Symmetrizer):
             if bool((eta == 1).all()):
                 m, flagged = polar_frame(m, size, proper=self.proper, tol=tol,
                                          generator=self.generator,
-                                         collapsed=collapsed_points(pos, mask, rho, tol))
+                                         collapsed=collapsed_points(pos, mask, rho,
+                                                                     sign_tol(dtype)))
             else:
                 self._check_invertible(m, size, tol)
                 m = project_to_group(m, eta, steps=self.steps)

@@ -40,9 +40,10 @@ class PointVectors(nn.Module):
     The network reads normalized coordinates ``(x_i - c) / rho`` with ``rho^2`` the mean of
     ``|<x_i - c, x_i - c>_eta|`` over valid points (invariant), so its features do not depend
     on units; the output vectors are scaled back by ``rho``. Padded points (``mask`` false)
-    are never read. Also returned is the reference size ``s_k = 1/N sum_i |w_ik| |x_i - c|`` of
-    each vector, the norm it would have if nothing cancelled: ``|v_k| << s_k`` means that
-    symmetry cancels it (see :func:`._matrices.complete_frame`).
+    are never read. Also returned is the reference size ``s_k = 1/N sum_i |w_ik - wbar_k| |x_i -
+    c|`` of each vector (``wbar_k`` the mean over nodes when centred, which cancels exactly, else
+    0), the norm it would have if nothing cancelled: ``|v_k| << s_k`` means that symmetry
+    cancels it (see :func:`._matrices.complete_frame`).
 
     Args:
         num_vectors: ``m``.
@@ -94,5 +95,11 @@ class PointVectors(nn.Module):
         h = self.node(torch.cat(parts, dim=-1))
         w = self.weights(h) * w_node[..., None]  # (B, N, m)
         v = torch.einsum("bnm,bnd->bdm", w, x) / count[:, None, None]
-        size = torch.einsum("bnm,bn->bm", w.abs(), x.detach().norm(dim=-1)) / count[:, None]
+        # reference size: centring cancels the node-constant part of w exactly (sum_i x_i = 0),
+        # so only the variation of w across nodes can make v large; measuring against it keeps
+        # the cancellation test about symmetry, not about the network's initialization
+        wd = w.detach()
+        if self.center:
+            wd = (wd - (wd.sum(1, keepdim=True) / count[:, None, None])) * w_node[..., None]
+        size = torch.einsum("bnm,bn->bm", wd.abs(), x.detach().norm(dim=-1)) / count[:, None]
         return v, c, size, rho2.sqrt()
