@@ -17,6 +17,7 @@ Every learned canonicalizer also
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -98,13 +99,15 @@ class LearnedCanonicalizer(Canonicalizer):
         """The proposal for a batch; ``noise: (B, noise_dim)`` invariant noise (or ``None``).
 
         The network runs in :attr:`compute_dtype` (frames: float64, since a frame amplifies
-        rounding errors by its conditioning) or else in the precision of the data; its parameters
-        are cast in place.
+        rounding errors by its conditioning) or else in the precision of the data (at least
+        float32: half-precision data is computed in float32); its parameters are cast in place.
         """
-        dtype = self.compute_dtype
         self.input_dtype = next((v.dtype for v in sample.values()
                                  if isinstance(v, Tensor) and v.is_floating_point()),
                                 torch.get_default_dtype())
+        dtype = self.compute_dtype
+        if dtype is None and self.input_dtype in (torch.float16, torch.bfloat16):
+            dtype = torch.float32  # half inputs: scores in float32, ties judged on the input
         self.flagged = None
         follow_dtype(self, sample, dtype)
         if dtype is not None:
@@ -142,7 +145,7 @@ class LearnedCanonicalizer(Canonicalizer):
             return (p.rotation.detach() - eye).abs().amax(dim=(-1, -2)) < tol
         g = p.element.detach()
         ident = self.group.identity(g.shape[0], device=g.device)
-        return (g == ident).reshape(g.shape[0], -1).all(dim=1)
+        return (g == ident).reshape(g.shape[0], math.prod(g.shape[1:])).all(dim=1)
 
     def extra_losses(self) -> dict[str, Tensor]:
         """``{"canonicalization_prior": prior_weight * prior}`` for the last batch."""

@@ -16,6 +16,7 @@ field, or all node fields for ``learned_sort``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -242,7 +243,8 @@ class SortCanonicalizer(LearnedCanonicalizer):
         return isinstance(group, Symmetric)
 
     def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
-        x = torch.cat([sample[n].reshape(*sample[n].shape[:2], -1) for n in self.fields], -1)
+        x = torch.cat([sample[n].reshape(*sample[n].shape[:2], math.prod(sample[n].shape[2:]))
+                       for n in self.fields], -1)
         check_finite({"x": x}, Spec({"x": Field(Point(), nodes=True)}),
                      batch_layout({"x": x}, Spec({"x": Field(Point(), nodes=True)})))
         scores = self.net(x, noise)
@@ -275,12 +277,16 @@ class OrbitScoresCanonicalizer(LearnedCanonicalizer):
         copies = Copies(sample, batch_layout(sample, self.in_spec), self.group.order)
         device = next(v.device for v in sample.values() if isinstance(v, Tensor))
         elements = self.group.elements(device=device)
+        if copies.layout.size == 0:  # nothing to score (reps need not act on empty batches)
+            logits = torch.zeros(0, self.group.order, device=device)
+            self.flagged = torch.zeros(0, dtype=torch.bool, device=device)
+            return Proposal(self.group.index(elements, logits.argmax(-1)), logits=logits)
         g_inv = tile_elements(self.group.inverse(elements), copies.layout.size)
         moved = self.in_spec.act(self.group, g_inv, copies.sample)
         parts = [moved[n].flatten(1) for n in self.in_spec if n in moved]
         if noise is not None and self.noise_dim:
             parts.append(noise.repeat_interleave(self.group.order, dim=0).to(parts[0].dtype))
-        logits = self.psi(torch.cat(parts, dim=1)).reshape(copies.layout.size, -1)
+        logits = self.psi(torch.cat(parts, dim=1)).reshape(copies.layout.size, self.group.order)
         index, self.flagged = argmax_ties(logits, tie_tol(self.input_dtype),
                                           self.generator)
         return Proposal(self.group.index(elements, index), logits=logits)

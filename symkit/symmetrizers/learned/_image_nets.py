@@ -79,7 +79,7 @@ class LiftingScores(nn.Module):
         h = F.conv2d(x, filters.reshape(-1, *filters.shape[2:]), self.bias.repeat(n),
                      padding=self.weight.shape[-1] // 2)
         b, _, hh, ww = h.shape
-        h = torch.relu(h).reshape(b * n, -1, hh, ww)
+        h = torch.relu(h).reshape(b * n, h.shape[1] // n, hh, ww)  # explicit: also for b = 0
         # the 1x1 convolution as an einsum: same parameters, ~10x faster on CPU for few channels
         # (oneDNN reorders dominate a 1x1 conv with a handful of channels)
         mixed = torch.einsum("oc,bchw->bohw", self.mix.weight[:, :, 0, 0], h)

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import torch
@@ -62,11 +63,12 @@ def sign_tol(dtype: torch.dtype) -> float:
 
 
 def tie_tol(dtype: torch.dtype) -> float:
-    """``256 eps`` of the input dtype: scores closer than this (relative to their magnitude)
-    are tied. A discrete choice (``argmax``, ``argsort``) only needs the *order* of the scores,
-    which rounding can flip only within a few ``eps``; unlike a direction, its accuracy does not
-    degrade as the gap shrinks, so the margin is much tighter than :func:`degeneracy_tol`."""
-    return 256.0 * float(torch.finfo(dtype).eps)
+    """``256 eps`` of the input dtype, at most its exactness tolerance: scores closer than this
+    (relative to their magnitude) are tied. A discrete choice (``argmax``, ``argsort``) only
+    needs the *order* of the scores, which rounding can flip only within a few ``eps``; unlike a
+    direction, its accuracy does not degrade as the gap shrinks, so the margin is much tighter
+    than :func:`degeneracy_tol`."""
+    return min(256.0 * float(torch.finfo(dtype).eps), EXACT_RTOL.get(dtype, 1e-5))
 
 
 def check_finite(sample: Mapping[str, object], spec: Spec, layout: BatchLayout) -> None:
@@ -85,14 +87,15 @@ def check_finite(sample: Mapping[str, object], spec: Spec, layout: BatchLayout) 
             continue
         finite = torch.isfinite(x.detach())
         if layout.ragged and x.shape[0] == layout.num_nodes:  # node rows: count per graph
-            bad_rows = (~finite.reshape(x.shape[0], -1).all(1)).long()
+            bad_rows = (~finite.reshape(x.shape[0], math.prod(x.shape[1:])).all(1)).long()
             bad = torch.zeros(layout.size, dtype=torch.long, device=x.device)
             bad = bad.index_add(0, layout.batch, bad_rows) > 0
         elif (spec[name].nodes and isinstance(mask, Tensor) and x.ndim >= 2
               and tuple(x.shape[:2]) == tuple(mask.shape)):
-            bad = (~finite.reshape(*x.shape[:2], -1).all(-1) & mask.bool()).any(1)
+            bad = (~finite.reshape(*x.shape[:2], math.prod(x.shape[2:])).all(-1)
+                   & mask.bool()).any(1)
         else:
-            bad = ~finite.reshape(x.shape[0], -1).all(1)
+            bad = ~finite.reshape(x.shape[0], math.prod(x.shape[1:])).all(1)
         if bool(bad.any()):
             index = int(bad.nonzero()[0, 0])
             raise SampleError(index, "non-finite input (NaN or Inf); cannot symmetrize it",

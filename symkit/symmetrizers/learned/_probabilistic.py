@@ -123,7 +123,7 @@ class ProbabilisticSymmetrization(Symmetrizer):
         b, k = copies.layout.size, copies.k
         if self.training and proposal.logits is not None:
             onehots = straight_through_onehot(proposal.logits, self.canonicalizer.tau)
-            weights = onehots.reshape(b, k, -1).mean(dim=1)
+            weights = onehots.reshape(b, k, onehots.shape[-1]).mean(dim=1)
             return tile_elements(self.group.elements(device=weights.device), b), weights
         dtype = data_dtype(sample, self.in_spec)
         weights = torch.full((b, k), 1.0 / k, dtype=dtype, device=sample_device(sample))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from symkit.spec import Field, Spec
 from symkit.reps import scalar
+from symkit.spec import Field, Spec
 from symkit.symmetrizers.learned import (
     GroupCNNCanonicalizer,
     ImageFrameCanonicalizer,
