@@ -28,7 +28,9 @@ from its own stream seeded by ``(seed, key_b)``, ``key_b`` its number of valid n
 anywhere in any batch, reproducibly. The elements are built in float64 and cast to the data's
 dtype (half precision works). No input is degenerate for a distribution that does not read the
 input: :attr:`flagged` is all ``False``. Dense, masked and ragged batches (``global`` mode); a
-non-finite sample raises :class:`~symkit.errors.SampleError`.
+non-finite sample raises :class:`~symkit.errors.SampleError`. Input gradient: the elements do
+not depend on the input (``global``), so it is the average of the backbone's gradients over the
+``K`` transformed copies.
 """
 
 from __future__ import annotations

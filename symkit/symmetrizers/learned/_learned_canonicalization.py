@@ -25,6 +25,13 @@ canonicalizer chooses at random among equally valid elements (see
 :func:`._matrices.complete_frame` and :mod:`._ties`), so the model is equivariant in
 distribution. Every input field is checked first: a non-finite sample raises
 :class:`~symkit.errors.SampleError` naming its index.
+
+**Gradient with respect to the inputs.** Matrix groups: ``h(x)`` is built from the inputs with
+gradients (never detached), so on non-degenerate inputs the model is a smooth function whose
+input gradient is exact (the forces of an invariant energy match finite differences and
+transform as vectors); on flagged inputs the gradient is finite (see
+:func:`._matrices.complete_frame`). Finite groups and S_N: ``h(x)`` is piecewise constant, so
+the input gradient is the backbone's at the chosen element (exact away from score ties).
 """
 
 from __future__ import annotations

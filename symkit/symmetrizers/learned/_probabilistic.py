@@ -15,6 +15,8 @@ any batch, and ``g . x`` gets the draws of ``x`` (so the fixed-seed model is exa
 equivariant, up to degenerate inputs). Degenerate inputs are flagged per sample
 (:attr:`flagged`: any of its ``K`` draws flagged by the canonicalizer). Dense, masked and
 ragged (``batch``) batches; a non-finite sample raises :class:`~symkit.errors.SampleError`.
+Input gradients flow through each ``g_k = h(x, eps_k)`` as in
+:mod:`._learned_canonicalization` (for a fixed noise draw: the exact gradient of that function).
 """
 
 from __future__ import annotations

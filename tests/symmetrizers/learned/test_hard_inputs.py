@@ -41,13 +41,17 @@ POINT_SYMMETRIZERS = {
 }
 
 
-def _worst_error(model, g, sample, rounds: int = 3) -> float:
+def _worst_error(model, g, sample, rounds: int = 3, unit: float = 1.0) -> float:
+    """Worst spread-relative error over random elements (translations in the same ``unit`` as
+    the coordinates: a translation far larger than the molecule would erase its geometry)."""
     with torch.no_grad():
         y = model(sample)
         worst = 0.0
         for i in range(rounds):
             el = g.sample(1, generator=torch.Generator().manual_seed(100 + i),
                           dtype=torch.float64)
+            if el.shape[-1] == 4:
+                el[:, :3, 3] *= unit
             worst = max(worst, spread_error(model(moved(g, el, sample)), acted(g, el, y)))
     return worst
 
@@ -151,3 +155,15 @@ def test_learned_point_frame_gradients_are_finite_on_degenerate_inputs():
     q = canon({"h": torch.zeros(1, 1, dtype=torch.float64), "pos": one})
     q.sum().backward()
     assert bool(canon.flagged.all()) and bool(torch.isfinite(one.grad).all())
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("scale", [1e-8, 1e-3, 1e6])
+@pytest.mark.parametrize("name", ["learned_canonicalization", "mds_invariant"])
+def test_units_do_not_change_precision(name, scale, dtype):
+    """Frames are computed on normalized coordinates: ethanol in any unit is exact (SE(3))."""
+    model, g = build(name, "se3", dtype, **POINT_SYMMETRIZERS[name])
+    sample = sample_of("ethanol", dtype)
+    sample["pos"] = (sample["pos"].double() * scale).to(dtype)
+    assert _worst_error(model, g, sample, unit=scale) <= EXACT[dtype]
+    assert not bool(model.flagged.any())
