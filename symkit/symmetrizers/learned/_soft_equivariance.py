@@ -111,7 +111,7 @@ class SoftEquivariance(Symmetrizer):
         self._metrics = {"degenerate_fraction": 0.0}
         y = self.backbone(sample)
         self._penalties = {}
-        if self.training or self.always:
+        if (self.training or self.always) and layout.size:  # an empty batch has no error
             for kind, weight in self.weights.items():
                 if weight:
                     p = equivariance_penalty(self.backbone, self.group, self.in_spec,

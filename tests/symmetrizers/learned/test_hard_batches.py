@@ -134,3 +134,22 @@ def test_half_precision_inputs(name, dtype):
 
 def test_in_spec_is_what_is_checked():
     assert set(IN_SPEC) == {"h", "pos"}
+
+
+@pytest.mark.parametrize("name", list(POINT_MODELS))
+def test_training_forward_on_hard_batches(name):
+    """Training mode (extra losses included) on ragged, padded and empty batches, with a
+    degenerate molecule in the batch: finite input gradients and metrics."""
+    gname, params = POINT_MODELS[name]
+    model, _ = build(name, gname, **{k: v for k, v in params.items() if k != "seed"})
+    model.train()
+    batches = [ragged(["ethanol", "benzene"]), padded(["ethanol", "co2"], 12),
+               {"h": torch.zeros(0, 5, dtype=torch.float64),
+                "pos": torch.zeros(0, 5, 3, dtype=torch.float64)}]
+    for sample in batches:
+        pos = sample["pos"].clone().requires_grad_(True)
+        y = model({**sample, "pos": pos})
+        loss = sum(v.pow(2).sum() for v in y.values()) + sum(model.extra_losses().values())
+        loss.backward()
+        assert pos.grad is not None and bool(torch.isfinite(pos.grad).all())
+        assert "degenerate_fraction" in model.metrics()
