@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from symkit.canonicalizers import Canonicalizer
 from symkit.groups._base import Element, Group
 from symkit.spec import Spec
+from symkit.symmetrizers.learned._inputs import KeyedSource
 
 __all__ = ["Proposal", "LearnedCanonicalizer", "follow_dtype"]
 
@@ -88,7 +89,7 @@ class LearnedCanonicalizer(Canonicalizer):
         #: dtype of the data of the last call (tolerances follow it, not the compute dtype)
         self.input_dtype: torch.dtype = torch.get_default_dtype()
         #: random source of the degenerate fallbacks (``None``: torch's global generator)
-        self.generator: torch.Generator | None = None
+        self.generator: torch.Generator | KeyedSource | None = None
 
     @classmethod
     def supports(cls, group: Group) -> bool:

@@ -27,7 +27,8 @@ from symkit.spec import Spec
 from symkit.symmetrizers._batching import BatchLayout
 
 __all__ = ["check_finite", "point_batch", "sample_keys", "keyed_draws", "degeneracy_tol",
-           "sign_tol", "tie_tol", "node_counts", "EXACT_RTOL"]
+           "sign_tol", "tie_tol", "node_counts", "EXACT_RTOL", "KeyedSource", "gaussian",
+           "uniform"]
 
 #: odd 64-bit constants of the SplitMix64 finalizer, used to mix (seed, key) into one seed
 _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
@@ -192,3 +193,50 @@ def keyed_draws(seed: int, keys: Tensor, draw: Callable[[torch.Generator], Tenso
         probe = draw(torch.Generator().manual_seed(int(seed)))
         return probe.new_zeros((0, *probe.shape))
     return torch.stack(draws)[inverse]
+
+
+class KeyedSource:
+    """Per-sample random streams for the degenerate fallbacks of a batch of ``B * repeat`` rows
+    (``repeat`` consecutive rows per sample): row ``b * repeat + r`` draws from the stream of
+    ``(seed, keys[b])``, so a flagged sample's random completion, too, does not depend on the
+    rest of the batch. Pass it wherever a ``generator`` is accepted below.
+
+    Args:
+        seed: stream seed (use one distinct from the noise's).
+        keys: ``(B,)`` keys from :func:`sample_keys`.
+        repeat: rows per sample (``K`` copies).
+    """
+
+    def __init__(self, seed: int, keys: Tensor, repeat: int = 1):
+        self.seed, self.keys, self.repeat = int(seed), keys, int(repeat)
+
+    def draw(self, kind: str, rows: int, shape: tuple[int, ...]) -> Tensor:
+        if rows != self.keys.shape[0] * self.repeat:
+            raise ValueError(f"KeyedSource made for {self.keys.shape[0]} x {self.repeat} rows, "
+                             f"asked for {rows}")
+        fn = torch.randn if kind == "normal" else torch.rand
+        out = keyed_draws(self.seed, self.keys, lambda gen: fn(
+            (self.repeat, *shape), generator=gen, dtype=torch.float64))
+        return out.reshape(rows, *shape)
+
+
+def _draw(kind: str, source, rows: int, shape: tuple[int, ...], device) -> Tensor:
+    if isinstance(source, KeyedSource):
+        return source.draw(kind, rows, shape).to(device)
+    fn = torch.randn if kind == "normal" else torch.rand
+    out = fn((rows, *shape), generator=source, dtype=torch.float64,
+             device=source.device if source is not None else None)
+    return out.to(device)
+
+
+def gaussian(source: torch.Generator | KeyedSource | None, rows: int, *shape: int,
+             device=None) -> Tensor:
+    """Standard normal float64 draws ``(rows, *shape)`` from a generator (``None``: torch's
+    global one) or a :class:`KeyedSource`."""
+    return _draw("normal", source, rows, tuple(shape), device)
+
+
+def uniform(source: torch.Generator | KeyedSource | None, rows: int, *shape: int,
+            device=None) -> Tensor:
+    """``U[0, 1)`` float64 draws ``(rows, *shape)``, like :func:`gaussian`."""
+    return _draw("uniform", source, rows, tuple(shape), device)

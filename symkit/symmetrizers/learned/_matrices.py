@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from symkit.symmetrizers.learned._inputs import KeyedSource, gaussian
+
 __all__ = [
     "gram_schmidt",
     "frame_from_vectors",
@@ -46,7 +48,8 @@ def gram_schmidt(vectors: Tensor, eps: float = 1e-12) -> Tensor:
 
 
 def frame_from_vectors(vectors: Tensor, *, proper: bool, scale: Tensor | None = None,
-                       tol: float = 1e-8, generator: torch.Generator | None = None) -> Tensor:
+                       tol: float = 1e-8,
+                       generator: torch.Generator | KeyedSource | None = None) -> Tensor:
     """An orthogonal frame ``F(V)`` with ``F(R V) = R F(V)`` for every ``R`` in O(d) (SO(d) if
     ``proper``): :func:`complete_frame` without the flags.
 
@@ -99,7 +102,7 @@ def _push(frame: Tensor, count: Tensor, v: Tensor, floor2: Tensor, limit: int,
 
 def complete_frame(
     vectors: Tensor, scale: Tensor | None = None, *, proper: bool, tol: float = 1e-8,
-    sign_tol: float | None = None, generator: torch.Generator | None = None,
+    sign_tol: float | None = None, generator: torch.Generator | KeyedSource | None = None,
     collapsed: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """An orthonormal frame from equivariant vectors, exact where they determine it.
@@ -130,7 +133,8 @@ def complete_frame(
         tol: relative floor of a kept residual (see :func:`._inputs.degeneracy_tol`).
         sign_tol: relative floor of the last (orientation) residual for O(d) (see
             :func:`._inputs.sign_tol`; default ``tol``).
-        generator: random source of the completion.
+        generator: random source of the completion (a :class:`._inputs.KeyedSource` for
+            per-sample streams).
         collapsed: ``(B,)`` bool, samples where no vector is to be trusted (e.g. all points
             coincide): fully random frames.
 
@@ -155,9 +159,7 @@ def complete_frame(
         frame, count = _push(frame, count, vectors[..., k], floor2, limit, last2)
     flagged = count < limit
     if bool(flagged.any()):
-        z = torch.randn(b, d, d, generator=generator, dtype=torch.float64,
-                        device=generator.device if generator is not None else None)
-        z = z.to(device=vectors.device, dtype=vectors.dtype)
+        z = gaussian(generator, b, d, d, device=vectors.device).to(vectors.dtype)
         for k in range(d):
             floor2 = 1e-6 * (z[..., k] * z[..., k]).sum(-1)
             frame, count = _push(frame, count, z[..., k], floor2, limit)
@@ -169,7 +171,7 @@ def complete_frame(
 
 def polar_frame(
     m: Tensor, scale: Tensor, *, proper: bool, tol: float,
-    generator: torch.Generator | None = None, collapsed: Tensor | None = None,
+    generator: torch.Generator | KeyedSource | None = None, collapsed: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The orthogonal polar factor of ``M``, exact where ``M`` determines it, else flagged.
 

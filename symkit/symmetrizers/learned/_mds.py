@@ -50,16 +50,19 @@ from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import batch_layout, data_dtype
 from symkit.symmetrizers.learned._canonicalizers import find_field, is_matrix_group
 from symkit.symmetrizers.learned._inputs import (
+    KeyedSource,
     check_finite,
     degeneracy_tol,
+    gaussian,
     point_batch,
     sign_tol,
+    uniform,
 )
 
 __all__ = ["mds_coordinates", "mds_frame", "haar_blocks", "MDSInvariant", "mds_invariant"]
 
 
-def haar_blocks(cluster: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def haar_blocks(cluster: Tensor, generator: torch.Generator | KeyedSource | None = None) -> Tensor:
     """Block-diagonal orthogonal matrices: Haar on O(m) on each group of ``m`` indices sharing a
     cluster label, the identity elsewhere (QR of a masked Gaussian, Mezzadri's sign fix).
 
@@ -69,9 +72,7 @@ def haar_blocks(cluster: Tensor, generator: torch.Generator | None = None) -> Te
     b, d = cluster.shape
     same = cluster[:, :, None] == cluster[:, None, :]
     single = same.sum(-1) == 1
-    z = torch.randn((b, d, d), generator=generator, dtype=torch.float64,
-                    device=generator.device if generator is not None else None)
-    z = z.to(cluster.device)
+    z = gaussian(generator, b, d, d, device=cluster.device)
     eye = torch.eye(d, dtype=torch.float64, device=cluster.device).expand_as(z)
     z = torch.where(same, z, torch.zeros_like(z))
     z = torch.where(single[:, :, None] | single[:, None, :], eye, z)
@@ -81,7 +82,7 @@ def haar_blocks(cluster: Tensor, generator: torch.Generator | None = None) -> Te
 
 
 def mds_frame(pos: Tensor, *, proper: bool, mask: Tensor | None = None,
-              tol: float | None = None, generator: torch.Generator | None = None
+              tol: float | None = None, generator: torch.Generator | KeyedSource | None = None
               ) -> tuple[Tensor, Tensor, Tensor]:
     """The element ``(Q, c)`` with ``Q^T (x_i - c)`` the sign-fixed MDS coordinates of ``x_i``.
 
@@ -138,9 +139,7 @@ def mds_frame(pos: Tensor, *, proper: bool, mask: Tensor | None = None,
     m3 = (wf[..., None] * proj.pow(3)).sum(1)
     a3 = (wf * p.detach().norm(dim=-1).pow(3)).sum(1)
     free = (m3.abs() <= stol * a3[:, None]) | in_cluster
-    coin = torch.randint(0, 2, m3.shape, generator=generator,
-                         device=generator.device if generator is not None else None)
-    coin = 2.0 * coin.to(device=x.device, dtype=x.dtype) - 1.0
+    coin = torch.where(uniform(generator, b, d, device=x.device) < 0.5, -1.0, 1.0).to(x.dtype)
     s = torch.where(in_cluster, torch.ones_like(m3), torch.where(free, coin, torch.sign(m3)))
     if proper:
         det = torch.linalg.det(basis.detach()) * s.prod(-1)
@@ -208,7 +207,7 @@ class MDSInvariant(Symmetrizer):
         self.affine = "translation" in group.kinds
         self.proper = "reflection" not in group.kinds
         self.tol = tol
-        self.generator: torch.Generator | None = None
+        self.generator: torch.Generator | KeyedSource | None = None
 
     @classmethod
     def supports(cls, group: Group) -> bool:

@@ -12,7 +12,9 @@ copies) and S_N uses the straight-through soft sort.
 from its own stream, seeded by ``(seed, key_b)`` with ``key_b`` its number of valid nodes
 (:func:`._inputs.keyed_draws`): the same sample gets the same ``K`` draws alone or anywhere in
 any batch, and ``g . x`` gets the draws of ``x`` (so the fixed-seed model is exactly
-equivariant, up to degenerate inputs). Degenerate inputs are flagged per sample
+equivariant, up to degenerate inputs). The random choices of degenerate inputs come from
+per-sample streams too (:class:`._inputs.KeyedSource`), so a flagged sample's output is also a
+function of the sample alone. Degenerate inputs are flagged per sample
 (:attr:`flagged`: any of its ``K`` draws flagged by the canonicalizer). Dense, masked and
 ragged (``batch``) batches; a non-finite sample raises :class:`~symkit.errors.SampleError`.
 Input gradients flow through each ``g_k = h(x, eps_k)`` as in
@@ -35,7 +37,12 @@ from symkit.symmetrizers._base import Symmetrizer, tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
 from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer
 from symkit.symmetrizers.learned._canonicalizers import default_learned_canonicalizer
-from symkit.symmetrizers.learned._inputs import check_finite, keyed_draws, sample_keys
+from symkit.symmetrizers.learned._inputs import (
+    KeyedSource,
+    check_finite,
+    keyed_draws,
+    sample_keys,
+)
 from symkit.symmetrizers.learned._relax import (
     soft_permutation_forward,
     soft_sort,
@@ -43,6 +50,9 @@ from symkit.symmetrizers.learned._relax import (
 )
 
 __all__ = ["ProbabilisticSymmetrization", "probabilistic", "sample_device"]
+
+#: offset of the fallback streams' seed from the noise streams' (any constant works)
+FALLBACK_SEED = 0x5EED
 
 
 def sample_device(sample: Mapping[str, Any]) -> torch.device:
@@ -106,7 +116,8 @@ class ProbabilisticSymmetrization(Symmetrizer):
             keys = sample_keys(sample, self.in_spec, layout)
             noise = keyed_draws(self.seed, keys, lambda gen: torch.randn(
                 k, nd, generator=gen, dtype=torch.float64)).reshape(-1, nd)
-            self.canonicalizer.generator = torch.Generator().manual_seed(self.seed)
+            # degenerate fallbacks from per-sample streams too (a seed distinct from the noise's)
+            self.canonicalizer.generator = KeyedSource(self.seed + FALLBACK_SEED, keys, k)
         else:
             noise = torch.randn(copies.size, nd, dtype=torch.float64)
             self.canonicalizer.generator = None

@@ -14,16 +14,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from symkit.symmetrizers.learned._inputs import KeyedSource, uniform
+
 __all__ = ["argmax_ties", "argsort_ties"]
 
 
-def _uniform(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
-    u = torch.rand(shape, generator=generator, dtype=torch.float64,
-                   device=generator.device if generator is not None else None)
-    return u.to(like.device)
+def _uniform(shape: tuple[int, ...], like: Tensor, generator) -> Tensor:
+    return uniform(generator, shape[0], *shape[1:], device=like.device)
 
 
-def argmax_ties(logits: Tensor, tol: float, generator: torch.Generator | None = None
+def argmax_ties(logits: Tensor, tol: float, generator: torch.Generator | KeyedSource | None = None
                 ) -> tuple[Tensor, Tensor]:
     """``argmax`` with ties (within ``tol * max |logit|``) broken uniformly at random.
 
@@ -43,7 +43,7 @@ def argmax_ties(logits: Tensor, tol: float, generator: torch.Generator | None = 
     return torch.where(tied, u, torch.full_like(u, -1.0)).argmax(-1), flagged
 
 
-def argsort_ties(scores: Tensor, tol: float, generator: torch.Generator | None = None
+def argsort_ties(scores: Tensor, tol: float, generator: torch.Generator | KeyedSource | None = None
                  ) -> tuple[Tensor, Tensor]:
     """``argsort`` ascending, nodes whose scores tie (a chain of gaps within
     ``tol * max |score|``) ordered uniformly at random among themselves.

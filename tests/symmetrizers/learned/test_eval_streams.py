@@ -66,3 +66,15 @@ def test_keyed_draws_depend_on_seed_and_key_only():
     assert torch.equal(keyed_draws(1, torch.tensor([9]), draw)[0], out[1])
     assert not torch.equal(keyed_draws(2, keys, draw), out)
     assert keyed_draws(1, torch.zeros(0, dtype=torch.long), draw).shape == (0, 3)
+
+
+def test_flagged_samples_are_a_function_of_the_sample_too():
+    """Benzene is degenerate (random completion of its frame); with a seed, that randomness
+    comes from its own stream as well: alone or second in a batch, the same output."""
+    model, _ = build("probabilistic", "se3", seed=5, eval_samples=3)
+    with torch.no_grad():
+        alone = model(sample_of("benzene"))
+        assert bool(model.flagged.all())
+        batch = model(padded(["co2", "benzene"], 12))
+        assert bool(model.flagged.all())
+    assert spread_error(_rows(batch, 1, slice(0, 12)), alone) <= EXACT[torch.float64]
