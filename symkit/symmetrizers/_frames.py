@@ -275,11 +275,21 @@ def pca(moments: Moments, tol: float = 1e-3) -> PCA:
     return PCA(q, lam, cluster, rel_gap, degenerate, empty)
 
 
-def haar_blocks(cluster: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+def haar_blocks(
+    cluster: Tensor, k: int, generator: torch.Generator | None = None, *,
+    gaussian: Tensor | None = None,
+) -> Tensor:
     """Block-diagonal orthogonal matrices: Haar on O(m) for each cluster of size m > 1, 1 else.
 
     ``k`` independent draws per sample. Built by QR of a Gaussian matrix masked to the blocks
     (QR keeps the block structure) with the Mezzadri sign fix.
+
+    Args:
+        cluster: eigenvalue cluster labels; equal labels form one block.
+        k: draws per sample.
+        generator: random source of the Gaussian matrix.
+        gaussian: the standard normal ``(B, k, d, d)`` float64 draws to use instead (callers
+            with their own random streams, e.g. per-sample streams at evaluation).
 
     Shapes:
         cluster: ``(B, d)`` long; returns ``(B, k, d, d)`` float64.
@@ -288,10 +298,13 @@ def haar_blocks(cluster: Tensor, k: int, generator: torch.Generator | None = Non
     same = cluster[:, :, None] == cluster[:, None, :]
     size = same.sum(-1)
     single = size == 1
-    z = torch.randn(
-        (b, k, d, d), generator=generator, dtype=torch.float64,
-        device=generator.device if generator is not None else cluster.device,
-    ).to(cluster.device)
+    if gaussian is not None:
+        z = gaussian.to(device=cluster.device, dtype=torch.float64)
+    else:
+        z = torch.randn(
+            (b, k, d, d), generator=generator, dtype=torch.float64,
+            device=generator.device if generator is not None else cluster.device,
+        ).to(cluster.device)
     eye = torch.eye(d, dtype=torch.float64, device=cluster.device)
     z = torch.where(same[:, None], z, torch.zeros_like(z))
     z = torch.where(single[:, None, :, None] | single[:, None, None, :], eye.expand_as(z), z)

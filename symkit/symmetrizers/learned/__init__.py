@@ -15,17 +15,34 @@ from symkit.symmetrizers.learned._canonicalizers import (
     PointFrameCanonicalizer,
     SortCanonicalizer,
 )
+from symkit.symmetrizers.learned._inputs import (
+    check_finite,
+    degeneracy_tol,
+    keyed_draws,
+    point_batch,
+    sample_keys,
+    tie_tol,
+)
 from symkit.symmetrizers.learned._learned_canonicalization import (
     LearnedCanonicalization,
     learned_canonicalization,
 )
 from symkit.symmetrizers.learned._matrices import (
+    complete_frame,
+    cross_complement,
     frame_from_vectors,
     gram_schmidt,
     orbit_distance,
+    polar_frame,
     project_to_group,
 )
-from symkit.symmetrizers.learned._mds import MDSInvariant, mds_coordinates, mds_invariant
+from symkit.symmetrizers.learned._mds import (
+    MDSInvariant,
+    haar_blocks,
+    mds_coordinates,
+    mds_frame,
+    mds_invariant,
+)
 from symkit.symmetrizers.learned._orbit_distance import (
     OrbitDistanceCanonicalization,
     orbit_distance_canonicalization,
@@ -48,6 +65,17 @@ __all__ = [
     "LearnedCanonicalization",
     "learned_canonicalization",
     "frame_from_vectors",
+    "complete_frame",
+    "cross_complement",
+    "polar_frame",
+    "haar_blocks",
+    "mds_frame",
+    "check_finite",
+    "degeneracy_tol",
+    "tie_tol",
+    "keyed_draws",
+    "point_batch",
+    "sample_keys",
     "gram_schmidt",
     "orbit_distance",
     "project_to_group",

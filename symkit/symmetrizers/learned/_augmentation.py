@@ -21,6 +21,16 @@ and SO(3) with rotation widths ``pi`` (the default start), and O(2)/O(3) with
 ``reflection_prob = 0.5``, the law is Haar and the error falls like ``1/sqrt(K)``; :meth:`supports`
 lists those groups. Narrower widths or translations (E(d), SE(d): allowed, but never invariant)
 give plain learned augmentation.
+
+**Evaluation is a function of the sample.** With a ``seed``, the draws of sample ``b`` come
+from its own stream seeded by ``(seed, key_b)``, ``key_b`` its number of valid nodes
+(:func:`._inputs.keyed_draws`): the same sample gets the same ``K`` transformations alone or
+anywhere in any batch, reproducibly. The elements are built in float64 and cast to the data's
+dtype (half precision works). No input is degenerate for a distribution that does not read the
+input: :attr:`flagged` is all ``False``. Dense, masked and ragged batches (``global`` mode); a
+non-finite sample raises :class:`~symkit.errors.SampleError`. Input gradient: the elements do
+not depend on the input (``global``), so it is the average of the backbone's gradients over the
+``K`` transformed copies.
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import batch_layout, data_dtype
 from symkit.symmetrizers.learned._canonicalizer import follow_dtype
 from symkit.symmetrizers.learned._canonicalizers import is_matrix_group
+from symkit.symmetrizers.learned._inputs import check_finite, keyed_draws, sample_keys
 from symkit.symmetrizers.learned._matrices import skew_basis
 from symkit.symmetrizers.learned._probabilistic import sample_device
 
@@ -147,31 +158,41 @@ class LearnedAugmentation(Symmetrizer):
 
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
         follow_dtype(self, sample)
-        b = batch_layout(sample, self.in_spec).size
+        layout = batch_layout(sample, self.in_spec)
+        check_finite(sample, self.in_spec, layout)
+        b = layout.size
         k = self.num_elements()
         dtype, device = data_dtype(sample, self.in_spec), sample_device(sample)
-        w = self.widths(sample).to(dtype)
+        w = self.widths(sample)
         self._widths = w
-        w = w.expand(b, -1).repeat_interleave(k, dim=0)  # (B K, G)
-        gen = None
-        if self.seed is not None and not self.training:
-            gen = torch.Generator().manual_seed(self.seed)
-        u = torch.rand(b * k, w.shape[1] + 1, generator=gen, dtype=torch.float64)
+        w = w.to(torch.float64).expand(b, -1).repeat_interleave(k, dim=0)  # (B K, G)
+        n_u = w.shape[1] + 1
+        if self.seed is not None and not self.training:  # per-sample streams (module docs)
+            draws = keyed_draws(self.seed, sample_keys(sample, self.in_spec, layout),
+                                lambda gen: torch.cat([
+                                    torch.rand(k, n_u, generator=gen, dtype=torch.float64),
+                                    torch.randn(k, 3, generator=gen, dtype=torch.float64)], -1))
+            draws = draws.reshape(b * k, n_u + 3)
+        else:
+            draws = torch.cat([torch.rand(b * k, n_u, dtype=torch.float64),
+                               torch.randn(b * k, 3, dtype=torch.float64)], -1)
+        u, axis = draws[:, :n_u].to(device), draws[:, n_u:]
         v = math.pi * (2 * u[:, : self.n_rot] - 1)
         if self.n_rot == 3:  # SO(3): Haar axis-angle as the base law
-            axis = torch.randn(b * k, 3, generator=gen, dtype=torch.float64)
-            v = haar_axis_angle(u[:, 0], axis)
-        a = w[:, : self.n_rot] * v.to(device=device, dtype=dtype) / math.pi
-        rot = torch.matrix_exp(torch.einsum("ng,gij->nij", a, self.basis.to(dtype)))
-        u = u.to(device)
+            v = haar_axis_angle(u[:, 0].cpu(), axis).to(device)
+        a = w[:, : self.n_rot] * v / math.pi
+        basis = self.basis.to(device=device, dtype=torch.float64)
+        rot = torch.matrix_exp(torch.einsum("ng,gij->nij", a, basis))
         if self.reflect:
-            flip = torch.where(u[:, -1] < self.reflect, -1.0, 1.0).to(dtype)
+            flip = torch.where(u[:, -1] < self.reflect, -1.0, 1.0).to(rot.dtype)
             rot = torch.cat([rot[..., :1] * flip[:, None, None], rot[..., 1:]], dim=-1)
+        weights = torch.full((b, k), 1.0 / k, dtype=dtype, device=device)
+        self.flagged = torch.zeros(b, dtype=torch.bool, device=device)
+        self._metrics = {"degenerate_fraction": 0.0}
         if self.n_trans:
-            t = w[:, self.n_rot:] * (2 * u[:, self.n_rot:-1].to(dtype) - 1)
-            return homogeneous(rot, t), torch.full((b, k), 1.0 / k, dtype=dtype, device=device)
-        g = rot
-        return g, torch.full((b, k), 1.0 / k, dtype=dtype, device=device)
+            t = w[:, self.n_rot:] * (2 * u[:, self.n_rot:-1] - 1)
+            return homogeneous(rot, t).to(dtype), weights
+        return rot.to(dtype), weights
 
     def extra_losses(self) -> dict[str, Tensor]:
         if self._widths is None:
@@ -187,7 +208,8 @@ class LearnedAugmentation(Symmetrizer):
         if self._widths is None:
             return {}
         w = self._widths.detach()
-        out = {"rotation_width": float(w[..., : self.n_rot].mean())}
+        out = super().metrics()
+        out["rotation_width"] = float(w[..., : self.n_rot].mean()) if w.numel() else 0.0
         if self.n_trans:
             out["translation_width"] = float(w[..., self.n_rot:].mean())
         return out

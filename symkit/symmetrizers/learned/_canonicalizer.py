@@ -17,6 +17,7 @@ Every learned canonicalizer also
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from torch import Tensor, nn
 from symkit.canonicalizers import Canonicalizer
 from symkit.groups._base import Element, Group
 from symkit.spec import Spec
+from symkit.symmetrizers.learned._inputs import KeyedSource
 
 __all__ = ["Proposal", "LearnedCanonicalizer", "follow_dtype"]
 
@@ -84,6 +86,10 @@ class LearnedCanonicalizer(Canonicalizer):
         self.noise_dim = noise_dim
         self.prior_weight, self.tau = prior_weight, tau
         self.last: Proposal | None = None
+        #: dtype of the data of the last call (tolerances follow it, not the compute dtype)
+        self.input_dtype: torch.dtype = torch.get_default_dtype()
+        #: random source of the degenerate fallbacks (``None``: torch's global generator)
+        self.generator: torch.Generator | KeyedSource | None = None
 
     @classmethod
     def supports(cls, group: Group) -> bool:
@@ -94,10 +100,16 @@ class LearnedCanonicalizer(Canonicalizer):
         """The proposal for a batch; ``noise: (B, noise_dim)`` invariant noise (or ``None``).
 
         The network runs in :attr:`compute_dtype` (frames: float64, since a frame amplifies
-        rounding errors by its conditioning) or else in the precision of the data; its parameters
-        are cast in place.
+        rounding errors by its conditioning) or else in the precision of the data (at least
+        float32: half-precision data is computed in float32); its parameters are cast in place.
         """
+        self.input_dtype = next((v.dtype for v in sample.values()
+                                 if isinstance(v, Tensor) and v.is_floating_point()),
+                                torch.get_default_dtype())
         dtype = self.compute_dtype
+        if dtype is None and self.input_dtype in (torch.float16, torch.bfloat16):
+            dtype = torch.float32  # half inputs: scores in float32, ties judged on the input
+        self.flagged = None
         follow_dtype(self, sample, dtype)
         if dtype is not None:
             sample = {k: v.to(dtype) if isinstance(v, Tensor) and v.is_floating_point() else v
@@ -134,7 +146,7 @@ class LearnedCanonicalizer(Canonicalizer):
             return (p.rotation.detach() - eye).abs().amax(dim=(-1, -2)) < tol
         g = p.element.detach()
         ident = self.group.identity(g.shape[0], device=g.device)
-        return (g == ident).reshape(g.shape[0], -1).all(dim=1)
+        return (g == ident).reshape(g.shape[0], math.prod(g.shape[1:])).all(dim=1)
 
     def extra_losses(self) -> dict[str, Tensor]:
         """``{"canonicalization_prior": prior_weight * prior}`` for the last batch."""
@@ -143,7 +155,13 @@ class LearnedCanonicalizer(Canonicalizer):
         return {"canonicalization_prior": self.prior_weight * self.prior_loss(self.last)}
 
     def metrics(self) -> dict[str, float]:
-        """``identity_rate``: fraction of the last batch canonicalized by the identity."""
+        """``identity_rate``: fraction of the last batch canonicalized by the identity;
+        ``degenerate_fraction``: fraction flagged degenerate (see :attr:`flagged`)."""
         if self.last is None:
             return {}
-        return {"identity_rate": float(self.identity_mask(self.last).double().mean())}
+        flagged = self.flagged
+        degenerate = 0.0 if flagged is None or not flagged.numel() else float(
+            flagged.double().mean())
+        ident = self.identity_mask(self.last)
+        rate = float(ident.double().mean()) if ident.numel() else 0.0
+        return {"identity_rate": rate, "degenerate_fraction": degenerate}

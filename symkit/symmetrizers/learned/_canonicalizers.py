@@ -16,6 +16,7 @@ field, or all node fields for ``learned_sort``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -29,14 +30,22 @@ from symkit.groups._symmetric import Symmetric
 from symkit.registry import register
 from symkit.reps._image import Image
 from symkit.reps._point import Point
-from symkit.spec import Spec
+from symkit.spec import Field, Spec
 from symkit.symmetrizers._base import tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout
 from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer, Proposal
 from symkit.symmetrizers.learned._image_nets import ImageVectors, LiftingScores, with_noise_channels
-from symkit.symmetrizers.learned._matrices import frame_from_vectors
+from symkit.symmetrizers.learned._inputs import (
+    check_finite,
+    degeneracy_tol,
+    point_batch,
+    sign_tol,
+    tie_tol,
+)
+from symkit.symmetrizers.learned._matrices import complete_frame
 from symkit.symmetrizers.learned._point_nets import PointVectors
 from symkit.symmetrizers.learned._set_nets import NodeScores
+from symkit.symmetrizers.learned._ties import argmax_ties, argsort_ties
 
 __all__ = [
     "GroupCNNCanonicalizer",
@@ -73,6 +82,40 @@ def _proper(group: Group) -> bool:
     return "reflection" not in group.kinds
 
 
+def field_layout(sample: Mapping[str, object], field: str):
+    """The batch layout of a sample read through one field (ragged when it has ``batch``)."""
+    return batch_layout(sample, Spec({field: Field(Point(), nodes=True)}))
+
+
+def with_krylov(v: Tensor, size: Tensor, pos: Tensor, c: Tensor, mask: Tensor
+                ) -> tuple[Tensor, Tensor]:
+    """Append ``M v_k`` to the candidate vectors, ``M`` the second-moment matrix of the points
+    about ``c``.
+
+    ``M`` transforms as ``A M A^T``, so ``M v_k`` is equivariant too, and it is fixed by every
+    symmetry of the input that fixes ``v_k``: it adds no false direction on a symmetric input,
+    but on a generic one it restores the directions an (untrained) network makes nearly
+    dependent, which keeps the frame well conditioned. Reference size: ``tr(M) s_k``.
+
+    Shapes:
+        v: ``(B, d, m)``; size: ``(B, m)``; pos: ``(B, N, d)``; c: ``(B, d)``; mask ``(B, N)``;
+        returns ``(B, d, 2m)`` and ``(B, 2m)``.
+    """
+    w = mask.to(pos.dtype)
+    xc = (pos - c[:, None]) * w[..., None]
+    m = xc.transpose(1, 2) @ xc / w.sum(1).clamp_min(1.0)[:, None, None]
+    trace = m.detach().diagonal(dim1=-2, dim2=-1).sum(-1)
+    return torch.cat([v, m @ v], dim=-1), torch.cat([size, trace[:, None] * size], dim=-1)
+
+
+def collapsed_points(pos: Tensor, mask: Tensor, rho: Tensor, tol: float) -> Tensor:
+    """Samples whose valid points coincide up to rounding (or that have none), ``(B,)`` bool:
+    the spread ``rho`` is at most ``tol`` times the largest coordinate norm."""
+    size = (pos.detach().norm(dim=-1) * mask).amax(-1) if pos.shape[1] else rho.new_zeros(
+        pos.shape[0])
+    return (rho.detach() <= tol * size) | ~mask.any(-1)
+
+
 class GroupCNNCanonicalizer(LearnedCanonicalizer):
     """``h(x) = argmax_g score_g(x)`` with lifting G-CNN scores, for a finite planar group.
 
@@ -91,9 +134,14 @@ class GroupCNNCanonicalizer(LearnedCanonicalizer):
                 and Image().is_exact(group))
 
     def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
-        logits = self.net(with_noise_channels(sample[self.field], noise))
+        x = sample[self.field]
+        check_finite(sample, Spec({self.field: Field(Image())}), batch_layout(sample, Spec(
+            {self.field: Field(Image())})))
+        logits = self.net(with_noise_channels(x, noise))
         elements = self.group.elements(device=logits.device)
-        return Proposal(self.group.index(elements, logits.argmax(-1)), logits=logits)
+        index, self.flagged = argmax_ties(logits, tie_tol(self.input_dtype),
+                                          self.generator)
+        return Proposal(self.group.index(elements, index), logits=logits)
 
 
 class ImageFrameCanonicalizer(LearnedCanonicalizer):
@@ -117,26 +165,44 @@ class ImageFrameCanonicalizer(LearnedCanonicalizer):
         return isinstance(group, Orthogonal) and group.dim == 2
 
     def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
-        v = self.net(with_noise_channels(sample[self.field], noise))
-        frame = frame_from_vectors(v, proper=_proper(self.group))
+        x = sample[self.field]
+        check_finite(sample, Spec({self.field: Field(Image())}), batch_layout(sample, Spec(
+            {self.field: Field(Image())})))
+        v, size = self.net(with_noise_channels(x, noise))
+        frame, self.flagged = complete_frame(v, size, proper=_proper(self.group),
+                                             tol=degeneracy_tol(self.input_dtype),
+                                             sign_tol=sign_tol(self.input_dtype),
+                                             generator=self.generator)
         return Proposal(frame, rotation=frame)
 
 
 class PointFrameCanonicalizer(LearnedCanonicalizer):
     """``h(x) = (GS(v_1..v_d), centroid)`` from EGNN-style equivariant vectors of a point set.
 
-    O(d)/E(d): Gram-Schmidt on ``d`` vectors (reflections from ``det``); SO(d)/SE(d): the last
-    axis is flipped where needed (the cross product for ``d = 3``); E(d)/SE(d) add the centroid
-    as translation.
+    O(d)/E(d): Gram-Schmidt on ``d`` vectors (reflections from ``det``); SO(d)/SE(d): Gram-Schmidt
+    on the first ``d - 1`` independent ones and the last axis their generalized cross product,
+    which is exact for mirror-symmetric inputs; E(d)/SE(d) add the centroid as translation. See
+    :func:`._matrices.complete_frame` for the degenerate inputs (vectors cancelled by symmetry:
+    benzene, methane, CO2, a single atom), which are flagged and given a Haar-random completion.
+    Dense, masked (``mask``) and ragged (``batch``) batches are read alike; padding is ignored.
+
+    Gradient: the frame is a smooth function of the positions on non-degenerate inputs (forces of
+    an invariant output through it are exact); on flagged ones it is finite, with the random
+    axes following the kept ones.
+
+    Args:
+        tol: relative size below which a vector counts as cancelled (default:
+            :func:`._inputs.degeneracy_tol` of the input dtype).
     """
 
     compute_dtype = torch.float64
 
     def __init__(self, group: Group, in_spec: Spec | None = None, field: str | None = None,
-                 hidden: int = 32, **kwargs):
+                 hidden: int = 32, tol: float | None = None, **kwargs):
         super().__init__(group, in_spec, **kwargs)
         self.field = find_field(in_spec, Point, field)
         self.affine = "translation" in group.kinds
+        self.tol = tol
         self.net = PointVectors(group.dim, hidden, self.noise_dim, center=self.affine)
 
     @classmethod
@@ -144,8 +210,16 @@ class PointFrameCanonicalizer(LearnedCanonicalizer):
         return is_matrix_group(group)
 
     def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
-        v, c = self.net(sample[self.field], noise)
-        frame = frame_from_vectors(v, proper=_proper(self.group))
+        layout = field_layout(sample, self.field)
+        check_finite(sample, Spec({self.field: Field(Point(), nodes=True)}), layout)
+        pos, mask = point_batch(sample, self.field, layout)
+        v, c, size, rho = self.net(pos, noise, mask=mask)
+        v, size = with_krylov(v, size, pos, c, mask)
+        tol = self.tol if self.tol is not None else degeneracy_tol(self.input_dtype)
+        frame, self.flagged = complete_frame(
+            v, size, proper=_proper(self.group), tol=tol, sign_tol=sign_tol(self.input_dtype),
+            generator=self.generator,
+            collapsed=collapsed_points(pos, mask, rho, sign_tol(self.input_dtype)))
         element = homogeneous(frame, c) if self.affine else frame
         return Proposal(element, rotation=frame)
 
@@ -169,9 +243,14 @@ class SortCanonicalizer(LearnedCanonicalizer):
         return isinstance(group, Symmetric)
 
     def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
-        x = torch.cat([sample[n].reshape(*sample[n].shape[:2], -1) for n in self.fields], -1)
+        x = torch.cat([sample[n].reshape(*sample[n].shape[:2], math.prod(sample[n].shape[2:]))
+                       for n in self.fields], -1)
+        check_finite({"x": x}, Spec({"x": Field(Point(), nodes=True)}),
+                     batch_layout({"x": x}, Spec({"x": Field(Point(), nodes=True)})))
         scores = self.net(x, noise)
-        return Proposal(torch.argsort(scores, dim=-1), scores=scores)
+        order, self.flagged = argsort_ties(scores, tie_tol(self.input_dtype),
+                                           self.generator)
+        return Proposal(order, scores=scores)
 
 
 class OrbitScoresCanonicalizer(LearnedCanonicalizer):
@@ -194,16 +273,23 @@ class OrbitScoresCanonicalizer(LearnedCanonicalizer):
         return bool(group.is_finite) and (group.order or 0) <= MAX_ORDER
 
     def _propose(self, sample: Mapping[str, Tensor], noise: Tensor | None = None) -> Proposal:
+        check_finite(sample, self.in_spec, batch_layout(sample, self.in_spec))
         copies = Copies(sample, batch_layout(sample, self.in_spec), self.group.order)
         device = next(v.device for v in sample.values() if isinstance(v, Tensor))
         elements = self.group.elements(device=device)
+        if copies.layout.size == 0:  # nothing to score (reps need not act on empty batches)
+            logits = torch.zeros(0, self.group.order, device=device)
+            self.flagged = torch.zeros(0, dtype=torch.bool, device=device)
+            return Proposal(self.group.index(elements, logits.argmax(-1)), logits=logits)
         g_inv = tile_elements(self.group.inverse(elements), copies.layout.size)
         moved = self.in_spec.act(self.group, g_inv, copies.sample)
         parts = [moved[n].flatten(1) for n in self.in_spec if n in moved]
         if noise is not None and self.noise_dim:
             parts.append(noise.repeat_interleave(self.group.order, dim=0).to(parts[0].dtype))
-        logits = self.psi(torch.cat(parts, dim=1)).reshape(copies.layout.size, -1)
-        return Proposal(self.group.index(elements, logits.argmax(-1)), logits=logits)
+        logits = self.psi(torch.cat(parts, dim=1)).reshape(copies.layout.size, self.group.order)
+        index, self.flagged = argmax_ties(logits, tie_tol(self.input_dtype),
+                                          self.generator)
+        return Proposal(self.group.index(elements, index), logits=logits)
 
 
 @register("canonicalizers", "learned_group_cnn")
@@ -230,10 +316,10 @@ def learned_image_frame(
 @register("canonicalizers", "learned_point_frame")
 def learned_point_frame(
     group: Group, in_spec: Spec | None = None, field: str | None = None, hidden: int = 32,
-    noise_dim: int = 0, prior_weight: float = 0.0,
+    noise_dim: int = 0, prior_weight: float = 0.0, tol: float | None = None,
 ) -> PointFrameCanonicalizer:
     """O(d)/SO(d)/E(d)/SE(d) canonicalizer for point sets: EGNN vectors + Gram-Schmidt."""
-    return PointFrameCanonicalizer(group, in_spec, field, hidden, noise_dim=noise_dim,
+    return PointFrameCanonicalizer(group, in_spec, field, hidden, tol, noise_dim=noise_dim,
                                    prior_weight=prior_weight)
 
 

@@ -79,7 +79,7 @@ class LiftingScores(nn.Module):
         h = F.conv2d(x, filters.reshape(-1, *filters.shape[2:]), self.bias.repeat(n),
                      padding=self.weight.shape[-1] // 2)
         b, _, hh, ww = h.shape
-        h = torch.relu(h).reshape(b * n, -1, hh, ww)
+        h = torch.relu(h).reshape(b * n, h.shape[1] // n, hh, ww)  # explicit: also for b = 0
         # the 1x1 convolution as an einsum: same parameters, ~10x faster on CPU for few channels
         # (oneDNN reorders dominate a 1x1 conv with a handful of channels)
         mixed = torch.einsum("oc,bchw->bohw", self.mix.weight[:, :, 0, 0], h)
@@ -119,7 +119,9 @@ class ImageVectors(nn.Module):
         layers: number of D4-invariant convolutions.
 
     Shapes:
-        x: ``(B, C, H, W)`` square; returns ``(B, 2, m)`` (vectors as columns).
+        x: ``(B, C, H, W)`` square; returns ``(B, 2, m)`` (vectors as columns) and the
+        reference size ``mean_p |a_c(p)| |p|`` of each vector ``(B, m)`` (its norm if nothing
+        cancelled; see :func:`._matrices.complete_frame`).
     """
 
     def __init__(self, in_channels: int, num_vectors: int, hidden: int = 16, layers: int = 2):
@@ -134,4 +136,6 @@ class ImageVectors(nn.Module):
             h = torch.tanh(conv(h))
         a = self.head(h)  # (B, m, H, W)
         p = pixel_coordinates(x.shape[-1], x.dtype, x.device)  # (2, H, W)
-        return torch.einsum("bmhw,dhw->bdm", a, p) / (x.shape[-1] * x.shape[-2])
+        area = x.shape[-1] * x.shape[-2]
+        size = torch.einsum("bmhw,hw->bm", a.detach().abs(), p.norm(dim=0)) / area
+        return torch.einsum("bmhw,dhw->bdm", a, p) / area, size

@@ -19,7 +19,19 @@ of ``h`` must pass gradients to the network:
   permutation forward, SoftSort gradient); node outputs are mapped back by ``P^T``.
 
 The prior toward the identity (``prior_weight`` of the canonicalizer) and the identity rate come
-from the canonicalizer through :meth:`extra_losses` and :meth:`metrics`.
+from the canonicalizer through :meth:`extra_losses` and :meth:`metrics`, as do the per-sample
+:attr:`flagged` marks of degenerate inputs (and the ``degenerate_fraction``): there the
+canonicalizer chooses at random among equally valid elements (see
+:func:`._matrices.complete_frame` and :mod:`._ties`), so the model is equivariant in
+distribution. Every input field is checked first: a non-finite sample raises
+:class:`~symkit.errors.SampleError` naming its index.
+
+**Gradient with respect to the inputs.** Matrix groups: ``h(x)`` is built from the inputs with
+gradients (never detached), so on non-degenerate inputs the model is a smooth function whose
+input gradient is exact (the forces of an invariant energy match finite differences and
+transform as vectors); on flagged inputs the gradient is finite (see
+:func:`._matrices.complete_frame`). Finite groups and S_N: ``h(x)`` is piecewise constant, so
+the input gradient is the backbone's at the chosen element (exact away from score ties).
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
 from symkit.symmetrizers._canonicalization import Canonicalization
 from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer
 from symkit.symmetrizers.learned._canonicalizers import default_learned_canonicalizer
+from symkit.symmetrizers.learned._inputs import check_finite
 from symkit.symmetrizers.learned._relax import (
     soft_permutation_forward,
     soft_sort,
@@ -101,6 +114,7 @@ class LearnedCanonicalization(Canonicalization):
             return super().elements(sample)
         proposal = self.canonicalizer.propose(sample)
         self.canonicalizer.last = proposal
+        self.flagged = self.canonicalizer.flagged
         weights = straight_through_onehot(proposal.logits, self.canonicalizer.tau)
         if self.train_mode == "one":  # the chosen element only, its straight-through weight
             return proposal.element, weights.gather(1, proposal.logits.argmax(-1, keepdim=True))
@@ -108,17 +122,18 @@ class LearnedCanonicalization(Canonicalization):
         return g, weights
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        layout = batch_layout(sample, self.in_spec)
+        check_finite(sample, self.in_spec, layout)
         if self._finite_training() and self.train_mode == "mix":
-            layout = batch_layout(sample, self.in_spec)
             if not layout.ragged:
                 return self._mixed_forward(sample, layout)
         if not (self.training and isinstance(self.group, Symmetric)):
             return super().forward(sample)
         proposal = self.canonicalizer.propose(sample)
         self.canonicalizer.last = proposal
+        self.flagged = self.canonicalizer.flagged
         perm = soft_sort(proposal.scores, self.canonicalizer.tau)
         return soft_permutation_forward(self.backbone, self.in_spec, self.out_spec, sample, perm)
-
 
     def _mixed_forward(self, sample: Mapping[str, Tensor], layout) -> dict[str, Tensor]:
         """``sum_k w_k g_k . backbone(sum_j w_j g_j^-1 x)``: one backbone call (dense batches)."""

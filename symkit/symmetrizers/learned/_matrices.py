@@ -3,6 +3,8 @@
 For a group ``G_eta = {A : A^T eta A = eta}`` defined by a diagonal invariant form ``eta``
 (O(d): ``eta = I``; the Lorentz group O(1,3): ``eta = diag(1,-1,-1,-1)``):
 
+* :func:`complete_frame` turns ``m`` equivariant vectors into an orthonormal frame that is exact
+  whenever the vectors determine one and flags the samples where they do not (see there);
 * :func:`orbit_distance` ``||M^T eta M - eta||_F^2`` is zero exactly on ``G_eta``;
 * :func:`project_to_group` maps a matrix to ``G_eta`` and commutes with left multiplication by
   ``G_eta`` (``P(A M) = A P(M)``), so it keeps equivariance: for ``eta = I`` the orthogonal
@@ -16,9 +18,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from symkit.symmetrizers.learned._inputs import KeyedSource, gaussian
+
 __all__ = [
     "gram_schmidt",
     "frame_from_vectors",
+    "complete_frame",
+    "cross_complement",
+    "polar_frame",
     "orbit_distance",
     "project_to_group",
     "skew_basis",
@@ -40,23 +47,175 @@ def gram_schmidt(vectors: Tensor, eps: float = 1e-12) -> Tensor:
     return torch.stack(cols, dim=-1)
 
 
-def frame_from_vectors(vectors: Tensor, *, proper: bool) -> Tensor:
+def frame_from_vectors(vectors: Tensor, *, proper: bool, scale: Tensor | None = None,
+                       tol: float = 1e-8,
+                       generator: torch.Generator | KeyedSource | None = None) -> Tensor:
     """An orthogonal frame ``F(V)`` with ``F(R V) = R F(V)`` for every ``R`` in O(d) (SO(d) if
-    ``proper``).
-
-    Gram-Schmidt on ``d`` vectors gives ``F`` in O(d); its determinant is the sign of the
-    pseudo-scalar ``det V``, which is how reflections are detected. With ``proper`` the last
-    column is negated where ``det F = -1`` (for ``d = 3`` this is ``e_3 = e_1 x e_2``); that
-    right multiplication commutes with rotations, so ``F`` stays SO(d)-equivariant.
+    ``proper``): :func:`complete_frame` without the flags.
 
     Shapes:
-        vectors: ``(B, d, d)`` (columns); returns ``(B, d, d)``.
+        vectors: ``(B, d, m)`` (columns); returns ``(B, d, d)``.
     """
-    frame = gram_schmidt(vectors)
+    return complete_frame(vectors, scale, proper=proper, tol=tol, generator=generator)[0]
+
+
+def cross_complement(e: Tensor) -> Tensor:
+    """The generalized cross product of ``d - 1`` vectors of R^d.
+
+    ``n_i = (-1)^(i + d - 1) det(E without row i)``: orthogonal to every column of ``E``, with
+    ``det [E | n] = |n|^2 > 0``; for orthonormal columns ``n`` is the unique unit vector that
+    completes ``E`` to a rotation (``d = 3``: ``e_1 x e_2``; ``d = 2``: the quarter turn of
+    ``e_1``). A polynomial in ``E``, so exact to rounding and smooth.
+
+    Shapes:
+        e: ``(B, d, d - 1)``; returns ``(B, d)``.
+    """
+    b, d = e.shape[0], e.shape[1]
+    if d == 1:
+        return e.new_ones(b, 1)
+    if d == 3:
+        return torch.linalg.cross(e[..., 0], e[..., 1], dim=-1)
+    comps = []
+    for i in range(d):
+        minor = torch.cat([e[:, :i], e[:, i + 1:]], dim=1)
+        comps.append((-1.0) ** (i + d - 1) * torch.linalg.det(minor))
+    return torch.stack(comps, dim=-1)
+
+
+def _push(frame: Tensor, count: Tensor, v: Tensor, floor2: Tensor, limit: int,
+          last_floor2: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Append the residual of ``v`` (orthogonal to the accepted columns) where it is above the
+    floor and fewer than ``limit`` columns are accepted; rejected rows get no gradient. The
+    ``d``-th column (a 1-D complement: only its sign is new) uses ``last_floor2`` if given."""
+    for _ in range(2):  # re-orthogonalize once: keeps the columns orthogonal to rounding
+        v = v - (frame @ (frame.transpose(-1, -2) @ v[..., None]))[..., 0]
+    nr2 = (v * v).sum(-1)
+    if last_floor2 is not None:
+        floor2 = torch.where(count == frame.shape[-1] - 1, last_floor2, floor2)
+    good = (count < limit) & (nr2 > floor2)
+    nr = torch.where(good, nr2, torch.ones_like(nr2)).sqrt()
+    e = torch.where(good[:, None], v / nr[:, None], torch.zeros_like(v))
+    d = frame.shape[-1]
+    slot = torch.nn.functional.one_hot(count.clamp_max(d - 1), d).to(v.dtype) * good[:, None]
+    return frame + e[:, :, None] * slot[:, None, :], count + good.long()
+
+
+def complete_frame(
+    vectors: Tensor, scale: Tensor | None = None, *, proper: bool, tol: float = 1e-8,
+    sign_tol: float | None = None, generator: torch.Generator | KeyedSource | None = None,
+    collapsed: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """An orthonormal frame from equivariant vectors, exact where they determine it.
+
+    Gram-Schmidt takes the vectors in order and keeps the residual of ``v_k`` only when its norm
+    exceeds ``tol * scale_k``: ``scale_k`` is the size ``v_k`` would have without cancellation
+    (for ``v_k = 1/N sum_i w_ik (x_i - c)``: ``1/N sum_i |w_ik| |x_i - c|``), so the test does
+    not depend on units, and a vector that symmetry cancels (benzene, methane, CO2: ~1e-18) or
+    makes parallel to earlier ones is never normalized. Let ``r`` be the number kept; a frame is
+    determined by ``d`` independent directions for O(d), by ``d - 1`` for SO(d), whose last axis
+    is the :func:`cross_complement` of the others (exact even for a mirror-symmetric input, where
+    any third vector lies in the plane of the first two). For O(d) the ``d``-th residual lies in
+    a line fixed by the others and only its *sign* (the orientation) is new, which rounding
+    cannot flip until it is a few ``eps``: it is kept above ``sign_tol * scale_k`` (default
+    ``tol``) instead. Where ``r`` falls short, the missing
+    axes are a Haar-random orthonormal basis of the orthogonal complement (Gram-Schmidt of
+    Gaussian vectors), and the sample is *flagged*: the complement transforms with the input, so
+    the frame is equivariant in distribution (Kaba et al., 2023; Dym et al., 2024).
+
+    The kept axes and the cross product carry gradients (bounded: every normalized residual is
+    above its floor); the random axes depend on the kept ones only.
+
+    Args:
+        vectors: the equivariant vectors as columns.
+        scale: reference size of each vector (``None``: its own norm, which only detects
+            vectors parallel to earlier ones).
+        proper: build a rotation (``det = +1``).
+        tol: relative floor of a kept residual (see :func:`._inputs.degeneracy_tol`).
+        sign_tol: relative floor of the last (orientation) residual for O(d) (see
+            :func:`._inputs.sign_tol`; default ``tol``).
+        generator: random source of the completion (a :class:`._inputs.KeyedSource` for
+            per-sample streams).
+        collapsed: ``(B,)`` bool, samples where no vector is to be trusted (e.g. all points
+            coincide): fully random frames.
+
+    Shapes:
+        vectors: ``(B, d, m)``; scale: ``(B, m)``; returns the frame ``(B, d, d)`` and the
+        flags ``(B,)`` bool.
+    """
+    b, d, m = vectors.shape
+    limit = d - 1 if proper else d
+    frame = vectors.new_zeros(b, d, d)
+    count = torch.zeros(b, dtype=torch.long, device=vectors.device)
+    if scale is None:
+        scale = vectors.detach().norm(dim=1)
+    scale = scale.detach().to(vectors.dtype)
+    stol = tol if sign_tol is None else sign_tol
+    for k in range(m):
+        floor2 = (tol * scale[:, k]).square()
+        last2 = (stol * scale[:, k]).square()
+        if collapsed is not None:
+            floor2 = torch.where(collapsed, torch.full_like(floor2, torch.inf), floor2)
+            last2 = torch.where(collapsed, torch.full_like(last2, torch.inf), last2)
+        frame, count = _push(frame, count, vectors[..., k], floor2, limit, last2)
+    flagged = count < limit
+    if bool(flagged.any()):
+        z = gaussian(generator, b, d, d, device=vectors.device).to(vectors.dtype)
+        for k in range(d):
+            floor2 = 1e-6 * (z[..., k] * z[..., k]).sum(-1)
+            frame, count = _push(frame, count, z[..., k], floor2, limit)
     if proper:
-        sign = torch.where(torch.linalg.det(frame) < 0, -1.0, 1.0).to(frame.dtype)
-        frame = torch.cat([frame[..., :-1], frame[..., -1:] * sign[:, None, None]], dim=-1)
-    return frame
+        last = cross_complement(frame[..., : d - 1])
+        frame = torch.cat([frame[..., : d - 1], last[..., None]], dim=-1)
+    return frame, flagged
+
+
+def polar_frame(
+    m: Tensor, scale: Tensor, *, proper: bool, tol: float,
+    generator: torch.Generator | KeyedSource | None = None, collapsed: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The orthogonal polar factor of ``M``, exact where ``M`` determines it, else flagged.
+
+    With ``M = U diag(sigma) V^T``: singular directions with ``sigma_i > tol * |scale|`` are
+    kept (``U_r V_r^T``, left-equivariant: ``P(A M) = A P(M)``); the others get a Haar-random
+    rotation between the left and right null spaces (``U_0 H V_0^T``), equivariant in
+    distribution and flagged. For SO(d) (``proper``) the last singular direction is signed so
+    that ``det = +1`` (Kabsch), so ``d - 1`` kept directions still give an exact, unflagged
+    rotation (a planar or mirror-symmetric input).
+
+    Gradient: through the SVD where the singular values are kept and distinct (relative gap
+    above ``tol``); elsewhere the factor is held fixed (zero gradient, never NaN).
+
+    Shapes:
+        m: ``(B, d, d)``; scale: ``(B, d)`` reference sizes of the columns; returns the factor
+        ``(B, d, d)`` and the flags ``(B,)`` bool.
+    """
+    from symkit.symmetrizers.learned._mds import haar_blocks
+
+    b, d = m.shape[0], m.shape[-1]
+    ref = scale.detach().to(m.dtype).norm(dim=-1)
+    sigma = torch.linalg.svdvals(m.detach())
+    kept = sigma > tol * ref[:, None]
+    if collapsed is not None:
+        kept = kept & ~collapsed[:, None]
+    limit = d - 1 if proper else d
+    flagged = kept.sum(-1) < limit
+    gaps = (sigma[:, :-1] - sigma[:, 1:]) > tol * ref[:, None]
+    smooth = kept.all(-1) & gaps.all(-1)
+    stand_in = torch.diag(torch.arange(d, 0, -1, dtype=m.dtype, device=m.device))
+    u, _, vh = torch.linalg.svd(torch.where(smooth[:, None, None], m, stand_in.expand_as(m)))
+    u_fixed, _, vh_fixed = torch.linalg.svd(m.detach())
+    u = torch.where(smooth[:, None, None], u, u_fixed)
+    vh = torch.where(smooth[:, None, None], vh, vh_fixed)
+    if bool(flagged.any()):  # one cluster of the dropped directions: Haar rotation there
+        idx = torch.arange(d, device=m.device).expand(b, d)
+        cluster = torch.where(kept, idx, torch.full_like(idx, d))
+        u = u @ haar_blocks(cluster, generator).to(m.dtype)
+    if proper:
+        det = torch.linalg.det(u.detach()) * torch.linalg.det(vh.detach())
+        sign = torch.ones(b, d, dtype=m.dtype, device=m.device)
+        sign[:, -1] = torch.where(det < 0, -1.0, 1.0)
+        u = u * sign[:, None, :]
+    return u @ vh, flagged
 
 
 def orbit_distance(m: Tensor, eta: Tensor) -> Tensor:

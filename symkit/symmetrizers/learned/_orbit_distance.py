@@ -10,6 +10,14 @@ commutes with the group action (see :mod:`._matrices`), so the model is exactly 
 O(d) (``eta = I``) and E(d) (centroid as translation) are built in. A group registered later
 (e.g. the Lorentz group O(1,3) from a plugin) works when its elements are ``(B, d, d)``
 matrices, its inverse is ``eta A^T eta`` and it exposes ``eta`` (the diagonal, ``(d,)``).
+
+Degenerate inputs (O(d), E(d)): where symmetry makes ``M`` rank-deficient (benzene, methane,
+CO2), :func:`._matrices.polar_frame` completes the polar factor at random and flags the sample
+(:attr:`flagged`, metric ``degenerate_fraction``); a rank of ``d - 1`` still gives an exact
+rotation for SO(d)/SE(d). For a general ``eta`` (no compact group to average over) a
+singular ``M`` raises :class:`~symkit.errors.SampleError` naming the sample. Dense, masked and
+ragged batches; padding is never read. Gradient at evaluation: see
+:func:`._matrices.polar_frame`.
 """
 
 from __future__ import annotations
@@ -19,16 +27,27 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from symkit.errors import SampleError
 from symkit.groups._base import Element, Group
 from symkit.groups._euclidean import homogeneous
 from symkit.registry import register
 from symkit.reps._point import Point
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
-from symkit.symmetrizers._batching import data_dtype
+from symkit.symmetrizers._batching import batch_layout, data_dtype
 from symkit.symmetrizers.learned._canonicalizer import follow_dtype
-from symkit.symmetrizers.learned._canonicalizers import find_field, is_matrix_group
-from symkit.symmetrizers.learned._matrices import orbit_distance, project_to_group
+from symkit.symmetrizers.learned._canonicalizers import (
+    collapsed_points,
+    find_field,
+    is_matrix_group,
+)
+from symkit.symmetrizers.learned._inputs import (
+    check_finite,
+    degeneracy_tol,
+    point_batch,
+    sign_tol,
+)
+from symkit.symmetrizers.learned._matrices import orbit_distance, polar_frame, project_to_group
 from symkit.symmetrizers.learned._point_nets import PointVectors
 
 __all__ = ["OrbitDistanceCanonicalization", "orbit_distance_canonicalization"]
@@ -44,12 +63,16 @@ class OrbitDistanceCanonicalization(Symmetrizer):
         hidden: width of the equivariant network.
         orbit_weight: weight of the orbit-distance loss.
         steps: Newton steps of the generalized polar projection (``eta != I``).
+        tol: degeneracy threshold (default: :func:`._inputs.degeneracy_tol` of the input).
     """
 
     def __init__(self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
                  field: str | None = None, eta: list[float] | None = None, hidden: int = 32,
-                 orbit_weight: float = 1.0, steps: int = 30, chunk_size: int | None = None):
+                 orbit_weight: float = 1.0, steps: int = 30, chunk_size: int | None = None,
+                 tol: float | None = None):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
+        self.tol = tol
+        self.generator: torch.Generator | None = None
         if not self.supports(group):
             raise ValueError(f"orbit_distance needs a matrix group, got {group!r}")
         d = group.dim
@@ -73,19 +96,46 @@ class OrbitDistanceCanonicalization(Symmetrizer):
         return 1
 
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
-        follow_dtype(self.net, sample, torch.float64)  # frames amplify rounding: use float64
-        pos = sample[self.field].to(torch.float64)
-        eta = self.eta
-        m, c = self.net(pos, eta=eta)
-        self._loss = orbit_distance(m, eta).mean()
-        if not self.training:
-            m = project_to_group(m, eta, steps=self.steps)
-            if self.proper:
-                sign = torch.where(torch.linalg.det(m) < 0, -1.0, 1.0).to(m.dtype)
-                m = torch.cat([m[..., :-1], m[..., -1:] * sign[:, None, None]], dim=-1)
-        g = homogeneous(m, c) if self.affine else m
+        layout = batch_layout(sample, self.in_spec)
+        check_finite(sample, self.in_spec, layout)
         dtype = data_dtype(sample, self.in_spec)
-        return g.to(dtype), torch.ones(pos.shape[0], 1, dtype=dtype, device=pos.device)
+        tol = self.tol if self.tol is not None else degeneracy_tol(dtype)
+        follow_dtype(self.net, sample, torch.float64)  # frames amplify rounding: use float64
+        pos, mask = point_batch(sample, self.field, layout)
+        pos = pos.to(torch.float64)
+        eta = self.eta
+        m, c, size, rho = self.net(pos, eta=eta, mask=mask)
+        dist = orbit_distance(m, eta)
+        self._loss = dist.mean() if dist.numel() else dist.sum()
+        flagged = torch.zeros(layout.size, dtype=torch.bool, device=pos.device)
+        if not self.training:
+            if bool((eta == 1).all()):
+                m, flagged = polar_frame(m, size, proper=self.proper, tol=tol,
+                                         generator=self.generator,
+                                         collapsed=collapsed_points(pos, mask, rho,
+                                                                     sign_tol(dtype)))
+            else:
+                self._check_invertible(m, size, tol)
+                m = project_to_group(m, eta, steps=self.steps)
+                if self.proper:
+                    sign = torch.where(torch.linalg.det(m) < 0, -1.0, 1.0).to(m.dtype)
+                    m = torch.cat([m[..., :-1], m[..., -1:] * sign[:, None, None]], dim=-1)
+        self.flagged = flagged
+        self._metrics = {"degenerate_fraction": lambda f=flagged: (
+            f.double().mean() if f.numel() else 0.0)}
+        g = homogeneous(m, c) if self.affine else m
+        return g.to(dtype), torch.ones(layout.size, 1, dtype=dtype, device=pos.device)
+
+    @staticmethod
+    def _check_invertible(m: Tensor, size: Tensor, tol: float) -> None:
+        """A general ``eta`` has no compact group to draw a completion from: a singular ``M``
+        (its smallest singular value at most ``tol`` times its reference size) is an error."""
+        sigma = torch.linalg.svdvals(m.detach())
+        bad = sigma[:, -1] <= tol * size.detach().norm(dim=-1) if sigma.numel() else sigma[:, :0]
+        if bad.numel() and bool(bad.any()):
+            index = int(bad.nonzero()[0, 0])
+            raise SampleError(index, "the equivariant matrix is singular (the input has a "
+                              "non-trivial stabilizer), so it has no polar factor in the group")
 
     def extra_losses(self) -> dict[str, Tensor]:
         if self._loss is None or not self.orbit_weight:
@@ -93,7 +143,10 @@ class OrbitDistanceCanonicalization(Symmetrizer):
         return {"orbit_distance": self.orbit_weight * self._loss}
 
     def metrics(self) -> dict[str, float]:
-        return {} if self._loss is None else {"orbit_distance": float(self._loss.detach())}
+        out = super().metrics()
+        if self._loss is not None:
+            out["orbit_distance"] = float(self._loss.detach())
+        return out
 
 
 @register("symmetrizers", "orbit_distance")
@@ -101,11 +154,12 @@ def orbit_distance_canonicalization(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
     field: str | None = None, eta: list[float] | None = None, hidden: int = 32,
     orbit_weight: float = 1.0, steps: int = 30, chunk_size: int | None = None,
+    tol: float | None = None,
 ) -> OrbitDistanceCanonicalization:
     """Canonicalize by an unconstrained equivariant matrix trained toward the group."""
     return OrbitDistanceCanonicalization(
         backbone, group, in_spec, out_spec, field=field, eta=eta, hidden=hidden,
-        orbit_weight=orbit_weight, steps=steps, chunk_size=chunk_size,
+        orbit_weight=orbit_weight, steps=steps, chunk_size=chunk_size, tol=tol,
     )
 
 

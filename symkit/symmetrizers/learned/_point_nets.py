@@ -37,6 +37,14 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 class PointVectors(nn.Module):
     """``m`` equivariant vectors (and the centroid) of each point set.
 
+    The network reads normalized coordinates ``(x_i - c) / rho`` with ``rho^2`` the mean of
+    ``|<x_i - c, x_i - c>_eta|`` over valid points (invariant), so its features do not depend
+    on units; the output vectors are scaled back by ``rho``. Padded points (``mask`` false)
+    are never read. Also returned is the reference size ``s_k = 1/N sum_i |w_ik - wbar_k| |x_i -
+    c|`` of each vector (``wbar_k`` the mean over nodes when centred, which cancels exactly, else
+    0), the norm it would have if nothing cancelled: ``|v_k| << s_k`` means that symmetry
+    cancels it (see :func:`._matrices.complete_frame`).
+
     Args:
         num_vectors: ``m``.
         hidden: width of the invariant MLPs.
@@ -44,8 +52,9 @@ class PointVectors(nn.Module):
         center: subtract the centroid (translation-invariant vectors).
 
     Shapes:
-        pos: ``(B, N, d)``; noise: ``(B, noise_dim)``; eta: ``(d,)``;
-        returns vectors ``(B, d, m)`` (columns) and centroid ``(B, d)``.
+        pos: ``(B, N, d)``; noise: ``(B, noise_dim)``; eta: ``(d,)``; mask: ``(B, N)`` bool;
+        returns vectors ``(B, d, m)`` (columns), centroid ``(B, d)``, reference sizes
+        ``(B, m)`` and the radius ``rho`` ``(B,)``.
     """
 
     def __init__(self, num_vectors: int, hidden: int = 32, noise_dim: int = 0,
@@ -56,22 +65,41 @@ class PointVectors(nn.Module):
         self.node = _mlp([basis + hidden + noise_dim, hidden, hidden])
         self.weights = nn.Linear(hidden, num_vectors)
 
-    def forward(self, pos: Tensor, noise: Tensor | None = None,
-                eta: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        c = pos.mean(dim=1) if self.center else pos.new_zeros(pos.shape[0], pos.shape[-1])
-        x = pos - c[:, None]
-        e = torch.ones(x.shape[-1], dtype=x.dtype, device=x.device) if eta is None else eta
-        gram = torch.einsum("bid,d,bjd->bij", x, e.to(x.dtype), x)  # invariant inner products
-        sq = gram.diagonal(dim1=-2, dim2=-1)
-        n = x.shape[1]
+    def forward(self, pos: Tensor, noise: Tensor | None = None, eta: Tensor | None = None,
+                mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        b, n, d = pos.shape
+        if mask is None:
+            mask = torch.ones(b, n, dtype=torch.bool, device=pos.device)
+        w_node = mask.to(pos.dtype)
+        count = w_node.sum(1).clamp_min(1.0)
+        if self.center:
+            c = (w_node[..., None] * pos).sum(1) / count[:, None]
+        else:
+            c = pos.new_zeros(b, d)
+        x = (pos - c[:, None]) * w_node[..., None]
+        e = torch.ones(d, dtype=x.dtype, device=x.device) if eta is None else eta.to(x.dtype)
+        sq = torch.einsum("bid,d,bid->bi", x, e, x)
+        rho2 = sq.abs().sum(1) / count
+        rho = torch.where(rho2 > 0, rho2, torch.ones_like(rho2)).sqrt()
+        u = x / rho[:, None, None]  # normalized coordinates: features independent of units
+        gram = torch.einsum("bid,d,bjd->bij", u, e, u)  # invariant inner products
         k = self.basis
-        r_i = rbf(sq, k)
+        r_i = rbf(gram.diagonal(dim1=-2, dim2=-1), k)
         pair = torch.cat([r_i[:, :, None].expand(-1, -1, n, -1),
                           r_i[:, None, :].expand(-1, n, -1, -1), rbf(gram, k)], dim=-1)
-        h = self.message(pair).mean(dim=2)
+        msg = self.message(pair) * w_node[:, None, :, None]
+        h = msg.sum(dim=2) / count[:, None, None]
         parts = [r_i, h]
         if self.noise_dim:
             parts.append(noise.to(x.dtype)[:, None, :].expand(-1, n, -1))
         h = self.node(torch.cat(parts, dim=-1))
-        w = self.weights(h)  # (B, N, m)
-        return torch.einsum("bnm,bnd->bdm", w, x) / n, c
+        w = self.weights(h) * w_node[..., None]  # (B, N, m)
+        v = torch.einsum("bnm,bnd->bdm", w, x) / count[:, None, None]
+        # reference size: centring cancels the node-constant part of w exactly (sum_i x_i = 0),
+        # so only the variation of w across nodes can make v large; measuring against it keeps
+        # the cancellation test about symmetry, not about the network's initialization
+        wd = w.detach()
+        if self.center:
+            wd = (wd - (wd.sum(1, keepdim=True) / count[:, None, None])) * w_node[..., None]
+        size = torch.einsum("bnm,bn->bm", wd.abs(), x.detach().norm(dim=-1)) / count[:, None]
+        return v, c, size, rho2.sqrt()

@@ -7,6 +7,18 @@ equivariant in distribution (exactly in expectation); for a fixed noise draw (``
 exactly equivariant. While training, finite groups use straight-through one-hots (the weights of
 all ``|G|`` elements are the mean of the ``K`` one-hots, so the cost stays at ``|G|`` backbone
 copies) and S_N uses the straight-through soft sort.
+
+**Evaluation is a function of the sample.** With a ``seed``, the noise of sample ``b`` comes
+from its own stream, seeded by ``(seed, key_b)`` with ``key_b`` its number of valid nodes
+(:func:`._inputs.keyed_draws`): the same sample gets the same ``K`` draws alone or anywhere in
+any batch, and ``g . x`` gets the draws of ``x`` (so the fixed-seed model is exactly
+equivariant, up to degenerate inputs). The random choices of degenerate inputs come from
+per-sample streams too (:class:`._inputs.KeyedSource`), so a flagged sample's output is also a
+function of the sample alone. Degenerate inputs are flagged per sample
+(:attr:`flagged`: any of its ``K`` draws flagged by the canonicalizer). Dense, masked and
+ragged (``batch``) batches; a non-finite sample raises :class:`~symkit.errors.SampleError`.
+Input gradients flow through each ``g_k = h(x, eps_k)`` as in
+:mod:`._learned_canonicalization` (for a fixed noise draw: the exact gradient of that function).
 """
 
 from __future__ import annotations
@@ -25,6 +37,12 @@ from symkit.symmetrizers._base import Symmetrizer, tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
 from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer
 from symkit.symmetrizers.learned._canonicalizers import default_learned_canonicalizer
+from symkit.symmetrizers.learned._inputs import (
+    KeyedSource,
+    check_finite,
+    keyed_draws,
+    sample_keys,
+)
 from symkit.symmetrizers.learned._relax import (
     soft_permutation_forward,
     soft_sort,
@@ -32,6 +50,9 @@ from symkit.symmetrizers.learned._relax import (
 )
 
 __all__ = ["ProbabilisticSymmetrization", "probabilistic", "sample_device"]
+
+#: offset of the fallback streams' seed from the noise streams' (any constant works)
+FALLBACK_SEED = 0x5EED
 
 
 def sample_device(sample: Mapping[str, Any]) -> torch.device:
@@ -86,15 +107,28 @@ class ProbabilisticSymmetrization(Symmetrizer):
     def _draw(self, sample: Mapping[str, Tensor]) -> tuple[Copies, Any]:
         """The ``B * K`` copies and the canonicalizer's proposal for each (one noise draw each)."""
         k = self.train_samples if self.training else self.eval_samples
-        copies = Copies(sample, batch_layout(sample, self.in_spec), k)
+        layout = batch_layout(sample, self.in_spec)
+        check_finite(sample, self.in_spec, layout)
+        copies = Copies(sample, layout, k)
         dtype = data_dtype(sample, self.in_spec)
-        gen = None
-        if self.seed is not None and not self.training:
-            gen = torch.Generator().manual_seed(self.seed)
-        noise = torch.randn(copies.size, self.canonicalizer.noise_dim, generator=gen,
-                            dtype=torch.float64).to(dtype) * self.noise_scale
-        proposal = self.canonicalizer.propose(copies.sample, noise.to(sample_device(sample)))
+        nd = self.canonicalizer.noise_dim
+        if self.seed is not None and not self.training:  # per-sample streams (module docs)
+            keys = sample_keys(sample, self.in_spec, layout)
+            noise = keyed_draws(self.seed, keys, lambda gen: torch.randn(
+                k, nd, generator=gen, dtype=torch.float64)).reshape(-1, nd)
+            # degenerate fallbacks from per-sample streams too (a seed distinct from the noise's)
+            self.canonicalizer.generator = KeyedSource(self.seed + FALLBACK_SEED, keys, k)
+        else:
+            noise = torch.randn(copies.size, nd, dtype=torch.float64)
+            self.canonicalizer.generator = None
+        noise = noise.to(dtype) * self.noise_scale
+        inputs = copies.sample
+        if layout.ragged:  # the canonicalizer reads the copies as a ragged batch of B * K
+            inputs = {**inputs, "batch": copies.graph, "num_graphs": copies.size}
+        proposal = self.canonicalizer.propose(inputs, noise.to(sample_device(sample)))
         self.canonicalizer.last = proposal
+        flags = self.canonicalizer.flagged
+        self.flagged = None if flags is None else flags.reshape(layout.size, k).any(1)
         return copies, proposal
 
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
@@ -102,7 +136,7 @@ class ProbabilisticSymmetrization(Symmetrizer):
         b, k = copies.layout.size, copies.k
         if self.training and proposal.logits is not None:
             onehots = straight_through_onehot(proposal.logits, self.canonicalizer.tau)
-            weights = onehots.reshape(b, k, -1).mean(dim=1)
+            weights = onehots.reshape(b, k, onehots.shape[-1]).mean(dim=1)
             return tile_elements(self.group.elements(device=weights.device), b), weights
         dtype = data_dtype(sample, self.in_spec)
         weights = torch.full((b, k), 1.0 / k, dtype=dtype, device=sample_device(sample))
@@ -122,7 +156,13 @@ class ProbabilisticSymmetrization(Symmetrizer):
         return self.canonicalizer.extra_losses()
 
     def metrics(self) -> dict[str, float]:
-        return self.canonicalizer.metrics()
+        """The canonicalizer's, with ``degenerate_fraction`` counted per sample."""
+        out = self.canonicalizer.metrics()
+        if out:
+            f = self.flagged
+            out["degenerate_fraction"] = float(f.double().mean()) if f is not None and \
+                f.numel() else 0.0
+        return out
 
 
 @register("symmetrizers", "probabilistic")

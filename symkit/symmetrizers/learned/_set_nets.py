@@ -7,6 +7,8 @@ when there are no ties).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -34,7 +36,7 @@ class NodeScores(nn.Module):
                                  nn.Linear(hidden, 1))
 
     def forward(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
-        h = self.phi(x.reshape(*x.shape[:2], -1))
+        h = self.phi(x.reshape(*x.shape[:2], math.prod(x.shape[2:])))
         parts = [h, h.mean(dim=1, keepdim=True).expand_as(h)]
         if self.noise_dim:
             parts.append(noise.to(h.dtype)[:, None, :].expand(-1, h.shape[1], -1))

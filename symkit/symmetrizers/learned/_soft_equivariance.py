@@ -7,6 +7,10 @@ weight ``lambda_k``, one random element ``g`` of that kind per sample gives
 
 (relative, so it does not depend on the output scale). It is zero for an equivariant backbone;
 adding it to the task loss pulls the backbone toward equivariance without constraining it.
+
+The output is the backbone's, so no input is degenerate (:attr:`flagged` is all ``False``);
+dense, masked and ragged (``batch``: one element per graph, applied to each of its nodes)
+batches; a non-finite sample raises :class:`~symkit.errors.SampleError`.
 """
 
 from __future__ import annotations
@@ -21,8 +25,28 @@ from symkit.groups._base import Group
 from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
-from symkit.symmetrizers._batching import batch_layout, data_dtype
+from symkit.symmetrizers._batching import BatchLayout, batch_layout, data_dtype
+from symkit.symmetrizers.learned._inputs import check_finite
 from symkit.symmetrizers.learned._probabilistic import sample_device
+
+
+def act_per_sample(spec: Spec, group: Group, g, sample: Mapping[str, Tensor],
+                   layout: BatchLayout) -> dict[str, Tensor]:
+    """``g_b . x_b`` for each sample; in a ragged batch node rows take their graph's element."""
+    if not layout.ragged:
+        return spec.act(group, g, sample)
+    out = dict(sample)
+    g_node = None
+    for name, field in spec.items():
+        x = out.get(name)
+        if not isinstance(x, Tensor):
+            continue
+        if x.shape[0] == layout.num_nodes:
+            g_node = group.index(g, layout.batch) if g_node is None else g_node
+            out[name] = field.act(group, g_node, x)
+        else:
+            out[name] = field.act(group, g, x)
+    return out
 
 __all__ = ["SoftEquivariance", "soft_equivariance", "equivariance_penalty"]
 
@@ -37,11 +61,12 @@ def equivariance_penalty(
     Shapes:
         sample, y: batches of ``B`` samples; returns a scalar.
     """
-    b = batch_layout(sample, in_spec).size
+    layout = batch_layout(sample, in_spec)
     dtype = data_dtype(sample, in_spec)
-    g = group.sample_kind(kind, b, generator=generator, dtype=dtype, device=sample_device(sample))
-    y_g = backbone(in_spec.act(group, g, sample))
-    target = out_spec.act(group, g, dict(y))
+    g = group.sample_kind(kind, layout.size, generator=generator, dtype=dtype,
+                          device=sample_device(sample))
+    y_g = backbone(act_per_sample(in_spec, group, g, sample, layout))
+    target = act_per_sample(out_spec, group, g, dict(y), layout)
     total = torch.zeros((), dtype=dtype, device=sample_device(sample))
     for name in out_spec:
         if name in y_g:
@@ -80,9 +105,13 @@ class SoftEquivariance(Symmetrizer):
         return 1
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        layout = batch_layout(sample, self.in_spec)
+        check_finite(sample, self.in_spec, layout)
+        self.flagged = torch.zeros(layout.size, dtype=torch.bool, device=sample_device(sample))
+        self._metrics = {"degenerate_fraction": 0.0}
         y = self.backbone(sample)
         self._penalties = {}
-        if self.training or self.always:
+        if (self.training or self.always) and layout.size:  # an empty batch has no error
             for kind, weight in self.weights.items():
                 if weight:
                     p = equivariance_penalty(self.backbone, self.group, self.in_spec,
@@ -94,7 +123,9 @@ class SoftEquivariance(Symmetrizer):
         return dict(self._penalties)
 
     def metrics(self) -> dict[str, float]:
-        return {k: float(v.detach()) for k, v in self._penalties.items()}
+        out = super().metrics()
+        out.update({k: float(v.detach()) for k, v in self._penalties.items()})
+        return out
 
 
 @register("symmetrizers", "soft_equivariance")

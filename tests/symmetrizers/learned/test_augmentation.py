@@ -53,7 +53,7 @@ def test_global_widths_learn_and_are_regularized():
     loss.backward()
     assert model.extra_losses()["augmentation_width"] < 0
     assert model.raw_width.grad is not None and model.raw_width.grad.abs().sum() > 0
-    assert set(model.metrics()) == {"rotation_width", "translation_width"}
+    assert set(model.metrics()) == {"rotation_width", "translation_width", "degenerate_fraction"}
 
 
 def test_per_input_widths_with_entropy_bounds():
