@@ -56,6 +56,7 @@ CORE_MODULES = (
     "symkit.backbones",
     "symkit.losses",
     "symkit.optim",
+    "symkit.data",
 )
 _HOOK_PREFIX = "symkit_"
 
