@@ -93,7 +93,8 @@ class Arrays(Dataset):
             raise ConfigError("fields", "needs at least one field: {sample field: array name}")
         self.source, self.fields, self.prefix = source, dict(fields), prefix
         self.dtype, self.batching = dtype, batching
-        self.arrays = {name: self._array(f.array, name) for name, f in self.fields.items()}
+        for name, f in self.fields.items():
+            self._array(f.array, name)  # every array exists
         self.offsets: np.ndarray | None = None
         self.node_fields: set[str] = set()
         if counts is None:
@@ -114,8 +115,12 @@ class Arrays(Dataset):
                             f"has {close}")
         return self.source[name]
 
+    def _column(self, field: str) -> Any:
+        """The array of ``field``, looked up on each use (HDF5 handles are per process)."""
+        return self.source[self.prefix + self.fields[field].array]
+
     def _fixed_length(self) -> int:
-        lengths = {name: len(a) for name, a in self.arrays.items()}
+        lengths = {name: len(self._column(name)) for name in self.fields}
         n = next(iter(lengths.values()))
         for name, length in lengths.items():
             if length != n:
@@ -136,7 +141,7 @@ class Arrays(Dataset):
             if name in RESERVED:
                 raise ConfigError(f"fields.{name}", f"'{name}' is reserved for batching "
                                   "variable-size samples; name the field differently")
-            length = len(self.arrays[name])
+            length = len(self._column(name))
             nodes = f.nodes if f.nodes is not None else length == total
             want = total if nodes else n
             if length != want:
@@ -159,7 +164,7 @@ class Arrays(Dataset):
         j = int(self.indices[i])
         item = {}
         for name, f in self.fields.items():
-            a = self.arrays[name]
+            a = self._column(name)
             if name in self.node_fields:
                 value = a[int(self.offsets[j]):int(self.offsets[j + 1])]
             else:

@@ -1,8 +1,9 @@
 """Data for a run: the ``data:`` node built once per split, and seeded loaders.
 
 The dataset factory is called with ``split`` in ``train``/``valid``/``test``; items are dicts of
-tensors collated by the data set's own ``collate(items)`` method when it has one (variable-size
-samples, see :mod:`symkit.data`), else by :func:`torch.utils.data.default_collate`. The training order is a pure
+tensors collated by the data set's own ``collate(items)`` method when it has one
+(variable-size samples, see :mod:`symkit.data`), else by
+:func:`torch.utils.data.default_collate`. The training order is a pure
 function of ``(seed, epoch)`` (and the rank under DDP), so a resumed run sees the same batches.
 
 Data is checked at the boundary: the first batch of every split against the model's input spec
