@@ -18,7 +18,7 @@ from torch import nn
 from symkit.errors import CheckpointError, TrackingError
 from symkit.runner import checkpoint as ckpt
 
-__all__ = ["LoadedRun", "load", "load_run", "locate_run"]
+__all__ = ["LoadedRun", "load", "load_run", "locate_run", "fetch_weights"]
 
 
 @dataclass
@@ -58,7 +58,7 @@ def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None,
     if not config.is_file():
         raise CheckpointError(f"{ref}: no config.yaml next to the weights")
     run = read_config(config, list(overrides))
-    model = build_model(run)
+    model = build_model(run, pretrained=False)  # the run's own weights replace backbone.init
     state = ckpt.load_checkpoint(weights)
     model.load_state_dict(state["model"] if "optimizer" in state else state)
     model.eval()
@@ -81,6 +81,22 @@ def locate_run(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> Pa
     if not run_dir or not (Path(run_dir) / ckpt.LAST).is_file():
         raise CheckpointError(f"run {ref}: its run directory {run_dir!r} is not on this machine")
     return Path(run_dir)
+
+
+def fetch_weights(run_id: str, *, tracking_uri: str | None = None) -> Path:
+    """The best weights of an MLflow run: ``best.pt`` in its run directory when that is on this
+    machine, else its ``model.pt`` artifact.
+
+    Raises:
+        CheckpointError: not a run id of the tracking store (or it has no weights).
+    """
+    try:
+        best = locate_run(run_id, tracking_uri=tracking_uri) / ckpt.BEST
+        if best.is_file():
+            return best
+    except (CheckpointError, TrackingError):
+        pass
+    return _download(run_id, tracking_uri) / "model.pt"
 
 
 def _client(tracking_uri: str | None):

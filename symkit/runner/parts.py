@@ -75,6 +75,9 @@ def read_config(source: Any, overrides: Sequence[str] = (), *, require: Iterable
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 raise ConfigError(f"model.{key}", f"unknown model key{hint} Keys: "
                                   f"{', '.join(MODEL_KEYS)}")
+        from symkit.model import strip_backbone_options
+
+        checked["model"] = strip_backbone_options(model)
     validate(checked, context=CONTEXT_NAMES | RUNNER_CONTEXT)
     train = parse_section(TrainConfig, _plain(cfg.get("train")), "train")
     tracking = parse_section(TrackingConfig, _plain(cfg.get("tracking")), "tracking")
@@ -87,11 +90,11 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def build_model(run: RunConfig):
+def build_model(run: RunConfig, *, pretrained: bool = True):
     """The symmetrized model of ``model:`` (see :func:`symkit.model.build_model`)."""
     from symkit.model import build_model as build
 
-    return build(run.cfg.model)
+    return build(run.cfg.model, pretrained=pretrained)
 
 
 def build_loss(run: RunConfig):

@@ -111,7 +111,13 @@ class _Job:
             check_inputs(self.model, dataset, split)
         materialize(self.model, self.data["train"], dist.device)
         self.loss_fn, self.metric_fn = build_loss(run), build_metric(run)
-        self.optimizer = build_optimizer(run, self.model.parameters())
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.parameters = {"total": sum(p.numel() for p in self.model.parameters()),
+                           "trainable": sum(p.numel() for p in trainable)}
+        self.optimizer = build_optimizer(run, trainable)
+        if dist.is_main and self.cfg.progress:
+            print(f"parameters: {self.parameters['total']:,} "
+                  f"({self.parameters['trainable']:,} trainable)", file=sys.stderr, flush=True)
         self.scheduler = build_scheduler(run, self.optimizer)
         self.net: nn.Module = self.model
         if dist.enabled:
@@ -271,7 +277,8 @@ class _Job:
         test = evaluate(self.model, eval_loader(self.data["test"], self.cfg, self.dist),
                         self.loss_fn, self.metric_fn, self.dist, split="test")
         metrics = {"test_metric": test["metric"], "test_loss": test["loss"],
-                   "best_valid_metric": float(self.best), "epochs": float(self.cfg.epochs)}
+                   "best_valid_metric": float(self.best), "epochs": float(self.cfg.epochs),
+                   **{f"parameters_{k}": float(v) for k, v in self.parameters.items()}}
         equivariance: dict[str, float] = {}
         if self.dist.is_main:
             eq = self.cfg.equivariance

@@ -1,7 +1,10 @@
 """Every YAML under configs/ trains for one tiny epoch (skipped while a part it names is not
-registered, or while ``symkit.model`` has not landed)."""
+registered, or while ``symkit.model`` has not landed). A config whose backbone starts from
+pretrained weights (``init: ???``) names the config that makes them in a ``# init from:``
+comment; that one trains first."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -48,6 +51,11 @@ def test_config_trains_one_tiny_epoch(path, tmp_path):
         pytest.skip(f"not registered yet: {missing}")
     from symkit.runner.trainer import train
 
-    result = train(path, [*TINY, f"train.checkpoint_dir={tmp_path}"])
+    extra = []
+    source = re.search(r"^# init from: (\S+)$", path.read_text(), re.MULTILINE)
+    if source is not None:
+        base = train(path.parents[2] / source.group(1), [*TINY, f"train.checkpoint_dir={tmp_path}"])
+        extra = [f"model.backbone.init={base.run_dir}"]
+    result = train(path, [*TINY, f"train.checkpoint_dir={tmp_path}", *extra])
     assert result.metrics["test_metric"] == result.metrics["test_metric"]  # not NaN
     assert result.equivariance and (result.run_dir / "best.pt").is_file()
