@@ -12,7 +12,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "register", "Spec", "Field", "load", "symmetrize", "build_model"]
+__all__ = ["__version__", "register", "Spec", "Field", "load", "symmetrize", "build_model",
+           "register_sample_adapter"]
 
 _LAZY = {
     "register": "symkit.registry:register",
@@ -21,6 +22,7 @@ _LAZY = {
     "load": "symkit.runner.load:load",
     "symmetrize": "symkit._symmetrize:symmetrize",
     "build_model": "symkit.model:build_model",
+    "register_sample_adapter": "symkit._sample_check:register_sample_adapter",
 }
 
 

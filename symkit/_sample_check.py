@@ -16,7 +16,30 @@ from torch import Tensor, nn
 
 from symkit.errors import SpecError
 
-__all__ = ["check_sample", "check_model_input", "install_input_check"]
+__all__ = ["check_sample", "check_model_input", "install_input_check",
+           "register_sample_adapter", "as_sample"]
+
+#: Functions turning a foreign batch object into a sample dict (``None``: not theirs).
+_ADAPTERS: list[Any] = []
+
+
+def register_sample_adapter(adapter: Any) -> None:
+    """Let symmetrized models accept another batch type: ``adapter(obj)`` returns the sample
+    dict of ``obj``, or ``None`` when ``obj`` is not its type. The ``pyg`` plugin registers one
+    for PyG ``Data``/``Batch``. Registering the same function twice is a no-op."""
+    if adapter not in _ADAPTERS:
+        _ADAPTERS.append(adapter)
+
+
+def as_sample(obj: Any) -> Any:
+    """``obj`` itself when it is a mapping, else the first registered adapter's dict."""
+    if isinstance(obj, Mapping):
+        return obj
+    for adapter in _ADAPTERS:
+        sample = adapter(obj)
+        if sample is not None:
+            return sample
+    return obj
 
 
 def _ragged_batch(sample: Mapping[str, Any]) -> Tensor | None:
@@ -107,13 +130,18 @@ def check_model_input(model: nn.Module, sample: Any) -> None:
     check_sample(model.in_spec, model.group, sample, dtype=model_dtype(model))
 
 
-def _pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
-    if args and module.__dict__.get("check_inputs", True):
-        check_model_input(module, args[0])
+def _pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+    if not args:
+        return None
+    sample = as_sample(args[0])
+    if module.__dict__.get("check_inputs", True):
+        check_model_input(module, sample)
+    return None if sample is args[0] else ((sample, *args[1:]), kwargs)
 
 
 def install_input_check(model: nn.Module) -> nn.Module:
-    """Check every input of ``model`` against its spec before ``forward`` runs.
+    """Check every input of ``model`` against its spec before ``forward`` runs, after turning
+    foreign batch objects into sample dicts (:func:`register_sample_adapter`).
 
     A forward pre-hook, so it works for every symmetrizer unchanged; set
     ``model.check_inputs = False`` to skip it (e.g. in a tight inner loop).

@@ -32,7 +32,7 @@ from symkit.data._readers import ArraySource
 from symkit.errors import ConfigError, DataError
 from symkit.registry import register
 
-__all__ = ["Arrays", "ArrayField", "arrays"]
+__all__ = ["Arrays", "ArrayField", "arrays", "split_indices"]
 
 SPLITS = ("train", "valid", "test")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16}
@@ -204,7 +204,7 @@ class Arrays(Dataset):
         return None if f is None else self._where(f.array)
 
 
-def _split_indices(n: int, split: str, splits: Mapping[str, Any]) -> np.ndarray:
+def split_indices(n: int, split: str, splits: Mapping[str, Any]) -> np.ndarray:
     """The samples of ``split`` under fractions ``{valid: f, test: f, seed: s}`` of ``n``."""
     unknown = sorted(set(splits) - {"valid", "test", "seed"})
     if unknown:
@@ -268,7 +268,7 @@ def arrays(
     data = Arrays(source, specs, prefix=prefix, counts=counts,
                   dtype=None if dtype is None else _DTYPES[dtype], batching=batching)
     if splits is not None:
-        data.indices = _split_indices(len(data.indices), split, splits)
+        data.indices = split_indices(len(data.indices), split, splits)
     if max_samples is not None:
         data.indices = data.indices[:max_samples]
     return data
