@@ -42,7 +42,8 @@ def test_there_are_example_configs():
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_config_trains_one_tiny_epoch(path, tmp_path):
+def test_config_trains_one_tiny_epoch(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(path.parents[2])  # data paths in configs are relative to the repository
     if importlib.util.find_spec("symkit.model") is None:
         pytest.skip("symkit.model has not landed yet")
     missing = [f"{c}:{n}" for c, n in _names(yaml.safe_load(path.read_text()))
