@@ -125,7 +125,7 @@ def test_registered_pyg_model_from_yaml_with_its_kwargs():
         model(bad)
 
 
-def test_processed_pyg_root_folder_trains(tmp_path, capsys):
+def test_processed_pyg_root_folder_trains(tmp_path):
     from torch_geometric.data import InMemoryDataset
 
     class Mine(InMemoryDataset):
@@ -144,25 +144,57 @@ def test_processed_pyg_root_folder_trains(tmp_path, capsys):
             self.save(data, self.processed_paths[0])
 
     Mine(str(tmp_path / "mine"))
-    from symkit.cli import main
+    from symkit.config import build
 
-    config = tmp_path / "run.yaml"
-    config.write_text(f"""
-data: {{type: pyg::folder, root: {tmp_path / 'mine'}, splits: {{valid: 0.2, test: 0.2}}}}
-model:
-  group: e3
-  in_spec: {{pos: {{rep: point, nodes: true}}, x: {{rep: scalar, nodes: true}}}}
-  out_spec: {{energy: scalar}}
-  backbone: {{type: pyg::gcn, reads: [x, pos], hidden_channels: 8, num_layers: 2,
-              writes: {{energy: []}}}}
-  symmetrizer: {{type: frame_averaging, field: pos}}
-loss: {{type: mse, output: energy, target: y}}
-train: {{epochs: 1, batch_size: 4, progress: false, checkpoint_dir: {tmp_path / 'runs'},
-         equivariance: {{n_elements: 1, max_samples: 2}}}}
-tracking: {{enabled: false}}
-""")
-    assert main(["train", str(config), "--json"]) == 0, capsys.readouterr().err
-    import json
+    node = {"type": "pyg::folder", "root": str(tmp_path / "mine"),
+            "splits": {"valid": 0.2, "test": 0.2}}
+    data = {s: build(node, "datasets", key="data", context={"split": s})
+            for s in ("train", "valid", "test")}
+    assert [len(d) for d in data.values()] == [12, 4, 4]
+    model = symkit.build_model({
+        "group": "e3", "in_spec": IN, "out_spec": {"energy": "scalar"},
+        "backbone": {"type": "pyg::gcn", "reads": ["x", "pos"], "hidden_channels": 8,
+                     "num_layers": 2, "writes": {"energy": []}},
+        "symmetrizer": {"type": "frame_averaging", "field": "pos"}})
+    loader = torch.utils.data.DataLoader(data["train"], batch_size=4,
+                                         collate_fn=data["train"].collate)
+    model(next(iter(loader)))  # materialize the lazy layers
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for batch in loader:
+        assert batch["num_graphs"] == 4 and batch["y"].shape == (4,)
+        loss = (model(batch)["energy"] - batch["y"]).square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert len(losses) == 3 and all(map(torch.isfinite, torch.tensor(losses)))
+    from symkit.runner.evaluation import ragged_equivariance
 
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["equivariance"]["all"] < 1e-5
+    test = data["test"].collate([data["test"][i] for i in range(4)])
+    errors = ragged_equivariance(model, test, 2, torch.Generator().manual_seed(0))
+    assert errors["all"] < 1e-5, errors
+
+
+def test_arrays_ragged_batches_use_fully_connected_graphs(tmp_path):
+    import numpy as np
+
+    from symkit.data import arrays
+
+    rng = np.random.default_rng(0)
+    counts = np.array([3, 5, 4])
+    np.savez(tmp_path / "m.npz", R=rng.normal(size=(12, 3)), Z=rng.normal(size=(12, 1)),
+             N=counts)
+    data = arrays(str(tmp_path / "m.npz"), {"pos": "R", "x": "Z"}, counts="N")
+    batch = data.collate([data[i] for i in range(3)])
+    torch.manual_seed(0)
+    model = symkit.build_model({
+        "group": "e3", "in_spec": IN, "out_spec": {"vel": {"rep": "vector", "nodes": True}},
+        "backbone": {"type": "pyg::graph_sage", "reads": ["x", "pos"], "hidden_channels": 8,
+                     "num_layers": 2, "writes": {"vel": [-1, 3]}},
+        "symmetrizer": {"type": "frame_averaging", "field": "pos"}})
+    from symkit.runner.evaluation import ragged_equivariance
+
+    assert model(batch)["vel"].shape == (12, 3)
+    errors = ragged_equivariance(model, batch, 2, torch.Generator().manual_seed(0))
+    assert errors["all"] < 1e-5, errors
