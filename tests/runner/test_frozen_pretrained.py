@@ -43,3 +43,24 @@ def test_frozen_pretrained_config_trains_only_the_canonicalizer(tmp_path):
     moved = [k for k, v in start.items() if not k.startswith("backbone.")
              and v.is_floating_point() and not torch.equal(v, trained[k])]
     assert moved  # the canonicalizer trained
+
+
+def test_init_from_an_mlflow_run_id(tmp_path, tracking_db, monkeypatch):
+    from test_arrays_runs import nbody_config  # tests/runner is on sys.path (conftest)
+
+    from symkit.model import build_model
+    from symkit.runner.trainer import train
+
+    cfg = nbody_config(tmp_path)
+    cfg["train"]["epochs"] = 1
+    cfg["tracking"] = {"enabled": True, "uri": tracking_db}
+    run = train(cfg)
+    assert run.run_id is not None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_db)
+    model_cfg = dict(cfg["model"])
+    model_cfg["backbone"] = {**model_cfg["backbone"], "init": run.run_id, "freeze": True}
+    model = build_model(model_cfg)
+    best = torch.load(run.checkpoint, weights_only=True)
+    for name, value in model.backbone.state_dict().items():
+        assert torch.equal(value, best[f"backbone.{name}"]), name
+    assert not any(p.requires_grad for p in model.backbone.parameters())
