@@ -60,7 +60,14 @@ def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None,
     run = read_config(config, list(overrides))
     model = build_model(run, pretrained=False)  # the run's own weights replace backbone.init
     state = ckpt.load_checkpoint(weights)
-    model.load_state_dict(state["model"] if "optimizer" in state else state)
+    try:
+        model.load_state_dict(state["model"] if "optimizer" in state else state)
+    except RuntimeError as exc:
+        changed = f" with overrides {list(overrides)}" if overrides else ""
+        raise CheckpointError(
+            f"{ref}: the weights in {weights} do not fit the model built from its config"
+            f"{changed}; override data.* and evaluation settings only, not the model's "
+            f"architecture ({str(exc).splitlines()[0]} ...)") from exc
     model.eval()
     return LoadedRun(model, run, run_dir, run_id)
 

@@ -133,3 +133,13 @@ def test_wrong_shapes_are_named_before_training(tmp_path, capsys):
     with pytest.raises(SpecError, match="vel: has dtype torch.float64 but field '\\w+' has "
                        "torch.float32.*array 'train_vel_t30'"):
         main(["--debug", "train", write(tmp_path, cfg)])
+
+
+def test_overrides_that_change_the_architecture_are_named(tmp_path, capsys):
+    cfg = nbody_config(tmp_path)
+    cfg["train"]["epochs"] = 1
+    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    assert main(["eval", run_dir, "model.backbone.hidden=8"]) == 2
+    err = capsys.readouterr().err
+    assert "do not fit the model built from its config with overrides " \
+           "['model.backbone.hidden=8']" in err
