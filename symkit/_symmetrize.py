@@ -59,7 +59,9 @@ def symmetrize(
         in_spec, out_spec: a :class:`~symkit.spec.Spec`, ``{field: Rep or Field}``, or its YAML
             form ``{pos: {rep: point, nodes: true}}``.
         symmetrizer: a registered name (``frame_averaging``, ``group_averaging``,
-            ``canonicalization``, ...) or a YAML node ``{type: ..., **options}``.
+            ``canonicalization``, ...), a YAML node ``{type: ..., **options}``, or a
+            symmetrizer class (``symkit.symmetrizers.FrameAveraging``), called as
+            ``cls(module, group, in_spec, out_spec, **options)``.
         reads, writes: tensor-in modules only (see ``module``).
         **options: more options of the symmetrizer (``field="pos"``, ``eval_samples=16``).
 
@@ -91,6 +93,11 @@ def symmetrize(
     elif writes is not None:
         raise ConfigError("writes", "only with reads (a module taking tensors); a module "
                           "taking the sample dict returns its output dict itself")
+    if isinstance(symmetrizer, type):
+        if not issubclass(symmetrizer, nn.Module):
+            raise ConfigError("symmetrizer", f"expected a registered name, a mapping or an "
+                              f"nn.Module class, got the class {symmetrizer.__name__}")
+        return install_input_check(symmetrizer(module, g, ins, outs, **options))
     node = dict(symmetrizer) if isinstance(symmetrizer, Mapping) else {"type": symmetrizer}
     node.update(options)
     context = {"backbone": module, "group": g, "in_spec": ins, "out_spec": outs}

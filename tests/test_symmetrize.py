@@ -8,6 +8,7 @@ from torch import nn
 
 import symkit
 from symkit.errors import ConfigError, SpecError
+from symkit.symmetrizers import FrameAveraging
 from symkit.testing import assert_equivariant
 
 POS = {"pos": {"rep": "vector", "nodes": True}}
@@ -38,11 +39,11 @@ def test_tensor_module_becomes_invariant(dtype):
     assert_equivariant(model, model.group, model.in_spec, model.out_spec, sample)
 
 
-@pytest.mark.parametrize("symmetrizer", ["frame_averaging", {"type": "canonicalization",
-                                                             "canonicalizer": "pca"}])
+@pytest.mark.parametrize("symmetrizer", ["frame_averaging", FrameAveraging,
+                                         {"type": "canonicalization", "canonicalizer": "pca"}])
 def test_dict_module_becomes_equivariant(symmetrizer):
     torch.manual_seed(0)
-    extra = {"field": "pos"} if symmetrizer == "frame_averaging" else {}
+    extra = {} if isinstance(symmetrizer, dict) else {"field": "pos"}
     model = symkit.symmetrize(ForceNet(), group="o3", in_spec=POS,
                               out_spec={"force": {"rep": "vector", "nodes": True}},
                               symmetrizer=symmetrizer, **extra).double()
