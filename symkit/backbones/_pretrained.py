@@ -70,9 +70,22 @@ def _weights_file(ref: str) -> Path:
             if (path / name).is_file():
                 return path / name
         raise CheckpointError(f"{path}: a folder without best.pt, model.pt or last.pt")
-    from symkit.runner.load import fetch_weights
+    return _run_weights(ref)
 
-    return fetch_weights(ref)
+
+def _run_weights(run_id: str) -> Path:
+    """The best weights of an MLflow run (store: ``MLFLOW_TRACKING_URI`` or the default):
+    ``best.pt`` in its run directory when that is on this machine, else its ``model.pt``."""
+    from symkit.errors import TrackingError
+    from symkit.runner import load
+
+    try:
+        best = load.locate_run(run_id) / "best.pt"
+        if best.is_file():
+            return best
+    except (CheckpointError, TrackingError):
+        pass
+    return load._download(run_id, None) / "model.pt"
 
 
 def _state_dict_of(obj: Any, source: str) -> dict[str, torch.Tensor]:

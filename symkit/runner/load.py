@@ -18,7 +18,7 @@ from torch import nn
 from symkit.errors import CheckpointError, TrackingError
 from symkit.runner import checkpoint as ckpt
 
-__all__ = ["LoadedRun", "load", "load_run", "locate_run", "fetch_weights"]
+__all__ = ["LoadedRun", "load", "load_run", "locate_run"]
 
 
 @dataclass
@@ -88,22 +88,6 @@ def locate_run(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> Pa
     if not run_dir or not (Path(run_dir) / ckpt.LAST).is_file():
         raise CheckpointError(f"run {ref}: its run directory {run_dir!r} is not on this machine")
     return Path(run_dir)
-
-
-def fetch_weights(run_id: str, *, tracking_uri: str | None = None) -> Path:
-    """The best weights of an MLflow run: ``best.pt`` in its run directory when that is on this
-    machine, else its ``model.pt`` artifact.
-
-    Raises:
-        CheckpointError: not a run id of the tracking store (or it has no weights).
-    """
-    try:
-        best = locate_run(run_id, tracking_uri=tracking_uri) / ckpt.BEST
-        if best.is_file():
-            return best
-    except (CheckpointError, TrackingError):
-        pass
-    return _download(run_id, tracking_uri) / "model.pt"
 
 
 def _client(tracking_uri: str | None):

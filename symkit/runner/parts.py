@@ -119,8 +119,10 @@ def build_metric(run: RunConfig):
 
 
 def build_optimizer(run: RunConfig, params: Any):
+    """The optimizer over the parameters that require gradients (a frozen backbone's do not)."""
     from symkit.config import build
 
+    params = [p for p in params if p.requires_grad]
     node = run.cfg.get("optimizer") or "adam"
     return build(node, "optimizers", key="optimizer", context={"params": params})
 

@@ -111,13 +111,7 @@ class _Job:
             check_inputs(self.model, dataset, split)
         materialize(self.model, self.data["train"], dist.device)
         self.loss_fn, self.metric_fn = build_loss(run), build_metric(run)
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.parameters = {"total": sum(p.numel() for p in self.model.parameters()),
-                           "trainable": sum(p.numel() for p in trainable)}
-        self.optimizer = build_optimizer(run, trainable)
-        if dist.is_main and self.cfg.progress:
-            print(f"parameters: {self.parameters['total']:,} "
-                  f"({self.parameters['trainable']:,} trainable)", file=sys.stderr, flush=True)
+        self.optimizer = build_optimizer(run, self.model.parameters())
         self.scheduler = build_scheduler(run, self.optimizer)
         self.net: nn.Module = self.model
         if dist.enabled:
@@ -278,7 +272,7 @@ class _Job:
                         self.loss_fn, self.metric_fn, self.dist, split="test")
         metrics = {"test_metric": test["metric"], "test_loss": test["loss"],
                    "best_valid_metric": float(self.best), "epochs": float(self.cfg.epochs),
-                   **{f"parameters_{k}": float(v) for k, v in self.parameters.items()}}
+                   **_parameter_counts(self.model)}
         equivariance: dict[str, float] = {}
         if self.dist.is_main:
             eq = self.cfg.equivariance
@@ -309,6 +303,13 @@ class _Job:
             self.tracker.log_artifact(png, "plots")
         if self.run.tracking.log_model:
             self.tracker.log_model(self.model)
+
+
+def _parameter_counts(model: nn.Module) -> dict[str, float]:
+    """``parameters_total`` and ``parameters_trainable`` (a frozen backbone is not trainable)."""
+    params = list(model.parameters())
+    return {"parameters_total": float(sum(p.numel() for p in params)),
+            "parameters_trainable": float(sum(p.numel() for p in params if p.requires_grad))}
 
 
 def _better(new: float, old: float, mode: str) -> bool:
