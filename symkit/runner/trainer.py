@@ -305,13 +305,6 @@ class _Job:
             self.tracker.log_model(self.model)
 
 
-def _parameter_counts(model: nn.Module) -> dict[str, float]:
-    """``parameters_total`` and ``parameters_trainable`` (a frozen backbone is not trainable)."""
-    params = list(model.parameters())
-    return {"parameters_total": float(sum(p.numel() for p in params)),
-            "parameters_trainable": float(sum(p.numel() for p in params if p.requires_grad))}
-
-
 def _better(new: float, old: float, mode: str) -> bool:
     if math.isnan(new):
         return False
@@ -338,3 +331,10 @@ def _tags(run_dir: Path, dist: D.DistInfo) -> dict[str, str]:
     for info in plugin_report():
         tags[f"symkit.plugin.{info.name}"] = f"{info.version} ({info.status})".strip()
     return tags
+
+
+def _parameter_counts(model: nn.Module) -> dict[str, float]:
+    """``parameters_total`` and ``parameters_trainable`` (a frozen backbone is not trainable)."""
+    params = list(model.parameters())
+    return {"parameters_total": float(sum(p.numel() for p in params)),
+            "parameters_trainable": float(sum(p.numel() for p in params if p.requires_grad))}
