@@ -24,7 +24,7 @@ from symkit.runner.schema import (
 )
 
 __all__ = ["RunConfig", "read_config", "build_model", "build_loss", "build_metric",
-           "build_optimizer", "build_scheduler", "materialize"]
+           "build_optimizer", "build_scheduler", "materialize", "parameter_counts"]
 
 REQUIRED = ("data", "model", "loss")
 RUNNER_CONTEXT = frozenset({"optimizer", "epochs"})
@@ -148,3 +148,10 @@ def materialize(model: Any, dataset: Any, device: Any = None) -> None:
     batch = first_batch(dataset, 2)
     with torch.no_grad():
         model(to_device(batch, device) if device is not None else batch)
+
+
+def parameter_counts(model: Any) -> dict[str, float]:
+    """``parameters_total`` and ``parameters_trainable`` (a frozen backbone is not trainable)."""
+    params = list(model.parameters())
+    return {"parameters_total": float(sum(p.numel() for p in params)),
+            "parameters_trainable": float(sum(p.numel() for p in params if p.requires_grad))}

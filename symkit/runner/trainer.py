@@ -41,6 +41,7 @@ from symkit.runner.parts import (
     build_optimizer,
     build_scheduler,
     materialize,
+    parameter_counts,
     read_config,
 )
 from symkit.runner.tracking import Tracker
@@ -272,7 +273,7 @@ class _Job:
                         self.loss_fn, self.metric_fn, self.dist, split="test")
         metrics = {"test_metric": test["metric"], "test_loss": test["loss"],
                    "best_valid_metric": float(self.best), "epochs": float(self.cfg.epochs),
-                   **_parameter_counts(self.model)}
+                   **parameter_counts(self.model)}
         equivariance: dict[str, float] = {}
         if self.dist.is_main:
             eq = self.cfg.equivariance
@@ -331,10 +332,3 @@ def _tags(run_dir: Path, dist: D.DistInfo) -> dict[str, str]:
     for info in plugin_report():
         tags[f"symkit.plugin.{info.name}"] = f"{info.version} ({info.status})".strip()
     return tags
-
-
-def _parameter_counts(model: nn.Module) -> dict[str, float]:
-    """``parameters_total`` and ``parameters_trainable`` (a frozen backbone is not trainable)."""
-    params = list(model.parameters())
-    return {"parameters_total": float(sum(p.numel() for p in params)),
-            "parameters_trainable": float(sum(p.numel() for p in params if p.requires_grad))}
