@@ -24,7 +24,7 @@ from symkit.runner.schema import (
 )
 
 __all__ = ["RunConfig", "read_config", "build_model", "build_loss", "build_metric",
-           "build_optimizer", "build_scheduler", "materialize", "parameter_counts"]
+           "build_optimizer", "build_scheduler", "materialize"]
 
 REQUIRED = ("data", "model", "loss")
 RUNNER_CONTEXT = frozenset({"optimizer", "epochs"})
