@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Each first-party plugin installs alone with the core into a fresh environment and passes
-# its own tests there (no other plugin, no tracking extras).
+# its own tests there (no other plugin, no tracking extras). Every folder of plugins/ is one:
+# graph, pointcloud, vision and pyg (which brings torch_geometric along).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

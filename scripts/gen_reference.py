@@ -27,6 +27,14 @@ marked *context* are filled in by symkit (the model's `group`, `in_spec`, `out_s
 `backbone`, the data `split`, the optimizer's `params`) unless the YAML sets them.
 """
 
+#: A note under a category's heading.
+NOTES = {
+    "backbones": "Every backbone also takes `init` (a run id, run directory, checkpoint or "
+                 "`state_dict` file to load its weights from), `freeze` (no gradients, eval "
+                 "mode) and `strict` (every key must match; default `true`); see "
+                 "[Make a pretrained model equivariant](../tutorials/pretrained.md).",
+}
+
 
 def _first_paragraph(obj: object) -> str:
     text = inspect.getdoc(obj) or "(no docstring)"
@@ -74,6 +82,8 @@ def reference_markdown() -> str:
     for category in CATEGORIES:
         entries = registry(category).entries()
         lines += [f"## {category}", "", f"{len(entries)} registered.", ""]
+        if category in NOTES:
+            lines += [NOTES[category], ""]
         for entry in entries:
             lines += [f"### `{entry.qualname}`", ""]
             try:

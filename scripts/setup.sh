@@ -8,8 +8,9 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 # CPU torch first: any other torch request may pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[tracking,dev,docs]"
-# First-party plugins, then the example third-party plugin (not the template).
+.venv/bin/python -m pip install -q -e ".[tracking,dev,docs,hdf5]"
+# First-party plugins (graph, pointcloud, vision, pyg: symkit-pyg pulls torch_geometric, pure
+# Python), then the example third-party plugin (not the template).
 for plugin in plugins/*/ contrib/symkit-*/; do
   .venv/bin/python -m pip install -q -e "$plugin"
 done

@@ -12,13 +12,17 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "register", "Spec", "Field", "load"]
+__all__ = ["__version__", "register", "Spec", "Field", "load", "symmetrize", "build_model",
+           "register_sample_adapter"]
 
 _LAZY = {
     "register": "symkit.registry:register",
     "Spec": "symkit.spec:Spec",
     "Field": "symkit.spec:Field",
     "load": "symkit.runner.load:load",
+    "symmetrize": "symkit._symmetrize:symmetrize",
+    "build_model": "symkit.model:build_model",
+    "register_sample_adapter": "symkit._sample_check:register_sample_adapter",
 }
 
 

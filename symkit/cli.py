@@ -36,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "func"):
             parser.print_help()
             return 0
+        if args.plugin:
+            from symkit.plugins import load_local_plugins
+
+            load_local_plugins(args.plugin)
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
@@ -53,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"symkit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("-p", "--plugin", action="append", default=[], metavar="MODULE",
+                        help="load MODULE from the working directory as a plugin (repeatable; "
+                             "env SYMKIT_PLUGINS=a,b does the same)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     p = sub.add_parser("plugins", help="list installed plugins and what they registered")

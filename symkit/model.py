@@ -5,11 +5,13 @@ The model YAML (``model:``)::
     group: e3
     in_spec: {pos: {rep: point, nodes: true}, charge: {rep: scalar, nodes: true}}
     out_spec: {target: {rep: point, nodes: true}}
-    backbone: {type: graph::gnn, hidden: 64}
+    backbone: {type: graph::gnn, hidden: 64}   # + init: RUN_OR_FILE, freeze: true, strict
     symmetrizer: {type: frame_averaging, field: pos}   # absent or null: the bare backbone
 
-The backbone is built with ``group``, ``in_spec`` and ``out_spec`` in its context; the
-symmetrizer with ``backbone``, ``group``, ``in_spec`` and ``out_spec``.
+The backbone is built with ``group``, ``in_spec`` and ``out_spec`` in its context, then loaded
+(``init``) and frozen (``freeze``) as :mod:`symkit.backbones._pretrained` says; the
+symmetrizer with ``backbone``, ``group``, ``in_spec`` and ``out_spec``. The built model checks
+every input against ``in_spec`` before its forward pass (:mod:`symkit._sample_check`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,16 @@ __all__ = ["build_model"]
 _KEYS = ("group", "in_spec", "out_spec", "backbone", "symmetrizer")
 
 
-def build_model(cfg_model: Mapping[str, Any], *, key: str = "model") -> nn.Module:
-    """The model of a ``model:`` config node.
+def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained: bool = True
+                ) -> nn.Module:
+    """The model of a ``model:`` config node (a mapping, a ``DictConfig`` or a YAML file's
+    ``model:`` section read by the caller).
+
+    Args:
+        cfg_model: the ``model:`` node.
+        key: its key path, for errors.
+        pretrained: load ``backbone.init`` weights (``False`` when a checkpoint of the whole
+            model is loaded next, so the ``init`` source need not exist any more).
 
     Returns:
         a module with attributes ``group``, ``in_spec``, ``out_spec``, ``backbone``,
@@ -38,6 +48,8 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model") -> nn.Modul
     Raises:
         ConfigError: with the full key path, for unknown keys, names or options.
     """
+    from symkit._sample_check import install_input_check
+    from symkit.backbones._pretrained import apply_backbone_options, split_backbone_options
     from symkit.config import build, build_spec, to_plain
     from symkit.symmetrizers import Unsymmetrized
 
@@ -54,8 +66,25 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model") -> nn.Modul
     in_spec = build_spec(cfg["in_spec"], key=f"{key}.in_spec")
     out_spec = build_spec(cfg["out_spec"], key=f"{key}.out_spec")
     context: dict[str, Any] = {"group": group, "in_spec": in_spec, "out_spec": out_spec}
-    backbone = build(cfg["backbone"], "backbones", key=f"{key}.backbone", context=context)
+    node, options = split_backbone_options(cfg["backbone"], f"{key}.backbone")
+    backbone = build(node, "backbones", key=f"{key}.backbone", context=context)
+    if not pretrained:
+        options.pop("init", None)
+        options.pop("strict", None)
+    apply_backbone_options(backbone, options, key=f"{key}.backbone")
     if cfg.get("symmetrizer") is None:
-        return Unsymmetrized(backbone, group, in_spec, out_spec)
+        return install_input_check(Unsymmetrized(backbone, group, in_spec, out_spec))
     context["backbone"] = backbone
-    return build(cfg["symmetrizer"], "symmetrizers", key=f"{key}.symmetrizer", context=context)
+    model = build(cfg["symmetrizer"], "symmetrizers", key=f"{key}.symmetrizer", context=context)
+    return install_input_check(model)
+
+
+def strip_backbone_options(cfg_model: Any) -> Any:
+    """A plain ``model:`` mapping whose ``backbone`` lacks ``init``/``freeze``/``strict``, for
+    validation against the backbone factory (those keys are checked here instead)."""
+    from symkit.backbones._pretrained import split_backbone_options
+
+    if isinstance(cfg_model, Mapping) and isinstance(cfg_model.get("backbone"), Mapping):
+        node, _ = split_backbone_options(cfg_model["backbone"], "model.backbone")
+        return {**cfg_model, "backbone": node}
+    return cfg_model

@@ -12,6 +12,13 @@ Environment switches:
     SYMKIT_DISABLE_PLUGINS=a,b         skip the named plugins (status ``disabled``)
     SYMKIT_STRICT_PLUGINS=1            any plugin failure raises PluginError (for CI)
     SYMKIT_DEBUG=1                     print the traceback of each plugin failure
+    SYMKIT_PLUGINS=mod_a,mod_b         also load these modules, importable from the working
+                                       directory, as local plugins (``symkit -p MODULE``)
+
+A local plugin is a module of the user's own (``my_parts.py`` next to the YAML) with the same
+protocol as an installed one: ``SYMKIT_API_VERSION`` and a ``symkit_register`` hook. Its parts
+are registered under the module name as scope (``my_parts::molecules``); YAML still names
+registered parts only.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ __all__ = [
     "PluginInfo",
     "ensure_loaded",
     "load_plugin",
+    "load_local_plugins",
     "unload_plugin",
     "plugin_report",
     "reset",
@@ -56,6 +64,7 @@ CORE_MODULES = (
     "symkit.backbones",
     "symkit.losses",
     "symkit.optim",
+    "symkit.data",
 )
 _HOOK_PREFIX = "symkit_"
 
@@ -143,11 +152,53 @@ def ensure_loaded() -> None:
     if _flag("SYMKIT_DISABLE_PLUGIN_AUTOLOAD"):
         return
     failed = [_load_entry_point(ep) for ep in _discover()]
+    failed += [_load_local(name) for name in _local_names()]
     failed = [info for info in failed if info.status == "failed"]
     if failed and _flag("SYMKIT_STRICT_PLUGINS"):
         lines = "\n".join(f"  {info.name}: {info.error}" for info in failed)
         _fatal = PluginError(f"{len(failed)} plugin(s) failed (SYMKIT_STRICT_PLUGINS=1):\n{lines}")
         raise _fatal
+
+
+LOCAL_ENV = "SYMKIT_PLUGINS"
+
+
+def _local_names() -> list[str]:
+    raw = os.environ.get(LOCAL_ENV, "")
+    return list(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+
+
+def _load_local(name: str, *, strict: bool | None = None) -> PluginInfo:
+    """Import module ``name`` (the working directory first on the path) and load it."""
+    loaded = next((i for i in _report if i.name == name and i.status == "ok"), None)
+    if loaded is not None:
+        return loaded
+    source = f"local module {name} (from {os.getcwd()})"
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(name)
+    except Exception as exc:  # noqa: BLE001 - reported, like any plugin that fails to import
+        strict = _flag("SYMKIT_STRICT_PLUGINS") if strict is None else strict
+        return _fail(PluginInfo(name, source=source), f"import failed: {_short(exc)}", exc,
+                     strict=strict)
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    return load_plugin(module, name, source=source, strict=strict)
+
+
+def load_local_plugins(names: list[str]) -> list[PluginInfo]:
+    """Load modules from the working directory as plugins, now (``symkit -p MODULE``).
+
+    Raises:
+        PluginError: a module cannot be imported or is not a valid plugin (the user asked for
+            it by name, so this is never silently skipped).
+    """
+    ensure_loaded()
+    return [_load_local(name, strict=True) for name in names]
 
 
 def _discover() -> list[EntryPoint]:

@@ -25,9 +25,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a trained run on a data split")
+    p = sub.add_parser("eval", help="evaluate a trained run on a data split (or other data)")
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run id, run directory or .pt file")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="applied to the run's config, e.g. data.path=other.npz")
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    _add_seed(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
@@ -35,6 +38,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("target", metavar="CONFIG_OR_RUN")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--split", default=None, help="data split (default: train.equivariance.split)")
+    _add_seed(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_check)
 
@@ -43,6 +47,19 @@ def add_commands(sub: Any) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_compose)
+
+
+def _add_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of random group elements and Monte-Carlo symmetrizers "
+                        "(default: the run's train.seed)")
+
+
+def _seed_all(seed: int) -> None:
+    """Seed torch's global generator, which Monte-Carlo symmetrizers draw from in eval."""
+    import torch
+
+    torch.manual_seed(seed)
 
 
 def _is_main() -> bool:
@@ -101,13 +118,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from symkit.runner.load import load_run
     from symkit.runner.parts import build_loss, build_metric
 
-    loaded = load_run(args.run)
+    loaded = load_run(args.run, overrides=args.overrides)
     run = loaded.run
+    seed = run.train.seed if args.seed is None else args.seed
+    _seed_all(seed)
     dataset = build_split(run.cfg.data, args.split, run.train.max_samples)
     result = evaluate(loaded.model, eval_loader(dataset, run.train, DistInfo()),
                       build_loss(run), build_metric(run), DistInfo(), split=args.split)
     name = _metric_name(run)
-    data = {"run": str(args.run), "split": args.split, "metric": name, **result}
+    data = {"run": str(args.run), "split": args.split, "metric": name, "seed": seed,
+            "overrides": list(args.overrides), "samples": len(dataset), **result}
     lines = [f"{args.split} {name}: {result['metric']:.6g}   ({args.split} loss "
              f"{result['loss']:.6g})"]
     return _emit(args, data, lines)
@@ -127,13 +147,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
         torch.manual_seed(run.train.seed)
         model, what = build_model(run), "untrained model"
     else:
-        loaded = load_run(args.target)
+        loaded = load_run(args.target, overrides=args.overrides)
         run, model, what = loaded.run, loaded.model, "trained model"
+    seed = run.train.seed if args.seed is None else args.seed
+    _seed_all(seed)
     split = args.split or run.train.equivariance.split
     eq = dataclasses.replace(run.train.equivariance, split=split)
     dataset = build_split(run.cfg.data, split, eq.max_samples)
-    errors = measure_equivariance(model, dataset, eq, seed=run.train.seed)
-    data = {"target": args.target, "model": what, "split": split,
+    errors = measure_equivariance(model, dataset, eq, seed=seed)
+    data = {"target": args.target, "model": what, "split": split, "seed": seed,
+            "overrides": list(args.overrides),
             "group": repr(model.group), "equivariance": errors}
     lines = [f"{what}, group {model.group!r}, {eq.n_elements} elements per kind, "
              f"{min(eq.max_samples, len(dataset))} {split} samples"]

@@ -1,7 +1,9 @@
 """Data for a run: the ``data:`` node built once per split, and seeded loaders.
 
 The dataset factory is called with ``split`` in ``train``/``valid``/``test``; items are dicts of
-tensors collated by :func:`torch.utils.data.default_collate`. The training order is a pure
+tensors collated by the data set's own ``collate(items)`` method when it has one
+(variable-size samples, see :mod:`symkit.data`), else by
+:func:`torch.utils.data.default_collate`. The training order is a pure
 function of ``(seed, epoch)`` (and the rank under DDP), so a resumed run sees the same batches.
 
 Data is checked at the boundary: the first batch of every split against the model's input spec
@@ -21,8 +23,8 @@ from symkit.errors import DataError, SpecError
 from symkit.runner.distributed import DistInfo
 from symkit.runner.schema import TrainConfig
 
-__all__ = ["SPLITS", "build_split", "train_loader", "eval_loader", "to_device", "first_batch",
-           "check_inputs", "find_nonfinite"]
+__all__ = ["SPLITS", "build_split", "train_loader", "eval_loader", "collate_of", "to_device",
+           "first_batch", "check_inputs", "find_nonfinite"]
 
 SPLITS = ("train", "valid", "test")
 
@@ -55,6 +57,7 @@ def train_loader(dataset: Dataset, cfg: TrainConfig, dist: DistInfo, epoch: int)
         sampler.set_epoch(epoch)
     return DataLoader(
         dataset,
+        collate_fn=collate_of(dataset),
         batch_size=cfg.batch_size,
         shuffle=sampler is None,
         sampler=sampler,
@@ -70,8 +73,13 @@ def eval_loader(dataset: Dataset, cfg: TrainConfig, dist: DistInfo) -> DataLoade
         dataset = Subset(dataset, range(dist.rank, len(dataset), dist.world_size))
     return DataLoader(
         dataset, batch_size=cfg.eval_batch_size or cfg.batch_size, shuffle=False,
-        num_workers=cfg.num_workers,
+        num_workers=cfg.num_workers, collate_fn=collate_of(dataset),
     )
+
+
+def collate_of(dataset: Dataset) -> Any:
+    """The ``collate`` method of the data set under any :class:`Subset`, or ``None``."""
+    return getattr(_innermost(dataset), "collate", None)
 
 
 def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
@@ -83,16 +91,19 @@ def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
 
 def first_batch(dataset: Dataset, n: int) -> dict[str, torch.Tensor]:
     """The first ``n`` items of ``dataset`` collated into one batch."""
-    loader = DataLoader(Subset(dataset, range(min(n, len(dataset)))), batch_size=n)
+    loader = DataLoader(Subset(dataset, range(min(n, len(dataset)))), batch_size=n,
+                        collate_fn=collate_of(dataset))
     batches: Iterator = iter(loader)
     return next(batches)
 
 
 def check_inputs(model: Any, dataset: Dataset, split: str) -> None:
-    """Check the first batch of ``split`` against ``model.in_spec`` (fields, shapes, dtypes).
+    """Check the first batch of ``split`` against ``model.in_spec`` (fields, shapes, dtypes),
+    dense or ragged (:func:`symkit._sample_check.check_sample`).
 
     Raises:
-        SpecError: naming the field, the split and the samples.
+        SpecError: naming the field, the split, the samples and (for data sets with a
+            ``describe(field)`` method, like ``arrays``) the file and array it was read from.
         DataError: the first items cannot be collated into a batch.
     """
     spec, group = getattr(model, "in_spec", None), getattr(model, "group", None)
@@ -105,11 +116,17 @@ def check_inputs(model: Any, dataset: Dataset, split: str) -> None:
             f"data: cannot collate the first items of the {split} split into a batch: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    where = f"in the {split} split (samples 0-{batch_size(batch) - 1})"
+    from symkit._sample_check import check_sample, model_dtype
+
+    where = f"in the {split} split (samples 0-{_num_samples(batch) - 1})"
     try:
-        spec.check(group, batch)
+        check_sample(spec, group, batch, dtype=model_dtype(model))
     except SpecError as exc:
         text = str(exc).removeprefix(f"{exc.field}: ")
+        describe = getattr(_innermost(dataset), "describe", None)
+        source = describe(exc.field) if callable(describe) and exc.field else None
+        if source:
+            where += f", read from {source}"
         raise SpecError(exc.field, f"{text} {where}; check the data against model.in_spec"
                         ) from None
 
@@ -128,6 +145,20 @@ def find_nonfinite(batch: Mapping[str, Any], spec: Any, dataset: Dataset, split:
             return (f"data: {where} of the {split} split has NaN or Inf in input field "
                     f"'{name}'; inputs must be finite (clean or drop that sample)")
     return None
+
+
+def _innermost(dataset: Dataset) -> Dataset:
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return dataset
+
+
+def _num_samples(batch: Mapping[str, Any]) -> int:
+    """Samples in a batch: ``num_graphs`` of a ragged batch, else the leading size."""
+    num = batch.get("num_graphs")
+    if num is not None:
+        return int(num.reshape(-1)[0]) if isinstance(num, torch.Tensor) else int(num)
+    return batch_size(batch)
 
 
 def batch_size(batch: Mapping[str, Any]) -> int:

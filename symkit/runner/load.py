@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,14 @@ def load(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> nn.Modul
     return load_run(ref, tracking_uri=tracking_uri).model
 
 
-def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> LoadedRun:
-    """Rebuild a run's model from its YAML and best weights (see module docs for ``ref``)."""
+def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None,
+             overrides: Sequence[str] = ()) -> LoadedRun:
+    """Rebuild a run's model from its YAML and best weights (see module docs for ``ref``).
+
+    ``overrides`` (``key=value``) apply to the run's config before anything is built, e.g.
+    ``data.path=other.npz`` to evaluate on another file; they must leave the model's weights
+    loadable.
+    """
     from symkit.runner.parts import build_model, read_config
 
     path = Path(ref)
@@ -50,10 +57,17 @@ def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> Load
                                             str(ref))
     if not config.is_file():
         raise CheckpointError(f"{ref}: no config.yaml next to the weights")
-    run = read_config(config)
-    model = build_model(run)
+    run = read_config(config, list(overrides))
+    model = build_model(run, pretrained=False)  # the run's own weights replace backbone.init
     state = ckpt.load_checkpoint(weights)
-    model.load_state_dict(state["model"] if "optimizer" in state else state)
+    try:
+        model.load_state_dict(state["model"] if "optimizer" in state else state)
+    except RuntimeError as exc:
+        changed = f" with overrides {list(overrides)}" if overrides else ""
+        raise CheckpointError(
+            f"{ref}: the weights in {weights} do not fit the model built from its config"
+            f"{changed}; override data.* and evaluation settings only, not the model's "
+            f"architecture ({str(exc).splitlines()[0]} ...)") from exc
     model.eval()
     return LoadedRun(model, run, run_dir, run_id)
 

@@ -75,6 +75,9 @@ def read_config(source: Any, overrides: Sequence[str] = (), *, require: Iterable
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 raise ConfigError(f"model.{key}", f"unknown model key{hint} Keys: "
                                   f"{', '.join(MODEL_KEYS)}")
+        from symkit.model import strip_backbone_options
+
+        checked["model"] = strip_backbone_options(model)
     validate(checked, context=CONTEXT_NAMES | RUNNER_CONTEXT)
     train = parse_section(TrainConfig, _plain(cfg.get("train")), "train")
     tracking = parse_section(TrackingConfig, _plain(cfg.get("tracking")), "tracking")
@@ -87,11 +90,11 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def build_model(run: RunConfig):
+def build_model(run: RunConfig, *, pretrained: bool = True):
     """The symmetrized model of ``model:`` (see :func:`symkit.model.build_model`)."""
     from symkit.model import build_model as build
 
-    return build(run.cfg.model)
+    return build(run.cfg.model, pretrained=pretrained)
 
 
 def build_loss(run: RunConfig):
@@ -116,8 +119,10 @@ def build_metric(run: RunConfig):
 
 
 def build_optimizer(run: RunConfig, params: Any):
+    """The optimizer over the parameters that require gradients (a frozen backbone's do not)."""
     from symkit.config import build
 
+    params = [p for p in params if p.requires_grad]
     node = run.cfg.get("optimizer") or "adam"
     return build(node, "optimizers", key="optimizer", context={"params": params})
 
@@ -143,3 +148,10 @@ def materialize(model: Any, dataset: Any, device: Any = None) -> None:
     batch = first_batch(dataset, 2)
     with torch.no_grad():
         model(to_device(batch, device) if device is not None else batch)
+
+
+def parameter_counts(model: Any) -> dict[str, float]:
+    """``parameters_total`` and ``parameters_trainable`` (a frozen backbone is not trainable)."""
+    params = list(model.parameters())
+    return {"parameters_total": float(sum(p.numel() for p in params)),
+            "parameters_trainable": float(sum(p.numel() for p in params if p.requires_grad))}

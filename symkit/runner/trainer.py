@@ -41,6 +41,7 @@ from symkit.runner.parts import (
     build_optimizer,
     build_scheduler,
     materialize,
+    parameter_counts,
     read_config,
 )
 from symkit.runner.tracking import Tracker
@@ -271,7 +272,8 @@ class _Job:
         test = evaluate(self.model, eval_loader(self.data["test"], self.cfg, self.dist),
                         self.loss_fn, self.metric_fn, self.dist, split="test")
         metrics = {"test_metric": test["metric"], "test_loss": test["loss"],
-                   "best_valid_metric": float(self.best), "epochs": float(self.cfg.epochs)}
+                   "best_valid_metric": float(self.best), "epochs": float(self.cfg.epochs),
+                   **parameter_counts(self.model)}
         equivariance: dict[str, float] = {}
         if self.dist.is_main:
             eq = self.cfg.equivariance

@@ -1,7 +1,10 @@
 """Every YAML under configs/ trains for one tiny epoch (skipped while a part it names is not
-registered, or while ``symkit.model`` has not landed)."""
+registered, or while ``symkit.model`` has not landed). A config whose backbone starts from
+pretrained weights (``init: ???``) names the config that makes them in a ``# init from:``
+comment; that one trains first."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -39,7 +42,8 @@ def test_there_are_example_configs():
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_config_trains_one_tiny_epoch(path, tmp_path):
+def test_config_trains_one_tiny_epoch(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(path.parents[2])  # data paths in configs are relative to the repository
     if importlib.util.find_spec("symkit.model") is None:
         pytest.skip("symkit.model has not landed yet")
     missing = [f"{c}:{n}" for c, n in _names(yaml.safe_load(path.read_text()))
@@ -48,6 +52,11 @@ def test_config_trains_one_tiny_epoch(path, tmp_path):
         pytest.skip(f"not registered yet: {missing}")
     from symkit.runner.trainer import train
 
-    result = train(path, [*TINY, f"train.checkpoint_dir={tmp_path}"])
+    extra = []
+    source = re.search(r"^# init from: (\S+)$", path.read_text(), re.MULTILINE)
+    if source is not None:
+        base = train(path.parents[2] / source.group(1), [*TINY, f"train.checkpoint_dir={tmp_path}"])
+        extra = [f"model.backbone.init={base.run_dir}"]
+    result = train(path, [*TINY, f"train.checkpoint_dir={tmp_path}", *extra])
     assert result.metrics["test_metric"] == result.metrics["test_metric"]  # not NaN
     assert result.equivariance and (result.run_dir / "best.pt").is_file()

@@ -1,0 +1,141 @@
+"""Named arrays from one file, read lazily where the format allows.
+
+A *source* maps array names to array-likes that support ``len``, ``shape``, ``dtype`` and
+indexing by an integer or a slice (numpy arrays, memory-mapped ``.npy`` files, ``h5py``
+datasets). Formats, by path:
+
+* ``*.npz``: a numpy archive; each array is read whole the first time it is used.
+* a folder of ``*.npy``: one array per file (``NAME.npy``), memory-mapped (never read whole).
+* ``*.pt`` / ``*.pth``: a ``dict`` of tensors or arrays, read with ``weights_only=True``.
+* ``*.h5`` / ``*.hdf5``: datasets of an HDF5 file (nested groups as ``group/name``), read
+  slice by slice through ``h5py`` (optional extra ``symkit[hdf5]``). The file is opened once
+  per process, so data-loader workers each get their own handle.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from symkit.errors import DataError
+
+__all__ = ["ArraySource", "open_source", "FORMATS"]
+
+FORMATS = (".npz", ".pt", ".pth", ".h5", ".hdf5", "folder of .npy")
+
+
+class ArraySource(Mapping[str, Any]):
+    """Array name -> lazily read array of one file (see the module docs for formats).
+
+    Args:
+        path: the file or ``.npy`` folder.
+
+    Raises:
+        DataError: the path does not exist, has an unknown format or cannot be read.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DataError(f"data: no file or folder at {self.path}")
+        suffix = self.path.suffix.lower()
+        if self.path.is_dir():
+            self.kind = "npy"
+        elif suffix in (".npz", ".pt", ".pth", ".h5", ".hdf5"):
+            self.kind = {".pth": "pt", ".hdf5": "h5"}.get(suffix, suffix[1:])
+        else:
+            raise DataError(f"data: {self.path}: unknown format '{suffix}'; symkit reads "
+                            f"{', '.join(FORMATS)}")
+        self._cache: dict[str, Any] = {}
+        self._h5: Any = None
+        self._pid: int | None = None
+        self._names = self._list_names()
+
+    def _list_names(self) -> list[str]:
+        try:
+            if self.kind == "npy":
+                return sorted(p.stem for p in self.path.glob("*.npy"))
+            if self.kind == "npz":
+                with np.load(self.path, allow_pickle=False) as npz:
+                    return sorted(npz.files)
+            if self.kind == "pt":
+                self._cache = _read_pt(self.path)
+                return sorted(self._cache)
+            names: list[str] = []
+            self._file().visititems(
+                lambda name, obj: names.append(name) if hasattr(obj, "shape") else None
+            )
+            return sorted(names)
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is one error for the user
+            raise DataError(f"data: cannot read {self.path}: {type(exc).__name__}: {exc}"
+                            ) from exc
+
+    def _file(self) -> Any:
+        """The open HDF5 file of this process."""
+        if self._h5 is None or self._pid != os.getpid():
+            try:
+                import h5py
+            except ImportError as exc:
+                raise DataError(f"data: reading {self.path} needs h5py: pip install "
+                                "'symkit[hdf5]'") from exc
+            self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
+        return self._h5
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        if self.kind == "h5":
+            return self._file()[name]
+        if name not in self._cache:
+            if self.kind == "npy":
+                self._cache[name] = np.load(self.path / f"{name}.npy", mmap_mode="r",
+                                            allow_pickle=False)
+            else:
+                with np.load(self.path, allow_pickle=False) as npz:
+                    self._cache[name] = npz[name]
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __getstate__(self) -> dict[str, Any]:  # data-loader workers reopen HDF5 themselves
+        state = dict(self.__dict__)
+        state["_h5"], state["_pid"] = None, None
+        if self.kind != "pt":
+            state["_cache"] = {}
+        return state
+
+    def __repr__(self) -> str:
+        return f"ArraySource({str(self.path)!r}, {len(self)} arrays)"
+
+
+def _read_pt(path: Path) -> dict[str, Any]:
+    import torch
+
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(obj, Mapping):
+        raise DataError(f"data: {path} holds a {type(obj).__name__}; a .pt data file must hold "
+                        "a dict of tensors or arrays")
+    out = {}
+    for key, value in obj.items():
+        if isinstance(value, torch.Tensor):
+            value = value.numpy()
+        out[str(key)] = np.asarray(value)
+    return out
+
+
+def open_source(path: str | os.PathLike) -> ArraySource:
+    """The :class:`ArraySource` of ``path``."""
+    return ArraySource(path)

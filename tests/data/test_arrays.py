@@ -1,0 +1,94 @@
+"""The ``arrays`` data set: layouts, splits, batching, and errors naming file, array, field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from symkit.config import build
+from symkit.data import Arrays, arrays
+from symkit.errors import ConfigError, DataError
+
+
+def molecules(path, n=12, seed=0):
+    """Variable-size molecules: concatenated node arrays plus a per-sample count array."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(2, 7, size=n)
+    total = int(counts.sum())
+    np.savez(path, R=rng.normal(size=(total, 3)), Z=rng.integers(1, 9, size=total),
+             F=rng.normal(size=(total, 3)), E=rng.normal(size=n), N=counts)
+    return counts
+
+
+def test_fixed_size_prefix_split_found_automatically(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, train_x=np.zeros((5, 4, 3)), test_x=np.ones((2, 4, 3)), train_q=np.ones((5, 4)),
+             test_q=np.ones((2, 4)))
+    train = arrays(str(path), {"x": "x", "q": {"array": "q", "shape": [-1, 1]}}, split="train")
+    test = arrays(str(path), {"x": "x", "q": {"array": "q", "shape": [-1, 1]}}, split="test")
+    assert (len(train), len(test)) == (5, 2)
+    item = test[1]
+    assert item["x"].dtype == torch.float32 and item["x"].shape == (4, 3)
+    assert item["q"].shape == (4, 1) and torch.all(item["x"] == 1)
+
+
+def test_fraction_splits_partition_the_file(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.arange(100.0)[:, None])
+    parts = {s: arrays(str(path), {"x": "x"}, split=s, splits={"valid": 0.1, "test": 0.2,
+                                                                  "seed": 1})
+             for s in ("train", "valid", "test")}
+    seen = [float(parts[s][i]["x"]) for s in parts for i in range(len(parts[s]))]
+    assert [len(parts[s]) for s in ("train", "valid", "test")] == [70, 10, 20]
+    assert sorted(seen) == list(np.arange(100.0))
+
+
+def test_one_path_per_split(tmp_path):
+    for name, n in (("a", 3), ("b", 2)):
+        np.save(tmp_path / f"{name}.npy", np.zeros((n, 2)))
+        np.savez(tmp_path / f"{name}.npz", x=np.zeros((n, 2)))
+    paths = {"train": str(tmp_path / "a.npz"), "valid": str(tmp_path / "b.npz"),
+             "test": str(tmp_path / "b.npz")}
+    assert len(arrays(paths, {"x": "x"}, split="valid")) == 2
+    with pytest.raises(ConfigError, match="path.test"):
+        arrays({"train": paths["train"]}, {"x": "x"}, split="test")
+
+
+def test_variable_size_ragged_and_padded_batches(tmp_path):
+    counts = molecules(tmp_path / "m.npz")
+    fields = {"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]}, "force": "F",
+              "energy": "E"}
+    data = arrays(str(tmp_path / "m.npz"), fields, counts="N")
+    assert data.node_fields == {"pos", "charge", "force"}
+    assert data[3]["pos"].shape == (counts[3], 3) and data[3]["charge"].dtype == torch.int64
+    batch = data.collate([data[i] for i in range(4)])
+    assert batch["pos"].shape == (counts[:4].sum(), 3) and batch["energy"].shape == (4,)
+    assert batch["num_graphs"] == 4
+    assert torch.equal(torch.bincount(batch["batch"]), torch.as_tensor(counts[:4]))
+    padded = arrays(str(tmp_path / "m.npz"), fields, counts="N", batching="padded")
+    pb = padded.collate([padded[i] for i in range(4)])
+    assert pb["pos"].shape == (4, counts[:4].max(), 3)
+    assert torch.equal(pb["mask"].sum(1), torch.as_tensor(counts[:4]))
+    assert torch.equal(pb["pos"][pb["mask"]], batch["pos"])
+
+
+def test_errors_name_file_array_and_field(tmp_path):
+    molecules(tmp_path / "m.npz")
+    with pytest.raises(DataError, match=r"no array 'Q' \(field 'charge'\).*'R'"):
+        arrays(str(tmp_path / "m.npz"), {"pos": "R", "charge": "Q"}, counts="N")
+    with pytest.raises(DataError, match="field 'pos'.*array 'R'.*m.npz.*rows"):
+        arrays(str(tmp_path / "m.npz"), {"energy": "E", "pos": "R"})
+    with pytest.raises(DataError, match="unknown format '.csv'"):
+        (tmp_path / "m.csv").write_text("1,2")
+        arrays(str(tmp_path / "m.csv"), {"x": "x"})
+
+
+def test_built_from_config_with_split_context(tmp_path):
+    molecules(tmp_path / "m.npz")
+    node = {"type": "arrays", "path": str(tmp_path / "m.npz"), "fields": {"pos": "R"},
+            "counts": "N", "splits": {"test": 0.25}}
+    data = build(node, "datasets", key="data", context={"split": "test"})
+    assert isinstance(data, Arrays) and len(data) == 3
+    with pytest.raises(ConfigError, match="data.fields"):
+        build({**node, "fields": "R"}, "datasets", key="data", context={"split": "test"})

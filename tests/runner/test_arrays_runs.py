@@ -1,0 +1,145 @@
+"""Runs on the user's own files: train with ``data.type=arrays``, evaluate and check on another
+file from the command line, variable-size molecules with ragged and padded batches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from symkit.cli import main
+from symkit.errors import SpecError
+
+NBODY = Path(__file__).resolve().parents[2] / "plugins/symkit-graph/symkit_graph/data/charged5.npz"
+
+
+def nbody_config(tmp_path, **data):
+    return {
+        "data": {"type": "arrays", "path": str(NBODY), "max_samples": 60,
+                 "fields": {"pos": "loc_t30", "vel": "vel_t30", "target": "loc_t40",
+                            "charge": {"array": "charges", "shape": [-1, 1]}}, **data},
+        "model": {"group": "e3",
+                  "in_spec": {"pos": {"rep": "point", "nodes": True},
+                              "vel": {"rep": "vector", "nodes": True},
+                              "charge": {"rep": "scalar", "nodes": True}},
+                  "out_spec": {"target": {"rep": "point", "nodes": True}},
+                  "backbone": {"type": "deepsets", "writes": {"target": [-1, 3]},
+                               "hidden": 16},
+                  "symmetrizer": {"type": "frame_averaging", "field": "pos"}},
+        "loss": {"type": "mse", "output": "target"},
+        "train": {"epochs": 2, "batch_size": 20, "progress": False,
+                  "checkpoint_dir": str(tmp_path / "runs"),
+                  "equivariance": {"n_elements": 2, "max_samples": 4}},
+        "tracking": {"enabled": False},
+    }
+
+
+def run_json(capsys, argv):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def write(tmp_path, cfg, name="run.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_train_on_arrays_then_eval_and_check_on_another_file(tmp_path, capsys):
+    if not NBODY.is_file():
+        pytest.fail(f"the shipped n-body arrays are missing: {NBODY}")
+    summary = run_json(capsys, ["train", write(tmp_path, nbody_config(tmp_path)), "--json"])
+    run_dir = summary["run_dir"]
+    with np.load(NBODY) as z:  # a second file: 30 test systems, no split prefix
+        other = {k: z[f"test_{k}"][100:130] for k in ("loc_t30", "vel_t30", "loc_t40",
+                                                     "charges")}
+    np.savez(tmp_path / "other.npz", **other)
+    result = run_json(capsys, ["eval", run_dir, f"data.path={tmp_path / 'other.npz'}",
+                               "--json"])
+    assert result["samples"] == 30 and result["overrides"] == [f"data.path={tmp_path}/other.npz"]
+    assert 0 < result["loss"] < 10  # the test MSE on the other file
+    same = run_json(capsys, ["eval", run_dir, "--json"])
+    assert same["samples"] == 60 and same["loss"] != result["loss"]
+    check = run_json(capsys, ["check", run_dir, f"data.path={tmp_path / 'other.npz'}",
+                              "train.equivariance.max_samples=3", "--json", "--seed", "5"])
+    assert check["seed"] == 5 and check["equivariance"]["all"] < 1e-5
+
+
+def test_monte_carlo_eval_is_reproducible_with_seed(tmp_path, capsys):
+    cfg = nbody_config(tmp_path)
+    cfg["model"]["symmetrizer"] = {"type": "group_averaging", "train_samples": 2,
+                                     "eval_samples": 2}
+    cfg["model"]["group"] = "o3"
+    cfg["model"]["in_spec"]["pos"]["rep"] = "vector"
+    cfg["model"]["out_spec"]["target"]["rep"] = "vector"
+    cfg["train"]["epochs"] = 1
+    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    a, b, c = (run_json(capsys, ["eval", run_dir, "--seed", s, "--json"])["loss"]
+               for s in ("1", "1", "2"))
+    assert a == b != c
+
+
+def molecules(path, n, seed):
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(3, 8, size=n)
+    pos = rng.normal(size=(int(counts.sum()), 3))
+    np.savez(path, R=pos, Z=rng.integers(1, 4, size=len(pos)).astype(np.float64),
+             F=-0.5 * pos, N=counts)
+
+
+@pytest.mark.parametrize("batching", ["ragged", "padded"])
+def test_variable_size_molecules_train_under_frame_averaging(tmp_path, capsys, batching):
+    molecules(tmp_path / "mol.npz", 40, 0)
+    backbone = ({"type": "mlp", "reads": ["pos", "charge"], "writes": {"force": [3]},
+                 "hidden": [16]} if batching == "ragged" else
+                {"type": "deepsets", "reads": ["pos", "charge"], "writes": {"force": [-1, 3]},
+                 "hidden": 16})
+    cfg = {
+        "data": {"type": "arrays", "path": str(tmp_path / "mol.npz"), "counts": "N",
+                 "batching": batching, "splits": {"valid": 0.2, "test": 0.2},
+                 "fields": {"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
+                            "force": "F"}},
+        "model": {"group": "o3",
+                  "in_spec": {"pos": {"rep": "vector", "nodes": True},
+                              "charge": {"rep": "scalar", "nodes": True}},
+                  "out_spec": {"force": {"rep": "vector", "nodes": True}},
+                  "backbone": backbone,
+                  "symmetrizer": {"type": "frame_averaging", "field": "pos"}},
+        "loss": {"type": "mse", "output": "force", "target": "force"},
+        "train": {"epochs": 2, "batch_size": 8, "progress": False,
+                  "checkpoint_dir": str(tmp_path / "runs"),
+                  "equivariance": {"n_elements": 2, "max_samples": 8}},
+        "tracking": {"enabled": False},
+    }
+    summary = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])
+    assert summary["metrics"]["test_loss"] < 1.0
+    assert summary["equivariance"]["all"] < 1e-5
+
+
+def test_wrong_shapes_are_named_before_training(tmp_path, capsys):
+    cfg = nbody_config(tmp_path)
+    cfg["data"]["fields"]["vel"] = {"array": "vel_t30", "shape": [3, 5]}  # (B, 3, N)
+    code = main(["train", write(tmp_path, cfg)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "vel: expected shape (B, N, ..., 3), got (2, 3, 5) in the train split" in err
+    assert "array 'train_vel_t30' of" in err and "charged5.npz" in err
+    cfg["data"]["fields"]["vel"] = {"array": "vel_t30", "dtype": "float64"}
+    with pytest.raises(SpecError, match="vel: has dtype torch.float64 but field '\\w+' has "
+                       "torch.float32.*array 'train_vel_t30'"):
+        main(["--debug", "train", write(tmp_path, cfg)])
+
+
+def test_overrides_that_change_the_architecture_are_named(tmp_path, capsys):
+    cfg = nbody_config(tmp_path)
+    cfg["train"]["epochs"] = 1
+    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    assert main(["eval", run_dir, "model.backbone.hidden=8"]) == 2
+    err = capsys.readouterr().err
+    assert "do not fit the model built from its config with overrides " \
+           "['model.backbone.hidden=8']" in err

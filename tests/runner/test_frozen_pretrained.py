@@ -1,0 +1,66 @@
+"""The Mondal et al. workflow from YAML: train a CNN on upright digits, then train only a
+learned canonicalizer in front of it, frozen (configs/digits/frozen_lc_cnn.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from symkit.registry import registry
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "digits"
+TINY = ["train.epochs=1", "train.max_samples=16", "train.batch_size=8", "train.progress=false",
+        "train.equivariance.n_elements=1", "train.equivariance.max_samples=2",
+        "tracking.enabled=false"]
+
+
+def test_frozen_pretrained_config_trains_only_the_canonicalizer(tmp_path):
+    if "vision::mnist" not in registry("datasets"):
+        pytest.fail("the symkit-vision plugin is not installed (scripts/setup.sh installs it)")
+    from symkit.runner.trainer import train
+
+    base = train(CONFIGS / "upright_cnn.yaml", [*TINY, f"train.checkpoint_dir={tmp_path}"])
+    pretrained = torch.load(base.checkpoint, weights_only=True)
+    result = train(CONFIGS / "frozen_lc_cnn.yaml",
+                   [*TINY, f"train.checkpoint_dir={tmp_path}",
+                    f"model.backbone.init={base.run_dir}"])
+    model = result.model
+    canonicalizer = sum(p.numel() for n, p in model.named_parameters()
+                        if not n.startswith("backbone."))
+    assert result.metrics["parameters_trainable"] == canonicalizer > 0
+    assert result.metrics["parameters_total"] == canonicalizer + sum(
+        p.numel() for p in model.backbone.parameters())
+    trained = torch.load(result.checkpoint, weights_only=True)
+    for name, value in pretrained.items():  # the backbone did not move
+        assert torch.equal(trained[name], value), name
+    from symkit.runner.parts import build_model, read_config
+
+    run = read_config(result.run_dir / "config.yaml")
+    torch.manual_seed(run.train.seed)  # the canonicalizer as the trainer initialized it
+    start = build_model(run, pretrained=False).state_dict()
+    moved = [k for k, v in start.items() if not k.startswith("backbone.")
+             and v.is_floating_point() and not torch.equal(v, trained[k])]
+    assert moved  # the canonicalizer trained
+
+
+def test_init_from_an_mlflow_run_id(tmp_path, tracking_db, monkeypatch):
+    from test_arrays_runs import nbody_config  # tests/runner is on sys.path (conftest)
+
+    from symkit.model import build_model
+    from symkit.runner.trainer import train
+
+    cfg = nbody_config(tmp_path)
+    cfg["train"]["epochs"] = 1
+    cfg["tracking"] = {"enabled": True, "uri": tracking_db}
+    run = train(cfg)
+    assert run.run_id is not None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_db)
+    model_cfg = dict(cfg["model"])
+    model_cfg["backbone"] = {**model_cfg["backbone"], "init": run.run_id, "freeze": True}
+    model = build_model(model_cfg)
+    best = torch.load(run.checkpoint, weights_only=True)
+    for name, value in model.backbone.state_dict().items():
+        assert torch.equal(value, best[f"backbone.{name}"]), name
+    assert not any(p.requires_grad for p in model.backbone.parameters())
