@@ -38,4 +38,4 @@ def test_two_processes_train_identical_parameters(toy_config, tmp_path):
     exp = client.get_experiment_by_name("ddp-test")
     (run,) = client.search_runs([exp.experiment_id])
     assert run.data.tags["symkit.world_size"] == "2"
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [0, 1]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2]

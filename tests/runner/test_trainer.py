@@ -30,11 +30,16 @@ def test_run_is_tracked_with_params_tags_metrics_and_artifacts(finished):
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["train.batch_size"] == "16"
-    assert run.data.params["model.backbone.type"] == "mlp"
+    assert run.data.params["model.backbone.type"] == "symkit::mlp"  # the resolved name
+    # the whole resolved config, defaults included (`symkit config show --defaults`)
+    assert run.data.params["train.progress_every"] == "30.0"
+    assert run.data.params["optimizer.betas"] == "[0.9, 0.999]"
+    assert run.data.params["tracking.log_model"] == "False"
+    assert run.info.run_name == "runner-tests-none"  # <config or experiment>-<method>
     assert run.data.tags["symkit.version"] == symkit.__version__
     assert run.data.tags["symkit.run_dir"] == str(result.run_dir)
     for key in ("train_loss", "valid_metric", "lr"):
-        assert [m.step for m in client.get_metric_history(result.run_id, key)] == [0, 1, 2]
+        assert [m.step for m in client.get_metric_history(result.run_id, key)] == [1, 2, 3]
     assert run.data.metrics["test_metric"] == pytest.approx(result.metrics["test_metric"])
     assert set(result.equivariance) == {"rotation", "all"}
     assert "equivariance.rotation" in run.data.metrics
