@@ -23,7 +23,7 @@ import torch
 from symkit.errors import CheckpointError, ConfigError, SymkitError, TrainingError
 
 __all__ = ["DEVICE_PATTERN", "check_device_name", "check_device", "check_checkpoint_dir",
-           "check_forward", "unused_parameters", "remove_empty"]
+           "check_forward", "check_outputs", "unused_parameters", "remove_empty", "call"]
 
 #: Device names ``train.device`` accepts.
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -137,8 +137,8 @@ def check_forward(model: torch.nn.Module, batch: Mapping[str, Any], run: Any, lo
     buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
     try:
         with torch.enable_grad():
-            outputs = _call("model", "the model's forward pass", model, batch)
-            _check_outputs(model, outputs)
+            outputs = call("model", "the model's forward pass", model, batch)
+            check_outputs(model, outputs)
             loss = _apply(run, "loss", loss_fn, outputs, batch)
             if run.cfg.get("metric") is not None:
                 with torch.no_grad():
@@ -163,7 +163,12 @@ def unused_parameters(model: torch.nn.Module) -> list[str]:
     return [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
 
 
-def _check_outputs(model: Any, outputs: Any) -> None:
+def check_outputs(model: Any, outputs: Any) -> None:
+    """Check that ``outputs`` (of ``model``) is a dict with every field of ``model.out_spec``.
+
+    Raises:
+        ConfigError: naming ``model.out_spec.<field>`` and the fields the model writes.
+    """
     if not isinstance(outputs, Mapping):
         raise ConfigError("model.backbone", f"the model returned {type(outputs).__name__}, not "
                           "a dict of named output fields")
@@ -186,7 +191,7 @@ def _apply(run: Any, key: str, fn: Any, outputs: Mapping[str, Any], batch: Mappi
     if "target" in fields and fields["target"] not in batch:
         raise ConfigError(f"{key}.target", f"'{fields['target']}' is not a field of the data; "
                           f"a training batch has {_names(batch)}")
-    value = _call(key, f"the {key}", fn, outputs, batch, fields=(outputs, batch))
+    value = call(key, f"the {key}", fn, outputs, batch, fields=(outputs, batch))
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
         raise ConfigError(key, f"the {key} must give one number per batch, got {shape}")
@@ -208,8 +213,11 @@ def _field_options(node: Any, category: str, key: str) -> dict[str, str]:
     return found
 
 
-def _call(key: str, what: str, fn: Any, *args: Any,
+def call(key: str, what: str, fn: Any, *args: Any,
           fields: tuple[Mapping, Mapping] | None = None) -> Any:
+    """``fn(*args)``; a ``KeyError`` becomes a :class:`ConfigError` at ``key`` listing the
+    fields there are (``fields``: model outputs and batch), anything else but a symkit error
+    a one-line :class:`TrainingError`."""
     try:
         return fn(*args)
     except SymkitError:
