@@ -108,7 +108,10 @@ def run_sections() -> list[tuple[str, list[OptionDoc]]]:
     """``(section, options)`` for the top level, ``model:``, ``train:`` and ``tracking:``."""
     from symkit.runner.schema import TrackingConfig, TrainConfig
 
-    top = [OptionDoc(k, "", "", v) for k, v in TOP_LEVEL_DOCS.items()]
+    defaults = {"experiment": "'symkit'", "data": "(required)", "model": "(required)",
+                "loss": "(required)", "metric": "(the loss)", "optimizer": "'adam'",
+                "scheduler": "'constant'", "train": "", "tracking": ""}
+    top = [OptionDoc(k, defaults[k], "", v) for k, v in TOP_LEVEL_DOCS.items()]
     model = [OptionDoc(f"model.{k}", "(required)" if k != "symmetrizer" else "None", "", v)
              for k, v in MODEL_DOCS.items()]
     return [("top level", top), ("model", model), ("train", section_options(TrainConfig, "train")),
@@ -167,7 +170,7 @@ def _args_docs(doc: str | None) -> dict[str, str]:
         i += 1
         if head is None:
             continue
-        base, name = len(head.group(1)), None
+        base, name, entry_indent = len(head.group(1)), None, 0
         while i < len(lines):
             line = lines[i]
             indent = len(line) - len(line.lstrip())

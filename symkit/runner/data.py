@@ -109,9 +109,40 @@ def check_inputs(model: Any, dataset: Dataset, split: str) -> None:
     try:
         spec.check(group, batch)
     except SpecError as exc:
+        _blame_group(group, spec, batch, exc.field, where)
         text = str(exc).removeprefix(f"{exc.field}: ")
         raise SpecError(exc.field, f"{text} {where}; check the data against model.in_spec"
                         ) from None
+
+
+def _blame_group(group: Any, spec: Any, batch: Mapping[str, Any], name: str | None,
+                 where: str) -> None:
+    """Raise a :class:`ConfigError` at ``model.group`` when field ``name`` fits the spec but in
+    another dimension than the group's (``o2`` on 3-D positions): the group is the likely typo.
+    """
+    from symkit.errors import ConfigError
+    from symkit.registry import registry
+
+    dim, x = getattr(group, "dim", None), batch.get(name) if name else None
+    if not isinstance(dim, int) or not isinstance(x, torch.Tensor) or name not in spec:
+        return
+    try:
+        want = tuple(spec[name].rep.feature_shape(group))
+    except Exception:  # noqa: BLE001 - a rep that cannot say: no blame
+        return
+    if not want or x.ndim < len(want) or dim not in want:
+        return
+    tail = tuple(x.shape[x.ndim - len(want):])
+    have = {t for w, t in zip(want, tail) if w == dim and t != dim}
+    if len(have) != 1 or any(w not in (None, dim) and w != t for w, t in zip(want, tail)):
+        return
+    (data_dim,) = have
+    names = sorted({e.name for e in registry("groups").entries() if e.name.endswith(str(data_dim))
+                    and not e.name[:-len(str(data_dim))].endswith(tuple("0123456789"))})
+    hint = f" (e.g. {', '.join(names)})" if names else ""
+    raise ConfigError("model.group", f"{group!r} acts on {dim}-D vectors, but field '{name}' "
+                      f"has {data_dim} components {where} (shape {tuple(x.shape)}); use a group "
+                      f"of {data_dim}-D space{hint}, or fix model.in_spec")
 
 
 def find_nonfinite(batch: Mapping[str, Any], spec: Any, dataset: Dataset, split: str
