@@ -23,7 +23,8 @@ import torch
 from symkit.errors import CheckpointError, ConfigError, SymkitError, TrainingError
 
 __all__ = ["DEVICE_PATTERN", "check_device_name", "check_device", "check_checkpoint_dir",
-           "check_forward", "check_outputs", "unused_parameters", "remove_empty", "call"]
+           "check_forward", "check_unused", "check_outputs", "unused_parameters",
+           "remove_empty", "call"]
 
 #: Device names ``train.device`` accepts.
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -161,6 +162,29 @@ def unused_parameters(model: torch.nn.Module) -> list[str]:
     """Trainable parameters without a gradient after a backward pass: those DDP cannot reduce
     unless ``train.find_unused_parameters`` is set."""
     return [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+
+
+def check_unused(unused: list[str], dist: Any, *, allowed: bool) -> None:
+    """Under DDP (``dist.enabled``), parameters without a gradient (``unused``, from
+    :func:`check_forward`) fail in the first backward pass unless ``allowed``
+    (``train.find_unused_parameters``): say so before training, on every process.
+
+    Raises:
+        ConfigError: at ``train.find_unused_parameters``, naming the parameters.
+    """
+    from symkit.runner import distributed as D
+
+    if not dist.enabled or allowed:
+        return
+    if D.all_reduce_sum(dist, [float(len(unused))])[0] > 0:
+        names = ", ".join(unused[:3]) + (", ..." if len(unused) > 3 else "")
+        raise ConfigError(
+            "train.find_unused_parameters",
+            f"{len(unused) or 'some'} trainable parameter(s) get no gradient from the loss "
+            f"({names or 'on another process'}), e.g. an output head the loss does not use; DDP "
+            "(torchrun) cannot train that by default: set train.find_unused_parameters=true, or "
+            "make the loss use every output",
+        )
 
 
 def check_outputs(model: Any, outputs: Any) -> None:

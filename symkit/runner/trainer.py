@@ -136,7 +136,7 @@ class _Job:
         batch = first_batch(self.data["train"], min(2, self.cfg.batch_size))
         unused = preflight.check_forward(self.model, to_device(batch, dist.device), run,
                                          self.loss_fn, self.metric_fn)
-        self._check_unused(unused)
+        preflight.check_unused(unused, dist, allowed=self.cfg.find_unused_parameters)
         self.optimizer = build_optimizer(run, self.model.parameters())
         self.scheduler = build_scheduler(run, self.optimizer)
         self.net: nn.Module = self.model
@@ -154,21 +154,6 @@ class _Job:
             except BaseException:
                 _finish_quietly(self.tracker, "FAILED")
                 raise
-
-    def _check_unused(self, unused: list[str]) -> None:
-        """Under DDP, parameters without a gradient fail in the first backward pass unless
-        ``train.find_unused_parameters`` is set: say so before training."""
-        if not self.dist.enabled or self.cfg.find_unused_parameters:
-            return
-        if D.all_reduce_sum(self.dist, [float(len(unused))])[0] > 0:
-            names = ", ".join(unused[:3]) + (", ..." if len(unused) > 3 else "")
-            raise ConfigError(
-                "train.find_unused_parameters",
-                f"{len(unused) or 'some'} trainable parameter(s) get no gradient from the loss "
-                f"({names or 'on another process'}), e.g. an output head the loss does not use; "
-                "DDP (torchrun) cannot train that by default: set "
-                "train.find_unused_parameters=true, or make the loss use every output",
-            )
 
     # -- run directory and tracking ---------------------------------------------------------
     def _open_run(self, resume_dir: Path | None) -> tuple[Tracker, Path]:
@@ -278,7 +263,14 @@ class _Job:
         for batch in bar:
             batch = to_device(batch, self.dist.device)
             self._check_data(find_nonfinite(batch, self.model.in_spec, loader.dataset, "train"))
-            outputs = self.net(batch)
+            try:
+                outputs = self.net(batch)
+            except RuntimeError as exc:  # DDP: a parameter got no gradient in the last step
+                if "find_unused_parameters" not in str(exc):
+                    raise
+                raise ConfigError("train.find_unused_parameters", "DDP found parameters without "
+                                  "a gradient in the last step; set "
+                                  "train.find_unused_parameters=true") from exc
             loss = self.loss_fn(outputs, batch)
             for extra in self.model.extra_losses().values():
                 loss = loss + extra
