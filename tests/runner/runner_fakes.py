@@ -60,7 +60,7 @@ class TwoHeads(nn.Module):
         self.aux = nn.Linear(hidden, 1)
 
     def forward(self, sample: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        h = torch.tanh(self.body((sample["x"] ** 2)))
+        h = torch.tanh(self.body(sample["x"] ** 2))
         return {"target": self.head(h), "aux": self.aux(h)}
 
 
