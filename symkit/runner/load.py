@@ -74,16 +74,20 @@ def locate_run(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> Pa
         if not (path / ckpt.LAST).is_file():
             raise CheckpointError(f"{path}: not a run directory (no {ckpt.LAST})")
         return path.resolve()
+    hint = ("for a run in another store pass tracking.uri=... (or set MLFLOW_TRACKING_URI), or "
+            "give the run directory instead")
+    uri = resolve_uri(tracking_uri)
+    store = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    if uri.startswith("sqlite:///") and not os.path.isfile(store):  # never create it to look
+        raise CheckpointError(f"{ref}: no such run: the tracking store {uri} does not exist; "
+                              f"{hint}")
     client = _client(tracking_uri)
     try:
         tags = client.get_run(str(ref)).data.tags
     except Exception as exc:  # noqa: BLE001
         first = (str(exc).strip().splitlines() or [""])[0]
-        raise CheckpointError(
-            f"{ref}: no such run in the tracking store {resolve_uri(tracking_uri)} ({first}); "
-            "for a run in another store pass tracking.uri=... (or set MLFLOW_TRACKING_URI), or "
-            "give the run directory instead"
-        ) from exc
+        raise CheckpointError(f"{ref}: no such run in the tracking store {uri} ({first}); "
+                              f"{hint}") from exc
     run_dir = tags.get("symkit.run_dir")
     if not run_dir or not (Path(run_dir) / ckpt.LAST).is_file():
         raise CheckpointError(f"run {ref}: its run directory {run_dir!r} is not on this machine")
