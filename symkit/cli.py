@@ -191,18 +191,24 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
         from symkit.runner.parts import build_model, full_config, read_config
 
         run = read_config(cfg, require=())
-        if run.cfg.get("model") is not None:
+        if _is_whole_model(run.cfg.get("model")):
             build_model(run)  # parts that reject each other (frame averaging on C4) fail here
         if args.defaults:
             cfg = full_config(run)
     else:
         validate(cfg)
-        if cfg.get("model") is not None:
+        if _is_whole_model(cfg.get("model")):
             from symkit.model import build_model
 
             build_model(cfg.model)
     print(to_yaml(cfg), end="")
     return 0
+
+
+def _is_whole_model(node: Any) -> bool:
+    """Whether ``model:`` has every key a model needs (a fragment is only validated)."""
+    return hasattr(node, "get") and all(
+        node.get(k) is not None for k in ("group", "in_spec", "out_spec", "backbone"))
 
 
 def _is_run_config(cfg: Any) -> bool:
