@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["OptionDoc", "part_options", "section_options", "run_sections", "CONTEXT_DOCS",
-           "MODEL_DOCS", "TOP_LEVEL_DOCS", "options_text"]
+           "COMMON_DOCS", "MODEL_DOCS", "TOP_LEVEL_DOCS", "options_text"]
 
 #: Options a builder injects; YAML may override them but rarely should.
 CONTEXT_DOCS = {
@@ -30,6 +30,24 @@ CONTEXT_DOCS = {
     "params": "the parameters to optimize (filled in by the runner)",
     "optimizer": "the optimizer to schedule (filled in by the runner)",
     "epochs": "the run's train.epochs (filled in by the runner)",
+}
+#: Descriptions of option names that mean the same thing in every part that has them (used when
+#: a part's docstrings say nothing about the option).
+COMMON_DOCS = {
+    "field": "the input field it reads",
+    "hidden": "hidden width (features per layer)",
+    "layers": "number of layers",
+    "activation": "the nonlinearity between layers",
+    "in_channels": "channels of the input image field",
+    "kernel_size": "convolution kernel size",
+    "train_samples": "group elements sampled per input while training",
+    "eval_samples": "group elements sampled per input at evaluation (None: as many as training)",
+    "chunk_size": "most copies per backbone call (None: all at once)",
+    "seed": "seed of its own random draws",
+    "in_features": "features per node (None: inferred from the first batch)",
+    "train_size": "samples in the train split",
+    "valid_size": "samples in the valid split",
+    "test_size": "samples in the test split",
 }
 #: The keys of ``model:`` (see :func:`symkit.model.build_model`).
 MODEL_DOCS = {
@@ -52,7 +70,7 @@ TOP_LEVEL_DOCS = {
     "tracking": "MLflow tracking: store, experiment, run name, tags",
 }
 _ARGS = re.compile(r"^(\s*)(Args|Arguments|Parameters|Keyword Args|Keyword Arguments):\s*$")
-_ENTRY = re.compile(r"^\*{0,2}(\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
+_ENTRY = re.compile(r"^(\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)*)\s*(\([^)]*\))?\s*:\s*(.*)$")
 _COMMENT = re.compile(r"^\s*(\w+)\s*:[^=]*(=.*?)?\s*#:\s*(.+)$")
 
 
@@ -80,7 +98,8 @@ def part_options(factory: Any, context: frozenset[str] = frozenset(CONTEXT_DOCS)
             default = "(required)"
         else:
             default = repr(option.default)
-        doc = docs.get(option.name) or CONTEXT_DOCS.get(option.name, "")
+        doc = (docs.get(option.name) or CONTEXT_DOCS.get(option.name)
+               or COMMON_DOCS.get(option.name, ""))
         rows.append(OptionDoc(option.name, default, type_name(option.annotation), doc))
     return rows
 
@@ -137,7 +156,8 @@ def _factory_docs(factory: Any) -> dict[str, str]:
         docs.update({k: v for k, v in _args_docs(inspect.getdoc(params)).items() if k not in docs})
     for source in _doc_sources(factory):
         for name, text in _args_docs(inspect.getdoc(source)).items():
-            docs.setdefault(name, text)
+            if not re.match(r"(?i)see\b", text):  # "see Symmetrizer": read the base class's
+                docs.setdefault(name, text)
     return docs
 
 
@@ -178,10 +198,13 @@ def _args_docs(doc: str | None) -> dict[str, str]:
                 break
             entry = _ENTRY.match(line.strip()) if line.strip() else None
             if entry is not None and (name is None or indent <= entry_indent):
-                name, entry_indent = entry.group(1), indent
-                out.setdefault(name, entry.group(3).strip())
-            elif name is not None and line.strip() and out.get(name) is not None:
-                out[name] = f"{out[name]} {line.strip()}".strip()
+                names = [n.strip().lstrip("*") for n in entry.group(1).split(",")]
+                name, entry_indent = names, indent
+                for n in names:
+                    out.setdefault(n, entry.group(3).strip())
+            elif name is not None and line.strip():
+                for n in name:
+                    out[n] = f"{out[n]} {line.strip()}".strip()
             i += 1
     return {k: _one_line(v) for k, v in out.items()}
 
@@ -210,5 +233,6 @@ def _comment_docs(cls: type) -> dict[str, str]:
 
 
 def _one_line(text: str) -> str:
-    text = " ".join(text.replace("``", "`").split())
-    return text
+    """Whitespace folded, Sphinx roles (``:class:`~a.B```) shown as their name (`B`)."""
+    text = re.sub(r":\w+:`~?([^`]*?)`", lambda m: f"`{m.group(1).split('.')[-1]}`", text)
+    return " ".join(text.replace("``", "`").split())

@@ -1,8 +1,9 @@
 """``symkit new-plugin NAME``: render the plugin template into a new, installable package.
 
 The template (``symkit/templates/plugin``, package data shipped in the wheel, or
-``--template DIR``) is a folder of files whose names end in ``.tmpl``; ``{{name}}``, ``{{dist}}`` and ``{{package}}`` are replaced
-in file contents and in paths, and the ``.tmpl`` suffix is dropped. No template engine needed.
+``--template DIR``) is a folder of files whose names end in ``.tmpl``; ``{{name}}``,
+``{{dist}}`` and ``{{package}}`` are replaced in file contents and in paths, and the ``.tmpl``
+suffix is dropped. No template engine needed.
 """
 
 from __future__ import annotations

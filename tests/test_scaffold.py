@@ -76,9 +76,8 @@ def test_generated_plugin_installs_is_discovered_and_passes_its_tests(tmp_path):
 def test_new_plugin_works_from_an_installed_wheel(tmp_path):
     """The template is package data: a wheel carries it, and `symkit new-plugin` run from the
     wheel's files (no source checkout next to them) renders it."""
-    import zipfile
-
     import shutil
+    import zipfile
 
     root = Path(__file__).resolve().parents[1]
     source = tmp_path / "src"  # a copy, so the build leaves nothing in the checkout
