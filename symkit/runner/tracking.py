@@ -198,6 +198,11 @@ class MlflowTracker(Tracker):
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - MLflow raises many types; one error for users
             first = (str(exc).strip().splitlines() or [""])[0]
+            if getattr(exc, "error_code", None) == "INVALID_PARAMETER_VALUE":
+                raise TrackingError(  # the store works; it refused a name or value
+                    f"MLflow at {self.uri} refused a value: {first}; rename the config key, "
+                    "tag or value it names (see MLflow's limits in docs/errors.md)"
+                ) from exc
             raise TrackingError(
                 f"MLflow at {self.uri}: {type(exc).__name__}: {first}; fix tracking.uri / "
                 "MLFLOW_TRACKING_URI, or run with tracking.enabled=false"

@@ -268,3 +268,32 @@ def test_group_of_the_wrong_dimension_is_blamed(toy_config, group, dim, suggesti
                                           rf"field 'x' has {dim} components") as info:
         train(cfg)
     assert suggestion in str(info.value)
+
+
+def test_a_model_that_crashes_on_the_first_batch_fails_before_any_run(toy_config, tmp_path,
+                                                                      capsys, tracking_db):
+    from symkit.registry import registry
+
+    def crashing(in_spec, out_spec):
+        """A backbone whose forward pass raises."""
+        class Crash(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = torch.nn.Linear(3, 1)
+
+            def forward(self, sample):
+                return {"target": self.lin(sample["x"].unsqueeze(-1))}  # (B, 3, 1) @ (3, 1)
+
+        return Crash()
+
+    registry("backbones").add("crashing", crashing, scope="preflighttest")
+    try:
+        before = len(runs_in(tracking_db))
+        code, _, err = run_cli(capsys, tmp_path, toy_config(),
+                               "model.backbone={type: preflighttest::crashing}")
+        assert_one_line(code, err, "model: the model's forward pass failed on the first training "
+                        "batch, before training: RuntimeError: mat1 and mat2 shapes cannot be "
+                        "multiplied")
+        assert len(runs_in(tracking_db)) == before and not (tmp_path / "runs").exists()
+    finally:
+        registry("backbones").remove("preflighttest::crashing")
