@@ -25,6 +25,21 @@ when the docs are built. In YAML, a node's `type` names a part (the bare name wo
 unambiguous; `scope::name` always works); its other keys are the parameters below. Parameters
 marked *(context)* are filled in by symkit (the model's `group`, `in_spec`, `out_spec`,
 `backbone`, the data `split`, the optimizer's `params`) unless the YAML sets them.
+`symkit list CATEGORY NAME` prints one part's options the same way.
+
+## Overrides on the command line
+
+Every command that reads a config takes overrides after it:
+
+| override | effect |
+|---|---|
+| `train.epochs=5` | sets one value (parsed as YAML) |
+| `"model.symmetrizer={type: canonicalization}"` | replaces the whole node: keys of the old node (its `field`) are gone |
+| `~model.symmetrizer.field` | deletes a key (a missing key is an error that lists the node's keys) |
+
+So `symkit train configs/nbody/fa_gnn.yaml "model.symmetrizer={type: canonicalization}"` swaps
+the method with one line; `symkit config show CONFIG ... --defaults` prints the result with
+every default written out, which is what MLflow records as the run's parameters.
 """
 
 

@@ -307,3 +307,28 @@ def test_no_disk_space_while_checkpointing(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert ckpt.load_checkpoint(path) == {"epoch": 1}
     assert [p.name for p in tmp_path.iterdir()] == [ckpt.LAST]  # no temporary file left
+
+
+def test_every_catalogue_entry_names_a_test_that_exists():
+    """docs/errors.md: each row's last column names tests (`E::` this file, `P::` the preflight
+    tests, `path::name`, or `::name` in the file named before it); each must exist."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    short = {"E": "tests/reliability/test_error_catalogue.py",
+             "P": "tests/runner/test_preflight.py"}
+    rows = [line for line in (root / "docs" / "errors.md").read_text().splitlines()
+            if line.startswith("| ") and not line.startswith(("| failure", "|---"))]
+    assert len(rows) >= 30
+    for row in rows:
+        cell = row.rstrip(" |").rsplit("|", 1)[-1]
+        refs = re.findall(r"`([^`]*::\w+)`", cell)
+        assert refs, row
+        last = None
+        for ref in refs:
+            path, name = ref.rsplit("::", 1)
+            path = short.get(path, path) or last
+            last = path
+            source = (root / path).read_text()
+            assert re.search(rf"^def {name}\(", source, re.M), f"{path}::{name} ({row[:40]})"
