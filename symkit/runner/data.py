@@ -117,14 +117,18 @@ def check_inputs(model: Any, dataset: Dataset, split: str) -> None:
 
 def _blame_group(group: Any, spec: Any, batch: Mapping[str, Any], name: str | None,
                  where: str) -> None:
-    """Raise a :class:`ConfigError` at ``model.group`` when field ``name`` fits the spec but in
-    another dimension than the group's (``o2`` on 3-D positions): the group is the likely typo.
-    """
+    """Raise a :class:`ConfigError` at ``model.group`` when field ``name`` fits the spec in
+    another dimension than the group's and the same family of groups has that dimension
+    (``o2`` on 3-D positions: ``o3`` exists), so the group is the likely typo."""
+    import re
+
     from symkit.errors import ConfigError
     from symkit.registry import registry
 
     dim, x = getattr(group, "dim", None), batch.get(name) if name else None
-    if not isinstance(dim, int) or not isinstance(x, torch.Tensor) or name not in spec:
+    family = re.fullmatch(r"([A-Za-z]+)\((\d+)\)", repr(group))
+    if (not isinstance(dim, int) or not isinstance(x, torch.Tensor) or name not in spec
+            or family is None):
         return
     try:
         want = tuple(spec[name].rep.feature_shape(group))
@@ -137,12 +141,15 @@ def _blame_group(group: Any, spec: Any, batch: Mapping[str, Any], name: str | No
     if len(have) != 1 or any(w not in (None, dim) and w != t for w, t in zip(want, tail)):
         return
     (data_dim,) = have
-    names = sorted({e.name for e in registry("groups").entries() if e.name.endswith(str(data_dim))
-                    and not e.name[:-len(str(data_dim))].endswith(tuple("0123456789"))})
-    hint = f" (e.g. {', '.join(names)})" if names else ""
+    names = {e.name for e in registry("groups").entries()}
+    same = f"{family.group(1).lower()}{data_dim}"
+    if same not in names:
+        return  # no group of that family fits: the data (or the spec) is the likely mistake
+    others = sorted(n for n in names if re.fullmatch(rf"(s?[oe]|se){data_dim}", n))
+    hint = ", ".join([same] + [n for n in others if n != same])
     raise ConfigError("model.group", f"{group!r} acts on {dim}-D vectors, but field '{name}' "
                       f"has {data_dim} components {where} (shape {tuple(x.shape)}); use a group "
-                      f"of {data_dim}-D space{hint}, or fix model.in_spec")
+                      f"of {data_dim}-D space (e.g. {hint}), or fix model.in_spec")
 
 
 def find_nonfinite(batch: Mapping[str, Any], spec: Any, dataset: Dataset, split: str

@@ -257,9 +257,9 @@ def test_a_failure_after_the_run_started_marks_it_failed_and_removes_the_folder(
 
 
 # -- the data's dimension against the group's -------------------------------------------------
-@pytest.mark.parametrize("group, dim, suggestion", [("o2", 3, "e3, o3, se3, so3"),
-                                                   ("so3", 2, "e2, o2, se2, so2"),
-                                                   ("c4", 3, "o3")])
+@pytest.mark.parametrize("group, dim, suggestion", [("o2", 3, "(e.g. o3, e3, se3, so3)"),
+                                                   ("so3", 2, "(e.g. so2, e2, o2, se2)"),
+                                                   ("se2", 3, "(e.g. se3, e3, o3, so3)")])
 def test_group_of_the_wrong_dimension_is_blamed(toy_config, group, dim, suggestion):
     cfg = toy_config()
     cfg["model"]["group"] = group
@@ -268,6 +268,19 @@ def test_group_of_the_wrong_dimension_is_blamed(toy_config, group, dim, suggesti
                                           rf"field 'x' has {dim} components") as info:
         train(cfg)
     assert suggestion in str(info.value)
+
+
+@pytest.mark.parametrize("group, dim", [("so3", 4), ("c4", 3)])
+def test_data_of_a_dimension_no_group_of_that_family_has_is_blamed_on_the_data(toy_config,
+                                                                              group, dim):
+    from symkit.errors import SpecError
+
+    cfg = toy_config()
+    cfg["model"]["group"] = group
+    cfg["data"]["dim"] = dim
+    with pytest.raises(SpecError, match=r"^x: expected shape .*check the data against "
+                                        r"model\.in_spec"):
+        train(cfg)
 
 
 def test_a_model_that_crashes_on_the_first_batch_fails_before_any_run(toy_config, tmp_path,
