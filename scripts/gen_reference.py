@@ -34,8 +34,8 @@ Every command that reads a config takes overrides after it:
 | override | effect |
 |---|---|
 | `train.epochs=5` | sets one value (parsed as YAML) |
-| `"model.symmetrizer={type: canonicalization}"` | replaces the whole node: keys of the old node (its `field`) are gone |
-| `~model.symmetrizer.field` | deletes a key (a missing key is an error that lists the node's keys) |
+| `"model.symmetrizer={type: canonicalization}"` | replaces the whole node (the old `field` goes) |
+| `~model.symmetrizer.field` | deletes a key (a missing one is an error listing the node's keys) |
 
 So `symkit train configs/nbody/fa_gnn.yaml "model.symmetrizer={type: canonicalization}"` swaps
 the method with one line; `symkit config show CONFIG ... --defaults` prints the result with
