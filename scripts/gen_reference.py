@@ -23,8 +23,23 @@ INTRO = """# YAML reference
 Every part registered in this installation (core and plugins), generated from the registry
 when the docs are built. In YAML, a node's `type` names a part (the bare name works when it is
 unambiguous; `scope::name` always works); its other keys are the parameters below. Parameters
-marked *context* are filled in by symkit (the model's `group`, `in_spec`, `out_spec`,
+marked *(context)* are filled in by symkit (the model's `group`, `in_spec`, `out_spec`,
 `backbone`, the data `split`, the optimizer's `params`) unless the YAML sets them.
+`symkit list CATEGORY NAME` prints one part's options the same way.
+
+## Overrides on the command line
+
+Every command that reads a config takes overrides after it:
+
+| override | effect |
+|---|---|
+| `train.epochs=5` | sets one value (parsed as YAML) |
+| `"model.symmetrizer={type: canonicalization}"` | replaces the whole node (the old `field` goes) |
+| `~model.symmetrizer.field` | deletes a key (a missing one is an error listing the node's keys) |
+
+So `symkit train configs/nbody/fa_gnn.yaml "model.symmetrizer={type: canonicalization}"` swaps
+the method with one line; `symkit config show CONFIG ... --defaults` prints the result with
+every default written out, which is what MLflow records as the run's parameters.
 """
 
 #: A note under a category's heading.
@@ -45,40 +60,29 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _annotation(param: inspect.Parameter) -> str:
-    a = param.annotation
-    if a is inspect.Parameter.empty:
-        return ""
-    return a if isinstance(a, str) else getattr(a, "__name__", str(a)).replace("typing.", "")
-
-
-def _parameters(factory: object, context: frozenset[str]) -> list[str]:
-    try:
-        params = list(inspect.signature(factory).parameters.values())
-    except (TypeError, ValueError):
-        return ["(signature not available)"]
-    params = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    if not params:
-        return ["No parameters."]
-    rows = ["| parameter | default | type |", "|---|---|---|"]
-    for p in params:
-        if p.name in context:
-            default = "*context*"
-        elif p.default is p.empty:
-            default = "**required**"
-        else:
-            default = f"`{p.default!r}`"
-        rows.append(f"| `{p.name}` | {_cell(default)} | {_cell(_annotation(p))} |")
-    return rows
+def _table(rows, first: str = "option") -> list[str]:
+    if not rows:
+        return ["No options."]
+    out = [f"| {first} | default | type | description |", "|---|---|---|---|"]
+    for r in rows:
+        default = f"`{r.default}`" if r.default and not r.default.startswith("(") else r.default
+        out.append(f"| `{r.name}` | {_cell(default)} | {_cell(r.type)} | {_cell(r.doc)} |")
+    return out
 
 
 def reference_markdown() -> str:
-    """The whole reference page, one section per category, one entry per registered part."""
-    from symkit.config import CONTEXT_NAMES
+    """The whole reference page: the run config's own sections, then one section per
+    category with one entry per registered part; every option has a one-line description."""
+    from symkit._config_docs import CONTEXT_DOCS, part_options, run_sections
     from symkit.registry import CATEGORIES, registry
 
-    context = frozenset(CONTEXT_NAMES | {"optimizer", "epochs"})
-    lines = [INTRO]
+    context = frozenset(CONTEXT_DOCS)
+    lines = [INTRO, "## Run config", "",
+             "A run config (`symkit train CONFIG`) has these top-level keys; `data`, `model` and "
+             "`loss` are required. `symkit config show CONFIG --defaults` prints a config with "
+             "every default written out.", ""]
+    for section, rows in run_sections():
+        lines += [f"### {section}", "", *_table(rows, "key"), ""]
     for category in CATEGORIES:
         entries = registry(category).entries()
         lines += [f"## {category}", "", f"{len(entries)} registered.", ""]
@@ -91,8 +95,8 @@ def reference_markdown() -> str:
             except Exception as exc:  # noqa: BLE001 - a broken lazy target is shown, not fatal
                 lines += [f"Cannot be loaded: {exc}", ""]
                 continue
-            lines += [_first_paragraph(factory), "", *_parameters(factory, context), "",
-                      f"Defined in `{entry.origin}`.", ""]
+            lines += [_first_paragraph(factory), "", *_table(part_options(factory, context)),
+                      "", f"Defined in `{entry.origin}`.", ""]
     return "\n".join(lines)
 
 

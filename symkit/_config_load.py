@@ -16,7 +16,9 @@ from symkit.errors import ConfigError
 
 __all__ = ["load_config", "to_yaml", "to_plain"]
 
-_OVERRIDE = re.compile(r"([A-Za-z_][\w-]*(?:\.[\w-]+)*)=(.*)", re.DOTALL)
+_KEY = r"[A-Za-z_][\w-]*(?:\.[\w-]+)*"
+_OVERRIDE = re.compile(rf"({_KEY})=(.*)", re.DOTALL)
+_DELETE = re.compile(rf"~({_KEY})")
 
 
 def load_config(
@@ -26,7 +28,10 @@ def load_config(
 
     Args:
         path_or_mapping: a YAML file path, or a mapping / ``DictConfig``.
-        overrides: dotlist items like ``model.backbone.hidden=64`` (values parsed as YAML).
+        overrides: ``key=value`` items (values parsed as YAML): ``model.backbone.hidden=64``
+            sets one value; a mapping value *replaces* the node
+            (``"model.symmetrizer={type: canonicalization}"`` drops the old node's keys);
+            ``~model.symmetrizer.field`` deletes a key.
 
     Raises:
         ConfigError: bad YAML (with file and line), a YAML tag, a bad override (named), or a
@@ -105,12 +110,17 @@ def _yaml_message(path: Path, exc: yaml.YAMLError) -> str:
 
 
 def _apply_override(cfg: DictConfig, item: str) -> None:
+    """Apply one override: ``key=value`` (a mapping replaces the node) or ``~key`` (delete)."""
+    deleted = _DELETE.fullmatch(item)
+    if deleted is not None:
+        _delete(cfg, deleted.group(1), item)
+        return
     match = _OVERRIDE.fullmatch(item)
     if match is None:
         raise ConfigError(
             None,
-            f"bad override {item!r}: expected key=value with a dotted key, "
-            "e.g. model.backbone.hidden=64",
+            f"bad override {item!r}: expected key=value with a dotted key (e.g. "
+            "model.backbone.hidden=64), key={...} to replace a node, or ~key to delete one",
         )
     key, text = match.groups()
     try:
@@ -119,9 +129,26 @@ def _apply_override(cfg: DictConfig, item: str) -> None:
         raise ConfigError(None, f"bad override {item!r}: {_first_line(exc)}") from None
     _expand_shorthand(cfg, key.split("."))
     try:
-        OmegaConf.update(cfg, key, value, merge=True)
+        # a mapping replaces the node (merge=False); a scalar or list sets the value
+        OmegaConf.update(cfg, key, value, merge=False)
     except OmegaConfBaseException as exc:
         raise ConfigError(None, f"bad override {item!r}: {_first_line(exc)}") from None
+
+
+def _delete(cfg: DictConfig, key: str, item: str) -> None:
+    """``~a.b.c``: remove key ``c`` of node ``a.b``; a missing key is a :class:`ConfigError`."""
+    *parents, last = key.split(".")
+    node: Any = cfg
+    for i, part in enumerate(parents):
+        if not isinstance(node, DictConfig) or part not in node:
+            where = ".".join(parents[: i + 1])
+            raise ConfigError(where, f"cannot delete {key!r} ({item!r}): '{where}' is not in the "
+                              "config")
+        node = node[part]
+    if not isinstance(node, DictConfig) or last not in node:
+        have = ", ".join(str(k) for k in node) if isinstance(node, DictConfig) else "(a value)"
+        raise ConfigError(key, f"cannot delete ({item!r}): no such key; the node has: {have}")
+    del node[last]
 
 
 def _expand_shorthand(cfg: DictConfig, parts: list[str]) -> None:

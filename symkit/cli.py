@@ -5,12 +5,14 @@ A command module provides ``add_commands(subparsers)``; each command it adds set
 ``func(args) -> int | None`` with ``set_defaults``. Command modules should import heavy
 libraries (torch, mlflow) inside their handlers so ``symkit --help`` stays fast. Any
 :class:`~symkit.errors.SymkitError` is printed as ``symkit: error: ...`` with exit code 2
-(the traceback only with ``--debug``).
+(the traceback only with ``--debug``); any other exception is one line too, with exit code 1
+(a bug: ``--debug`` shows where), and Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import sys
@@ -46,8 +48,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SymkitError as exc:
         if debug:
             raise
-        print(f"symkit: error: {exc}", file=sys.stderr)
+        print(f"symkit: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("symkit: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - never a raw traceback; --debug shows it
+        if debug:
+            raise
+        print(f"symkit: error: unexpected {type(exc).__name__}: {_one_line(exc)} (run again "
+              "with --debug for the traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message on one line (a multi-line message keeps its lines, joined by ' | ')."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return " | ".join(lines) or type(exc).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,17 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_plugins)
 
-    p = sub.add_parser("list", help="list registered parts of a category")
+    p = sub.add_parser("list", help="list registered parts of a category, or one part's options")
     p.add_argument("category", nargs="?", help="groups, reps, backbones, ... (default: all)")
-    p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. '*gnn*'")
+    p.add_argument("pattern", nargs="?", default="*",
+                   help="wildcard, e.g. '*gnn*'; a part's name shows its options and defaults")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("config", help="inspect configs")
     config_sub = p.add_subparsers(title="config commands", metavar="ACTION", required=True)
-    show = config_sub.add_parser("show", help="print the resolved, validated config")
+    show = config_sub.add_parser(
+        "show", help="print the resolved, validated config (the model is built to check it)",
+        description="Overrides: key=value sets a value; key={...} replaces a whole node "
+        "(\"model.symmetrizer={type: canonicalization}\"); ~key deletes a key.")
     show.add_argument("config", help="YAML file")
-    show.add_argument("overrides", nargs="*", metavar="key=value")
+    show.add_argument("overrides", nargs="*", metavar="key=value | key={...} | ~key")
+    show.add_argument("--defaults", action="store_true",
+                      help="write out every default (what MLflow records for a run)")
     show.set_defaults(func=_cmd_config_show)
 
     for module in COMMAND_MODULES:
@@ -122,6 +147,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     from symkit.registry import CATEGORIES, registry
 
+    if args.category and not any(c in args.pattern for c in "*?["):
+        return _show_part(args)
     categories = [args.category] if args.category else list(CATEGORIES)
     rows = [
         {"category": c, "name": e.qualname, "origin": e.origin, "doc": e.doc}
@@ -140,18 +167,55 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_part(args: argparse.Namespace) -> int:
+    """``symkit list CATEGORY NAME``: one part's options, defaults and descriptions."""
+    from symkit._config_docs import part_options
+    from symkit.registry import registry
+
+    entry = registry(args.category).get(args.pattern, key=f"{args.category} {args.pattern}")
+    factory = entry.load()
+    rows = part_options(factory)
+    if args.json:
+        print(json.dumps({"category": args.category, "name": entry.qualname,
+                          "origin": entry.origin, "doc": entry.doc,
+                          "options": [dataclasses.asdict(r) for r in rows]}, indent=2))
+        return 0
+    from symkit._config_docs import options_text
+
+    print(f"{args.category}: {entry.qualname}  [{entry.origin}]")
+    if entry.doc:
+        print(f"  {entry.doc}")
+    print("options (name, default, description):")
+    print("\n".join(options_text(rows)))
+    return 0
+
+
 def _cmd_config_show(args: argparse.Namespace) -> int:
     from symkit.config import load_config, to_yaml, validate
 
     cfg = load_config(args.config, args.overrides)
     if _is_run_config(cfg):  # validated as `symkit train` would, with the run's own sections
-        from symkit.runner.parts import read_config
+        from symkit.runner.parts import build_model, full_config, read_config
 
-        read_config(cfg, require=())
+        run = read_config(cfg, require=())
+        if _is_whole_model(run.cfg.get("model")):
+            build_model(run)  # parts that reject each other (frame averaging on C4) fail here
+        if args.defaults:
+            cfg = full_config(run)
     else:
         validate(cfg)
+        if _is_whole_model(cfg.get("model")):
+            from symkit.model import build_model
+
+            build_model(cfg.model)
     print(to_yaml(cfg), end="")
     return 0
+
+
+def _is_whole_model(node: Any) -> bool:
+    """Whether ``model:`` has every key a model needs (a fragment is only validated)."""
+    return hasattr(node, "get") and all(
+        node.get(k) is not None for k in ("group", "in_spec", "out_spec", "backbone"))
 
 
 def _is_run_config(cfg: Any) -> bool:

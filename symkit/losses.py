@@ -33,7 +33,12 @@ def _pair(output: str, target: str) -> Callable[[Mapping, Mapping], tuple[Tensor
 @register("losses", "mse")
 @register("metrics", "mse")
 def mse(output: str, target: str = "target") -> LossFn:
-    """Mean squared error between ``outputs[output]`` and ``batch[target]`` (same shape)."""
+    """Mean squared error between ``outputs[output]`` and ``batch[target]`` (same shape).
+
+    Args:
+        output: the model output field compared (a key of ``model.out_spec``).
+        target: the data field holding the target.
+    """
     pick = _pair(output, target)
 
     def fn(outputs, batch):
@@ -46,7 +51,12 @@ def mse(output: str, target: str = "target") -> LossFn:
 @register("losses", "mae")
 @register("metrics", "mae")
 def mae(output: str, target: str = "target") -> LossFn:
-    """Mean absolute error between ``outputs[output]`` and ``batch[target]``."""
+    """Mean absolute error between ``outputs[output]`` and ``batch[target]``.
+
+    Args:
+        output: the model output field compared (a key of ``model.out_spec``).
+        target: the data field holding the target.
+    """
     pick = _pair(output, target)
 
     def fn(outputs, batch):
@@ -59,7 +69,12 @@ def mae(output: str, target: str = "target") -> LossFn:
 @register("losses", "cross_entropy")
 @register("metrics", "cross_entropy")
 def cross_entropy(output: str, target: str = "label") -> LossFn:
-    """Cross entropy of logits ``(B, C)`` against class indices ``(B,)``."""
+    """Cross entropy of logits ``(B, C)`` against class indices ``(B,)``.
+
+    Args:
+        output: the model output field compared (a key of ``model.out_spec``).
+        target: the data field holding the target.
+    """
     pick = _pair(output, target)
 
     def fn(outputs, batch):
@@ -71,7 +86,12 @@ def cross_entropy(output: str, target: str = "label") -> LossFn:
 
 @register("metrics", "accuracy")
 def accuracy(output: str, target: str = "label") -> LossFn:
-    """Fraction of rows whose arg-max logit ``(B, C)`` equals the class index ``(B,)``."""
+    """Fraction of rows whose arg-max logit ``(B, C)`` equals the class index ``(B,)``.
+
+    Args:
+        output: the model output field compared (a key of ``model.out_spec``).
+        target: the data field holding the target.
+    """
     pick = _pair(output, target)
 
     def fn(outputs, batch):

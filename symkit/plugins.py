@@ -5,7 +5,11 @@ A plugin is a module (or object) named by an entry point in the group ``symkit``
 ``symkit.hookspecs.hookimpl``, or plain functions named ``symkit_*``). Its parts are registered
 under its entry-point name as scope (``name::part``). A plugin that fails to import, uses an
 unknown hook, declares an unsupported API version or raises while registering is reported and
-skipped; registration is transactional, so a failed plugin leaves nothing registered.
+skipped; registration is transactional, so a failed plugin leaves nothing registered. Every
+way of failing counts, ``SystemExit`` (a module that parses the command line at import) and
+``KeyboardInterrupt`` included; the latter is reported, then raised again. What a plugin prints
+while it is imported is held back and shown only if the import succeeds (a failed plugin's last
+line goes into its report), so a plugin's usage line never looks like symkit's.
 
 Environment switches:
     SYMKIT_DISABLE_PLUGIN_AUTOLOAD=1   load no entry-point plugins (core parts only)
@@ -23,8 +27,10 @@ registered parts only.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
+import io
 import os
 import sys
 import traceback
@@ -211,11 +217,25 @@ def _load_entry_point(ep: EntryPoint) -> PluginInfo:
     source = f"{ep.value} ({_dist_name(ep)} {version})".replace(" ()", "")
     if ep.name in _disabled_names():
         return _record(PluginInfo(ep.name, version, source, status="disabled"))
+    printed = io.StringIO()
     try:
-        obj = ep.load()
-    except Exception as exc:  # noqa: BLE001 - any import failure is reported, not fatal
-        return _fail(PluginInfo(ep.name, version, source), f"import failed: {_short(exc)}", exc)
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            obj = ep.load()
+    except BaseException as exc:  # noqa: BLE001 - every import failure is reported, not fatal
+        lines = [line for line in printed.getvalue().splitlines() if line.strip()]
+        said = f" (it printed: {lines[-1].strip()!r})" if lines else ""
+        info = _fail(PluginInfo(ep.name, version, source), f"import failed: {_short(exc)}{said}",
+                     exc)
+        _reraise_interrupt(exc)
+        return info
+    sys.stdout.write(printed.getvalue())  # a plugin that imported fine may print what it likes
     return load_plugin(obj, ep.name, version=version, source=source, strict=False)
+
+
+def _reraise_interrupt(exc: BaseException) -> None:
+    """Ctrl-C is the user's, not the plugin's: raise it again once the plugin is reported."""
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
 
 
 def load_plugin(
@@ -240,8 +260,10 @@ def load_plugin(
     pm = _pm()
     try:
         pm.register(obj)
-    except Exception as exc:  # noqa: BLE001 - e.g. a hook with arguments the spec lacks
-        return _fail(info, f"rejected: {_short(exc)}", exc, strict=strict)
+    except BaseException as exc:  # noqa: BLE001 - e.g. a hook with arguments the spec lacks
+        _fail(info, f"rejected: {_short(exc)}", exc, strict=strict)
+        _reraise_interrupt(exc)
+        return info
     info._plugin = obj
     unknown = sorted(
         hc.name for hc in pm.get_hookcallers(obj) or () if not hc.has_spec()
@@ -254,9 +276,11 @@ def load_plugin(
         )
     try:
         info.registered = _register_parts(pm, obj, name, origin=f"plugin {name} from {info.source}")
-    except Exception as exc:  # noqa: BLE001 - the plugin's own code raised
+    except BaseException as exc:  # noqa: BLE001 - the plugin's own code raised (or exited)
         pm.unregister(obj)
-        return _fail(info, f"failed while registering: {_short(exc)}", exc, strict=strict)
+        _fail(info, f"failed while registering: {_short(exc)}", exc, strict=strict)
+        _reraise_interrupt(exc)
+        return info
     return _record(info)
 
 
@@ -295,7 +319,7 @@ def _register_parts(
         for category, part, target in staged:
             entry = registry(category).add(part, target, scope=scope, origin=origin)
             added.append((category, entry.qualname))
-    except Exception:
+    except BaseException:
         for category, qualname in added:
             registry(category).remove(qualname, missing_ok=True)
         raise
@@ -351,6 +375,11 @@ def _fail(
 def _short(exc: BaseException) -> str:
     if isinstance(exc, SymkitError):
         return str(exc)
+    if isinstance(exc, SystemExit):
+        return (f"it called sys.exit({exc.code!r}) (does it parse the command line, e.g. with "
+                "argparse, when imported? that belongs under `if __name__ == '__main__':`)")
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (KeyboardInterrupt)"
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -159,8 +159,9 @@ class Registry:
     def _unknown_message(self, name: str) -> str:
         known = sorted({e.name for e in self._entries.values()} | set(self._entries))
         bare = name.split(SEP)[-1]
-        close = difflib.get_close_matches(name, known, n=1) or difflib.get_close_matches(
-            bare, known, n=1
+        same_case = [k for k in known if k.lower() in (name.lower(), bare.lower())]
+        close = same_case[:1] or difflib.get_close_matches(name, known, n=1) or (
+            difflib.get_close_matches(bare, known, n=1)
         )
         hint = f"; did you mean '{close[0]}'?" if close else "."
         listing = ", ".join(sorted(self._entries)) or "(none registered)"

@@ -1,8 +1,9 @@
 """``symkit new-plugin NAME``: render the plugin template into a new, installable package.
 
-The template (``contrib/template`` in a symkit checkout, or ``--template DIR``) is a folder of
-files whose names end in ``.tmpl``; ``{{name}}``, ``{{dist}}`` and ``{{package}}`` are replaced
-in file contents and in paths, and the ``.tmpl`` suffix is dropped. No template engine needed.
+The template (``symkit/templates/plugin``, package data shipped in the wheel, or
+``--template DIR``) is a folder of files whose names end in ``.tmpl``; ``{{name}}``,
+``{{dist}}`` and ``{{package}}`` are replaced in file contents and in paths, and the ``.tmpl``
+suffix is dropped. No template engine needed.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ SUFFIX = ".tmpl"
 
 
 def default_template() -> Path:
-    """``contrib/template`` next to the ``symkit`` package (a source checkout)."""
-    return Path(__file__).resolve().parent.parent / "contrib" / "template"
+    """``templates/plugin`` inside the installed ``symkit`` package (package data)."""
+    return Path(__file__).resolve().parent / "templates" / "plugin"
 
 
 def plugin_names(name: str) -> dict[str, str]:
@@ -49,7 +50,7 @@ def render_plugin(name: str, dest: str | Path | None = None, *,
     template = Path(template) if template is not None else default_template()
     if not template.is_dir():
         raise SymkitError(f"plugin template not found at {template}; pass --template DIR "
-                          "(contrib/template of a symkit checkout)")
+                          "(symkit/templates/plugin of a symkit checkout)")
     dest = Path(dest) if dest is not None else Path.cwd() / values["dist"]
     if dest.exists() and any(dest.iterdir()):
         raise SymkitError(f"{dest} exists and is not empty; choose another --dir")
@@ -72,7 +73,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("new-plugin", help="create a new plugin package from the template")
     p.add_argument("name", help="plugin name: entry point and registry scope, e.g. 'lorentz'")
     p.add_argument("--dir", help="where to create it (default: ./symkit-NAME)")
-    p.add_argument("--template", help="template folder (default: contrib/template)")
+    p.add_argument("--template", help="template folder (default: the one installed with symkit)")
     p.set_defaults(func=_cmd_new_plugin)
 
 

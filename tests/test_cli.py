@@ -162,3 +162,113 @@ def test_config_show_validates_run_configs_like_train():
     bad = subprocess.run(cmd + ["trian.epochs=3"], capture_output=True, text=True)
     assert bad.returncode == 2
     assert "trian" in bad.stderr and "did you mean 'train'" in bad.stderr
+
+
+# -- config show builds what it shows; --defaults; list CATEGORY NAME -------------------------
+RUN = """
+model:
+  group: o3
+  in_spec: {x: vector}
+  out_spec: {y: vector}
+  backbone: {type: mlp, writes: {y: [3]}, hidden: [8]}
+  symmetrizer: {type: frame_averaging, field: x}
+loss: {type: mse, output: y, target: y}
+train: {epochs: 2}
+"""
+
+
+def one_line_error(code, out, err, key, *fragments):
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"symkit: error: {key}"), err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+
+
+@pytest.mark.parametrize("overrides, key, fragments", [
+    (["model.group=c4"], "model.symmetrizer", ["frame_averaging supports O(d)", "got C4"]),
+    (["model.symmetrizer={type: canonicalization}", "model.group=c4"], "model.symmetrizer",
+     ["no built-in canonicalizer (pca, centroid, scale, sort) supports C4",
+      "canonicalizers that do: symkit::learned_group_cnn"]),
+    (["model.group=SO3"], "model.group", ["did you mean 'so3'?"]),
+    (["model.backbone.type=MLP"], "model.backbone.type", ["did you mean 'mlp'?"]),
+    (["train.device=gpu"], "train.device", ["did you mean 'cuda'?"]),
+    (["~model.symmetrizer.field", "model.symmetrizer.fieldd=x"], "model.symmetrizer.fieldd",
+     ["did you mean 'field'?"]),
+])
+def test_config_show_fails_on_configs_that_cannot_build(capsys, tmp_path, overrides, key,
+                                                        fragments):
+    path = tmp_path / "run.yaml"
+    path.write_text(RUN)
+    assert run(capsys, "config", "show", str(path))[0] == 0
+    one_line_error(*run(capsys, "config", "show", str(path), *overrides), key, *fragments)
+
+
+def test_config_show_replaces_nodes_and_prints_defaults(capsys, tmp_path):
+    import yaml
+
+    path = tmp_path / "run.yaml"
+    path.write_text(RUN)
+    code, out, err = run(capsys, "config", "show", str(path),
+                         "model.symmetrizer={type: canonicalization}")
+    assert code == 0, err
+    assert yaml.safe_load(out)["model"]["symmetrizer"] == {"type": "canonicalization"}
+    code, out, err = run(capsys, "config", "show", str(path), "--defaults")
+    assert code == 0, err
+    full = yaml.safe_load(out)
+    assert full["train"]["epochs"] == 2 and full["train"]["batch_size"] == 32
+    assert full["train"]["equivariance"] == {"n_elements": 8, "max_samples": 64, "split": "test"}
+    assert full["tracking"]["enabled"] is True and full["optimizer"]["type"] == "symkit::adam"
+    assert full["optimizer"]["lr"] == 0.001 and full["scheduler"] == {"type": "symkit::constant"}
+    assert full["model"]["symmetrizer"]["degeneracy_tol"] == 0.001  # a symmetrizer default
+    assert "backbone" not in full["model"]["symmetrizer"]  # context is not written out
+    assert full["metric"] == {"type": "symkit::mse", "output": "y", "target": "y", "mode": "min"}
+
+
+def test_list_one_part_shows_its_options(capsys):
+    code, out, _ = run(capsys, "list", "symmetrizers", "frame_averaging")
+    assert code == 0
+    assert out.startswith("symmetrizers: symkit::frame_averaging")
+    row = next(line for line in out.splitlines() if line.strip().startswith("degeneracy_tol"))
+    assert "0.001" in row and "eigen" in row  # default and description
+    assert "(context)" in next(line for line in out.splitlines() if "in_spec" in line)
+    code, out, _ = run(capsys, "list", "losses", "mse", "--json")
+    options = {o["name"]: o for o in json.loads(out)["options"]}
+    assert options["output"]["default"] == "(required)" and options["target"]["doc"]
+    one_line_error(*run(capsys, "list", "groups", "SO3"), "groups SO3", "did you mean 'so3'?")
+    code, out, _ = run(capsys, "list", "groups", "so*")  # a wildcard still lists
+    assert code == 0 and "symkit::so3" in out and "options" not in out
+
+
+# -- no raw tracebacks --------------------------------------------------------------------------
+def test_unexpected_errors_and_interrupts_are_one_line(capsys, monkeypatch):
+    def boom(args):
+        raise RuntimeError("something broke\nsecond line")
+
+    def interrupt(args):
+        raise KeyboardInterrupt
+
+    for func, code, text in ((boom, 1, "symkit: error: unexpected RuntimeError: something broke "
+                              "| second line (run again with --debug"),
+                             (interrupt, 130, "symkit: interrupted")):
+        monkeypatch.setattr(cli, "_cmd_plugins", func)
+        got, out, err = run(capsys, "plugins")
+        assert got == code and err.startswith(text) and len(err.strip().splitlines()) == 1
+        assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["check", "configs/nbody/nope.yaml"], "configs/nbody/nope.yaml: no such config file"),
+    (["eval", "runs/nope"], "runs/nope: no such file or run directory"),
+    (["eval", "runs/abc/best.pt"], "runs/abc/best.pt: no such file or run directory"),
+    (["train", "--resume", "runs/nope"], "runs/nope: no such file or run directory"),
+])
+def test_missing_paths_are_not_taken_for_run_ids(capsys, tmp_path, monkeypatch, argv, fragment):
+    import tempfile
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    code, out, err = run(capsys, *argv)
+    one_line_error(code, out, err, fragment, "not an MLflow run id (32 hex digits)")
+    assert not any((tmp_path / "tmp").iterdir())  # no temporary download folder

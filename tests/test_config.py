@@ -301,3 +301,34 @@ def test_load_errors(tmp_path):
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_config(write(tmp_path, "- 1\n- 2\n"))
     assert load_config({"a": "${b}", "b": 2}).a == 2
+
+
+# -- overrides that replace or delete a node ------------------------------------------------
+def test_mapping_override_replaces_the_node(tmp_path):
+    path = write(tmp_path, GOOD)
+    cfg = load_config(path, ["model.symmetrizer={type: toy_avg}"])
+    assert dict(cfg.model.symmetrizer) == {"type": "toy_avg"}  # n_samples, canonicalizer gone
+    validate(cfg)
+    # a dotted key still sets one value and keeps its siblings
+    cfg = load_config(path, ["model.symmetrizer.n_samples=3"])
+    assert cfg.model.symmetrizer.n_samples == 3 and "canonicalizer" in cfg.model.symmetrizer
+    # a mapping on a new key adds it; a scalar on a node replaces it with the scalar
+    cfg = load_config(path, ["model.extra={a: 1}", "model.backbone=toy_mlp"])
+    assert dict(cfg.model.extra) == {"a": 1} and cfg.model.backbone == "toy_mlp"
+
+
+def test_delete_override_removes_a_key(tmp_path):
+    path = write(tmp_path, GOOD)
+    cfg = load_config(path, ["~model.symmetrizer.canonicalizer", "~train.steps",
+                             "train.epochs=5"])
+    assert "canonicalizer" not in cfg.model.symmetrizer and "steps" not in cfg.train
+    cfg = load_config(path, ["~model.symmetrizer"])
+    assert "symmetrizer" not in cfg.model
+
+
+@pytest.mark.parametrize("item, key", [("~model.symmetrizer.nope", "model.symmetrizer.nope"),
+                                       ("~model.nope.x", "model.nope"),
+                                       ("~model.group.n", "model.group.n")])
+def test_deleting_a_missing_key_names_it(tmp_path, item, key):
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}: cannot delete"):
+        load_config(write(tmp_path, GOOD), [item])

@@ -166,3 +166,46 @@ def test_in_process_plugin_failures(site, hook, message):
         plugins.load_plugin(_inproc(symkit_register=hook), "bad2", strict=True)
     with pytest.raises(UnknownNameError):
         registry("metrics").get("bad::x")
+
+
+# -- every way a plugin can fail: SystemExit, KeyboardInterrupt, other BaseExceptions ----------
+def test_exits_and_base_exceptions_are_reported_and_skipped(site, capsys):
+    site("good", "argparse_exit", "exit_zero", "base_exception", "exit_while_registering")
+    seen = {name: infos[-1] for name, infos in report().items()}
+    for name in ("argparse_exit", "exit_zero", "base_exception", "exit_while_registering"):
+        assert seen[name].status == "failed", name
+    assert "import failed: it called sys.exit(2)" in seen["argparse_exit"].error
+    assert "argparse" in seen["argparse_exit"].error
+    assert "required: --only-mine" in seen["argparse_exit"].error  # what it printed, quoted
+    assert "sys.exit(None)" in seen["exit_zero"].error
+    assert "import failed: Odd: not an Exception" in seen["base_exception"].error
+    assert "failed while registering: it called sys.exit(3)" in seen["exit_while_registering"].error
+    assert "exit_while_registering::gone" not in registry("backbones")  # transactional
+    assert seen["good"].status == "ok" and registry("backbones").get("tiny")
+    out = capsys.readouterr()
+    assert "usage: symkit" not in out.out + out.err  # the plugin's usage line is held back
+
+
+def test_keyboard_interrupt_at_import_is_reported_then_raised(site):
+    site("interrupt", "good")
+    with pytest.raises(KeyboardInterrupt):
+        plugins.ensure_loaded()
+    (info,) = [i for i in plugins._report if i.name == "interrupt"]
+    assert info.status == "failed" and "interrupted (KeyboardInterrupt)" in info.error
+
+
+def test_what_a_working_plugin_prints_at_import_is_kept(site, capsys):
+    site("chatty")
+    assert report()["chatty"][0].status == "ok"
+    assert "chatty plugin says hello" in capsys.readouterr().out
+
+
+def test_cli_survives_a_plugin_that_exits_at_import(site, capsys):
+    from symkit.cli import main
+
+    site("argparse_exit")
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr()
+    assert "argparse_exit" in out.out and "[failed]" in out.out
+    assert "usage:" not in out.err
+    assert main(["list", "losses", "plugin_probe"]) == 0

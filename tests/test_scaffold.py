@@ -71,3 +71,34 @@ def test_generated_plugin_installs_is_discovered_and_passes_its_tests(tmp_path):
     finally:
         gone = _run(*pip, "uninstall", "-y", dist)
         assert gone.returncode == 0, gone.stderr
+
+
+def test_new_plugin_works_from_an_installed_wheel(tmp_path):
+    """The template is package data: a wheel carries it, and `symkit new-plugin` run from the
+    wheel's files (no source checkout next to them) renders it."""
+    import shutil
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "src"  # a copy, so the build leaves nothing in the checkout
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    shutil.copytree(root / "symkit", source / "symkit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    built = _run(sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
+                 "--no-build-isolation", "-w", str(tmp_path / "dist"), cwd=tmp_path, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = (tmp_path / "dist").glob("symkit-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        assert "symkit/templates/plugin/{{package}}/__init__.py.tmpl" in names
+        archive.extractall(tmp_path / "site")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    done = subprocess.run(
+        [sys.executable, "-c", "import symkit, sys; from symkit.cli import main; "
+         "print(symkit.__file__); sys.exit(main(['new-plugin', 'demo', '--dir', 'out']))"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(str(tmp_path / "site"))  # symkit ran from the wheel
+    assert (tmp_path / "out" / "symkit_demo" / "__init__.py").is_file()

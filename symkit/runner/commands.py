@@ -104,10 +104,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"best valid {name} {m['best_valid_metric']:.6g})",
         f"equivariance error (relative): {_format_errors(result.equivariance)}",
         f"checkpoint: {result.checkpoint}",
+        f"plots: {result.plots}/ ({', '.join(sorted(p.name for p in result.plots.glob('*.png')))})",
         f"MLflow run id: {result.run_id or '(tracking disabled)'}"
         + (f"   tracking uri: {result.tracking_uri}" if result.tracking_uri else ""),
     ]
+    if result.tracking_uri:
+        lines.append(f"open the MLflow UI: {_ui_hint(result.tracking_uri)}")
     return _emit(args, result.summary(), lines)
+
+
+def _ui_hint(uri: str) -> str:
+    """How to look at the run in the MLflow UI."""
+    if uri.startswith(("http://", "https://")):
+        return f"{uri} in a browser"
+    return f"mlflow ui --backend-store-uri {uri}   (then http://127.0.0.1:5000)"
 
 
 # -- eval ---------------------------------------------------------------------------------------
@@ -149,12 +159,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     else:
         loaded = load_run(args.target, overrides=args.overrides)
         run, model, what = loaded.run, loaded.model, "trained model"
+    from symkit.runner.preflight import check_device
+
+    device = check_device(run.train.device)  # cuda:1 on a machine without it fails here
     seed = run.train.seed if args.seed is None else args.seed
     _seed_all(seed)
     split = args.split or run.train.equivariance.split
     eq = dataclasses.replace(run.train.equivariance, split=split)
     dataset = build_split(run.cfg.data, split, eq.max_samples)
-    errors = measure_equivariance(model, dataset, eq, seed=seed)
+    errors = measure_equivariance(model.to(device), dataset, eq, seed=seed, device=device)
     data = {"target": args.target, "model": what, "split": split, "seed": seed,
             "overrides": list(args.overrides),
             "group": repr(model.group), "equivariance": errors}

@@ -122,6 +122,7 @@ def check_inputs(model: Any, dataset: Dataset, split: str) -> None:
     try:
         check_sample(spec, group, batch, dtype=model_dtype(model))
     except SpecError as exc:
+        _blame_group(group, spec, batch, exc.field, where)
         text = str(exc).removeprefix(f"{exc.field}: ")
         describe = getattr(_innermost(dataset), "describe", None)
         source = describe(exc.field) if callable(describe) and exc.field else None
@@ -129,6 +130,43 @@ def check_inputs(model: Any, dataset: Dataset, split: str) -> None:
             where += f", read from {source}"
         raise SpecError(exc.field, f"{text} {where}; check the data against model.in_spec"
                         ) from None
+
+
+def _blame_group(group: Any, spec: Any, batch: Mapping[str, Any], name: str | None,
+                 where: str) -> None:
+    """Raise a :class:`ConfigError` at ``model.group`` when field ``name`` fits the spec in
+    another dimension than the group's and the same family of groups has that dimension
+    (``o2`` on 3-D positions: ``o3`` exists), so the group is the likely typo."""
+    import re
+
+    from symkit.errors import ConfigError
+    from symkit.registry import registry
+
+    dim, x = getattr(group, "dim", None), batch.get(name) if name else None
+    family = re.fullmatch(r"([A-Za-z]+)\((\d+)\)", repr(group))
+    if (not isinstance(dim, int) or not isinstance(x, torch.Tensor) or name not in spec
+            or family is None):
+        return
+    try:
+        want = tuple(spec[name].rep.feature_shape(group))
+    except Exception:  # noqa: BLE001 - a rep that cannot say: no blame
+        return
+    if not want or x.ndim < len(want) or dim not in want:
+        return
+    tail = tuple(x.shape[x.ndim - len(want):])
+    have = {t for w, t in zip(want, tail) if w == dim and t != dim}
+    if len(have) != 1 or any(w not in (None, dim) and w != t for w, t in zip(want, tail)):
+        return
+    (data_dim,) = have
+    names = {e.name for e in registry("groups").entries()}
+    same = f"{family.group(1).lower()}{data_dim}"
+    if same not in names:
+        return  # no group of that family fits: the data (or the spec) is the likely mistake
+    others = sorted(n for n in names if re.fullmatch(rf"(s?[oe]|se){data_dim}", n))
+    hint = ", ".join([same] + [n for n in others if n != same])
+    raise ConfigError("model.group", f"{group!r} acts on {dim}-D vectors, but field '{name}' "
+                      f"has {data_dim} components {where} (shape {tuple(x.shape)}); use a group "
+                      f"of {data_dim}-D space (e.g. {hint}), or fix model.in_spec")
 
 
 def find_nonfinite(batch: Mapping[str, Any], spec: Any, dataset: Dataset, split: str

@@ -64,12 +64,16 @@ def measure_equivariance(
     Uses :func:`symkit.testing.equivariance_report` with ``cfg.n_elements`` random elements of
     each kind the model's group has, on the first ``cfg.max_samples`` items of ``dataset``.
     """
+    from symkit.runner.preflight import call, check_outputs
     from symkit.testing import equivariance_report
 
     was_training = model.training
     model.eval()
     check_inputs(model, dataset, cfg.split)
-    sample = to_device(first_batch(dataset, cfg.max_samples), device or torch.device("cpu"))
+    device = device or torch.device("cpu")
+    first = to_device(first_batch(dataset, min(2, cfg.max_samples)), device)
+    check_outputs(model, call("model", "the model's forward pass", model, first))
+    sample = to_device(first_batch(dataset, cfg.max_samples), device)
     problem = find_nonfinite(sample, model.in_spec, dataset, cfg.split)
     if problem:
         raise DataError(problem)

@@ -8,6 +8,7 @@ by ``tracking_uri``, ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db``).
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from torch import nn
 from symkit.errors import CheckpointError, TrackingError
 from symkit.runner import checkpoint as ckpt
 
-__all__ = ["LoadedRun", "load", "load_run", "locate_run"]
+__all__ = ["LoadedRun", "load", "load_run", "locate_run", "uri_from_overrides"]
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}")  #: MLflow run ids: 32 lower-case hex digits
 
 
 @dataclass
@@ -47,6 +50,7 @@ def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None,
     from symkit.runner.parts import build_model, read_config
 
     path = Path(ref)
+    _check_exists(ref)
     if path.is_file():
         config, weights, run_dir, run_id = path.parent / "config.yaml", path, path.parent, None
     elif path.is_dir():
@@ -73,21 +77,56 @@ def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None,
 
 
 def locate_run(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> Path:
-    """The local directory of a run: ``ref`` itself, or the ``symkit.run_dir`` tag of a run id."""
+    """The local directory of a run: ``ref`` itself, or the ``symkit.run_dir`` tag of a run id
+    in the store ``tracking_uri`` (default: ``MLFLOW_TRACKING_URI``, else ``mlflow.db``)."""
+    from symkit.runner.tracking import resolve_uri
+
     path = Path(ref)
+    _check_exists(ref)
     if path.is_dir():
         if not (path / ckpt.LAST).is_file():
             raise CheckpointError(f"{path}: not a run directory (no {ckpt.LAST})")
         return path.resolve()
+    hint = ("for a run in another store pass tracking.uri=... (or set MLFLOW_TRACKING_URI), or "
+            "give the run directory instead")
+    uri = resolve_uri(tracking_uri)
+    store = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    if uri.startswith("sqlite:///") and not os.path.isfile(store):  # never create it to look
+        raise CheckpointError(f"{ref}: no such run: the tracking store {uri} does not exist; "
+                              f"{hint}")
     client = _client(tracking_uri)
     try:
         tags = client.get_run(str(ref)).data.tags
     except Exception as exc:  # noqa: BLE001
-        raise CheckpointError(f"{ref}: neither a run directory nor a known run id ({exc})") from exc
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"{ref}: no such run in the tracking store {uri} ({first}); "
+                              f"{hint}") from exc
     run_dir = tags.get("symkit.run_dir")
     if not run_dir or not (Path(run_dir) / ckpt.LAST).is_file():
         raise CheckpointError(f"run {ref}: its run directory {run_dir!r} is not on this machine")
     return Path(run_dir)
+
+
+def uri_from_overrides(overrides: Sequence[str]) -> str | None:
+    """The ``tracking.uri`` that ``key=value`` overrides set, if any (to find a run by id)."""
+    from symkit.config import load_config
+    from symkit.errors import ConfigError
+
+    items = [o for o in overrides if o.startswith("tracking.") or o.startswith("tracking=")]
+    try:
+        uri = load_config({}, items).get("tracking", {}).get("uri")
+    except (ConfigError, AttributeError):
+        return None
+    return str(uri) if uri else None
+
+
+def _check_exists(ref: str | os.PathLike) -> None:
+    """A reference that is neither an existing path nor shaped like a run id is a path typo."""
+    text = str(ref)
+    if Path(text).exists() or _RUN_ID.fullmatch(text):
+        return
+    kind = "config file" if Path(text).suffix in (".yaml", ".yml") else "file or run directory"
+    raise CheckpointError(f"{text}: no such {kind}, and not an MLflow run id (32 hex digits)")
 
 
 def _client(tracking_uri: str | None):
@@ -105,7 +144,7 @@ def _client(tracking_uri: str | None):
 
 def _download(run_id: str, tracking_uri: str | None) -> Path:
     client = _client(tracking_uri)
-    folder = Path(tempfile.mkdtemp(prefix=f"symkit-{run_id[:8]}-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"symkit-{re.sub(r'[^0-9A-Za-z]', '_', run_id[:8])}-"))
     try:
         for name in ("config.yaml", "model.pt"):
             client.download_artifacts(run_id, name, str(folder))

@@ -8,6 +8,7 @@ Top-level keys (see :data:`~symkit.runner.schema.TOP_LEVEL_KEYS`): ``data``, ``m
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,8 @@ from symkit.runner.schema import (
     parse_section,
 )
 
-__all__ = ["RunConfig", "read_config", "build_model", "build_loss", "build_metric",
-           "build_optimizer", "build_scheduler", "materialize"]
+__all__ = ["RunConfig", "read_config", "full_config", "build_model", "build_loss",
+           "build_metric", "build_optimizer", "build_scheduler", "materialize"]
 
 REQUIRED = ("data", "model", "loss")
 RUNNER_CONTEXT = frozenset({"optimizer", "epochs"})
@@ -38,6 +39,7 @@ class RunConfig:
     train: TrainConfig
     tracking: TrackingConfig
     mode: str  #: ``min`` or ``max``: which way the task metric improves
+    source: str | None = None  #: the YAML file read, when the config came from one
 
     @property
     def experiment(self) -> str:
@@ -81,7 +83,41 @@ def read_config(source: Any, overrides: Sequence[str] = (), *, require: Iterable
     validate(checked, context=CONTEXT_NAMES | RUNNER_CONTEXT)
     train = parse_section(TrainConfig, _plain(cfg.get("train")), "train")
     tracking = parse_section(TrackingConfig, _plain(cfg.get("tracking")), "tracking")
-    return RunConfig(cfg, train, tracking, metric_mode(_plain(cfg.get("metric"))))
+    from symkit.runner.preflight import check_device_name
+
+    check_device_name(train.device)
+    path = str(source) if isinstance(source, (str, os.PathLike)) else None
+    run = RunConfig(cfg, train, tracking, metric_mode(_plain(cfg.get("metric"))), path)
+    if tracking.enabled:
+        from symkit.runner.tracking import check_names, flatten
+
+        check_names(flatten(full_config(run)), tracking.tags, run.experiment)
+    return run
+
+
+def full_config(run: RunConfig) -> dict[str, Any]:
+    """The run's config with every default written out (``symkit config show --defaults``;
+    what MLflow records): the ``train:`` and ``tracking:`` sections, the default optimizer,
+    schedule and metric, and the defaults of every typed node."""
+    import dataclasses
+
+    from symkit._config_defaults import with_defaults
+    from symkit.config import CONTEXT_NAMES
+
+    tree = _plain(run.cfg)
+    tree.setdefault("experiment", run.experiment)
+    tree["optimizer"] = tree.get("optimizer") or "adam"
+    tree["scheduler"] = tree.get("scheduler") or "constant"
+    if tree.get("metric") is None and isinstance(tree.get("loss"), (str, Mapping)):
+        loss = tree["loss"]
+        tree["metric"] = {**({"type": loss} if isinstance(loss, str) else loss), "mode": run.mode}
+    mode = tree["metric"].pop("mode", run.mode) if isinstance(tree.get("metric"), dict) else None
+    tree = with_defaults(tree, CONTEXT_NAMES | RUNNER_CONTEXT)
+    if isinstance(tree.get("metric"), dict):
+        tree["metric"]["mode"] = mode
+    tree["train"] = dataclasses.asdict(run.train)
+    tree["tracking"] = dataclasses.asdict(run.tracking)
+    return {k: tree[k] for k in TOP_LEVEL_KEYS if k in tree}
 
 
 def _plain(node: Any) -> Any:

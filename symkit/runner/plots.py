@@ -38,13 +38,31 @@ def learning_curves(
 
 
 def equivariance_bars(errors: Mapping[str, float], path: str | Path) -> Path:
-    """Relative equivariance error of the final model by element kind (log scale)."""
+    """Relative equivariance error of the final model by element kind, each bar labelled with
+    its value.
+
+    The axis starts at 0 (linear) unless the errors span more than two decades, when it is
+    logarithmic from the decade below the smallest error (a log axis has no 0, so a kind with
+    an exact 0 error keeps the linear axis).
+    """
+    import math
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     kinds = list(errors)
-    values = [max(errors[k], 1e-17) for k in kinds]
-    ax.bar(kinds, values, color="tab:blue")
-    ax.set(yscale="log", ylabel="relative error", title="equivariance error by kind")
+    values = [float(errors[k]) for k in kinds]
+    finite = [v for v in values if math.isfinite(v)]
+    positive = [v for v in finite if v > 0]
+    log = bool(positive) and len(positive) == len(values) and max(positive) > 100 * min(positive)
+    bars = ax.bar(kinds, values, color="tab:blue")
+    ax.bar_label(bars, labels=[f"{v:.2g}" for v in values], padding=2, fontsize=8)
+    if log:
+        low = 10 ** math.floor(math.log10(min(positive)) - 1)
+        ax.set(yscale="log", ylim=(low, 10 ** math.ceil(math.log10(max(positive)) + 1)),
+               ylabel="relative error (log scale)")
+    else:
+        ax.set(ylim=(0, (max(finite, default=0.0) or 1.0) * 1.2), ylabel="relative error")
+    ax.set(title="equivariance error by kind")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -40,41 +40,50 @@ def _at_least(low: float, default: Any) -> Any:
 class EquivarianceConfig:
     """How the final model's equivariance error is measured on held-out data."""
 
-    n_elements: int = _at_least(0, 8)  #: random group elements per kind
-    max_samples: int = _at_least(0, 64)  #: held-out samples used
-    split: typing.Literal["train", "valid", "test"] = "test"
+    n_elements: int = _at_least(0, 8)  #: random group elements per kind (0: do not measure)
+    max_samples: int = _at_least(0, 64)  #: held-out samples used (0: do not measure)
+    split: typing.Literal["train", "valid", "test"] = "test"  #: the data split measured on
 
 
 @dataclass
 class TrainConfig:
     """The ``train:`` section."""
 
-    epochs: int = _at_least(1, 10)
-    batch_size: int = _at_least(1, 32)
-    eval_batch_size: int | None = _at_least(1, None)  #: defaults to ``batch_size``
+    epochs: int = _at_least(1, 10)  #: passes over the training split
+    batch_size: int = _at_least(1, 32)  #: samples per training step (per process under DDP)
+    #: batch size of evaluation; default: ``batch_size``
+    eval_batch_size: int | None = _at_least(1, None)
     val_every: int = _at_least(1, 1)  #: validate every N epochs (and always after the last)
-    num_workers: int = _at_least(0, 0)
-    seed: int = 0
-    device: str = "auto"  #: ``auto``, ``cpu``, ``cuda``, ``cuda:1``
+    num_workers: int = _at_least(0, 0)  #: DataLoader worker processes (0: load in the main process)
+    seed: int = 0  #: seeds the weights, the batch order and every sampled group element
+    #: ``auto`` (a GPU if there is one), ``cpu``, ``cuda``, ``cuda:N``, ``mps``
+    device: str = "auto"
     #: torch threads per process; default: cores / processes
     threads: int | None = _at_least(1, None)
-    max_samples: int | None = _at_least(1, None)  #: cap every split at this many items
-    grad_clip: float | None = _at_least(0, None)
-    checkpoint_dir: str = "runs"  #: each run writes ``<checkpoint_dir>/<run name>/``
-    progress: bool = True  #: tqdm bar (only on a terminal)
-    equivariance: EquivarianceConfig = field(default_factory=EquivarianceConfig)
+    #: cap every split at this many items (quick tries)
+    max_samples: int | None = _at_least(1, None)
+    grad_clip: float | None = _at_least(0, None)  #: clip the gradient norm to this value
+    checkpoint_dir: str = "runs"  #: each run writes ``<checkpoint_dir>/<run id>/``
+    #: show progress: a bar on a terminal, else a line every ``progress_every`` s
+    progress: bool = True
+    progress_every: float = _at_least(0, 30.0)  #: seconds between progress lines without a terminal
+    #: DDP: allow parameters that get no gradient (unused heads)
+    find_unused_parameters: bool = False
+    equivariance: EquivarianceConfig = field(default_factory=EquivarianceConfig)  #: final check
 
 
 @dataclass
 class TrackingConfig:
     """The ``tracking:`` section (MLflow)."""
 
-    enabled: bool = True
-    uri: str | None = None  #: default: env MLFLOW_TRACKING_URI, else ``sqlite:///mlflow.db``
+    enabled: bool = True  #: log the run to MLflow (false: checkpoints and plots only)
+    #: the store; default: env MLFLOW_TRACKING_URI, else ``sqlite:///mlflow.db``
+    uri: str | None = None
     experiment: str | None = None  #: default: the top-level ``experiment``, else ``symkit``
+    #: default: ``<config file>-<method>`` (e.g. ``fa_gnn-frame_averaging``)
     run_name: str | None = None
     log_model: bool = False  #: also log an MLflow pytorch model (slow)
-    tags: dict[str, Any] = field(default_factory=dict)  #: logged as strings
+    tags: dict[str, Any] = field(default_factory=dict)  #: extra MLflow run tags (values as strings)
 
 
 def parse_section(cls: type, values: Mapping[str, Any] | None, key: str) -> Any:

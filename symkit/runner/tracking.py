@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
+import re
 import sqlite3
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from symkit.errors import TrackingError
+from symkit.errors import ConfigError, TrackingError
 
 __all__ = [
     "DEFAULT_URI",
@@ -32,11 +35,16 @@ __all__ = [
     "resolve_uri",
     "start_tracker",
     "flatten",
+    "check_names",
 ]
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 SQLITE_LOCK_TIMEOUT = 5.0  #: seconds to wait for a locked SQLite store before giving up
 MAX_PARAM_LENGTH = 500
+MAX_KEY_LENGTH = 250  #: MLflow's limit on param, metric and tag keys
+MAX_TAG_LENGTH = 8000  #: MLflow's limit on tag values
+MAX_EXPERIMENT_LENGTH = 500
+_KEY_CHARS = re.compile(r"[/\w.\- :]*")  #: the characters MLflow allows in keys (POSIX)
 PARAM_BATCH = 100
 METRIC_BATCH = 1000
 
@@ -60,6 +68,44 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
             cut = len(text) > MAX_PARAM_LENGTH
             out[name] = text[: MAX_PARAM_LENGTH - 3] + "..." if cut else text
     return out
+
+
+def check_names(params: Mapping[str, Any], tags: Mapping[str, Any], experiment: str) -> None:
+    """Check param keys, tag keys and values and the experiment name against MLflow's rules
+    (characters, lengths, path-like keys), so a run never fails on them after it started.
+
+    Args:
+        params: flattened config (keys are config key paths, see :func:`flatten`).
+        tags: ``tracking.tags``.
+
+    Raises:
+        ConfigError: naming the config key (``tracking.tags.<key>`` for a tag).
+    """
+    for key, value in tags.items():
+        path = f"tracking.tags.{key}"
+        _check_key(str(key), path, "tag key")
+        if len(str(value)) > MAX_TAG_LENGTH:
+            raise ConfigError(path, f"tag value of {len(str(value))} characters; MLflow keeps at "
+                              f"most {MAX_TAG_LENGTH}")
+    for key in params:
+        _check_key(str(key), str(key), "config key (logged as an MLflow parameter)")
+    if len(experiment) > MAX_EXPERIMENT_LENGTH:
+        raise ConfigError("experiment", f"name of {len(experiment)} characters; MLflow allows "
+                          f"at most {MAX_EXPERIMENT_LENGTH}")
+
+
+def _check_key(name: str, path: str, what: str) -> None:
+    if not _KEY_CHARS.fullmatch(name):
+        bad = "".join(sorted({c for c in name if not _KEY_CHARS.fullmatch(c)}))
+        raise ConfigError(path, f"MLflow rejects the {what} {name!r} (characters {bad!r}); "
+                          "keys may only have letters, digits, '_', '-', '.', ' ', ':' and '/'")
+    if len(name) > MAX_KEY_LENGTH:
+        raise ConfigError(path, f"MLflow rejects the {what} of {len(name)} characters; keys "
+                          f"have at most {MAX_KEY_LENGTH}")
+    norm = posixpath.normpath(name) if name else ""
+    if not name or norm != name or norm == "." or norm.startswith(("..", "/")):
+        raise ConfigError(path, f"MLflow rejects the {what} {name!r}: keys must be non-empty "
+                          "relative paths without '.', '..', '//' or a trailing '/'")
 
 
 class Tracker:
@@ -119,7 +165,7 @@ class MlflowTracker(Tracker):
     def set_tags(self, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        rows = [RunTag(k, str(v)[:5000]) for k, v in tags.items()]
+        rows = [RunTag(k, str(v)[:MAX_TAG_LENGTH]) for k, v in tags.items()]
         self._call(self.client.log_batch, self.run_id, tags=rows)
 
     def log_model(self, model: Any) -> None:
@@ -152,6 +198,11 @@ class MlflowTracker(Tracker):
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - MLflow raises many types; one error for users
             first = (str(exc).strip().splitlines() or [""])[0]
+            if getattr(exc, "error_code", None) == "INVALID_PARAMETER_VALUE":
+                raise TrackingError(  # the store works; it refused a name or value
+                    f"MLflow at {self.uri} refused a value: {first}; rename the config key, "
+                    "tag or value it names (see MLflow's limits in docs/errors.md)"
+                ) from exc
             raise TrackingError(
                 f"MLflow at {self.uri}: {type(exc).__name__}: {first}; fix tracking.uri / "
                 "MLFLOW_TRACKING_URI, or run with tracking.enabled=false"
@@ -249,8 +300,21 @@ def check_reachable(uri: str, timeout: float = 10.0) -> None:
 
 def _check_sqlite(uri: str) -> None:
     path = uri.removeprefix("sqlite:///").split("?", 1)[0]
-    if not path or path == ":memory:" or not os.path.isfile(path):
-        return  # MLflow creates it (and its folder) on first use
+    if not path or path == ":memory:":
+        return
+    fix = "fix tracking.uri / MLFLOW_TRACKING_URI, or run with tracking.enabled=false"
+    if not os.path.isfile(path):  # MLflow creates it: its folder must be writable
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder, prefix=".symkit-write-test-"):
+                pass
+        except OSError as exc:
+            raise TrackingError(
+                f"tracking.uri: cannot create the tracking store {uri}: its folder {folder} is "
+                f"not writable ({exc.strerror or exc}); {fix}"
+            ) from None
+        return
     try:
         con = sqlite3.connect(path, timeout=SQLITE_LOCK_TIMEOUT)
         try:
@@ -261,6 +325,5 @@ def _check_sqlite(uri: str) -> None:
     except sqlite3.Error as exc:
         raise TrackingError(
             f"cannot write the tracking store {uri} ({exc}); another process may hold it "
-            "locked, or the file is read-only: fix tracking.uri / MLFLOW_TRACKING_URI, or run "
-            "with tracking.enabled=false"
+            f"locked, or the file is read-only: {fix}"
         ) from exc

@@ -1,19 +1,21 @@
 """The training loop: seeded, checkpointed every epoch, resumable, tracked, DDP-ready.
 
-Per epoch: train, validate (every ``val_every`` epochs and after the last), write ``best.pt``
-when the task metric improves, write ``last.pt``, and only then log the epoch's metrics
-(step = epoch). A run killed at any point resumes from ``last.pt`` in the same MLflow run;
-:meth:`~symkit.runner.tracking.Tracker.reconcile` logs the checkpointed epochs MLflow missed,
-so the metric history has no gaps and no duplicates.
+Before the first step everything that can fail is checked (:mod:`symkit.runner.preflight`):
+device, data against the input spec, one forward and backward pass through model, loss and
+metric, the checkpoint folder and the tracking store; a failure there leaves no MLflow run
+RUNNING and no run folder. Per epoch: train, validate (every ``val_every`` epochs and after the
+last), write ``best.pt`` when the task metric improves, write ``last.pt``, and only then log the
+epoch's metrics (MLflow step = the epoch number as printed, from 1). A run killed at any point
+resumes from ``last.pt`` in the same MLflow run; :meth:`~symkit.runner.tracking.Tracker.reconcile`
+logs the checkpointed epochs MLflow missed, so the metric history has no gaps and no duplicates.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import secrets
+import shutil
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +23,24 @@ from typing import Any
 import torch
 from torch import nn
 
-from symkit.errors import DataError, TrackingError, TrainingError
+from symkit import errors
+from symkit.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    SymkitError,
+    TrackingError,
+    TrainingError,
+)
 from symkit.runner import checkpoint as ckpt
 from symkit.runner import distributed as D
+from symkit.runner import preflight
 from symkit.runner.data import (
     build_split,
     check_inputs,
     eval_loader,
     find_nonfinite,
+    first_batch,
     to_device,
     train_loader,
 )
@@ -40,10 +52,12 @@ from symkit.runner.parts import (
     build_model,
     build_optimizer,
     build_scheduler,
+    full_config,
     materialize,
     parameter_counts,
     read_config,
 )
+from symkit.runner.reporting import ProgressLines, default_run_name, run_folder_name, run_tags
 from symkit.runner.tracking import Tracker
 
 __all__ = ["RunResult", "train"]
@@ -64,6 +78,11 @@ class RunResult:
     def checkpoint(self) -> Path:
         return self.run_dir / ckpt.BEST
 
+    @property
+    def plots(self) -> Path:
+        """The folder of the run's PNG plots (learning curves, equivariance error)."""
+        return self.run_dir / "plots"
+
     def summary(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "run_dir": str(self.run_dir),
@@ -79,10 +98,13 @@ def train(source: Any = None, overrides: list[str] | tuple[str, ...] = (), *,
     With ``resume``, the run directory's ``config.yaml`` is the config and ``overrides``
     apply on top (e.g. ``train.epochs=50`` to train longer).
     """
-    from symkit.runner.load import locate_run
+    from symkit.runner.load import locate_run, uri_from_overrides
 
-    resume_dir = locate_run(resume) if resume is not None else None
+    resume_dir = None
+    if resume is not None:  # a run id is looked up in the store that the overrides name
+        resume_dir = locate_run(resume, tracking_uri=uri_from_overrides(overrides))
     run = read_config(resume_dir / "config.yaml" if resume_dir else source, overrides)
+    preflight.check_device(run.train.device)
     dist = D.setup(run.train.device)
     try:
         _set_threads(run.train.threads, dist)
@@ -112,51 +134,85 @@ class _Job:
             check_inputs(self.model, dataset, split)
         materialize(self.model, self.data["train"], dist.device)
         self.loss_fn, self.metric_fn = build_loss(run), build_metric(run)
+        batch = first_batch(self.data["train"], min(2, self.cfg.batch_size))
+        unused = preflight.check_forward(self.model, to_device(batch, dist.device), run,
+                                         self.loss_fn, self.metric_fn)
+        preflight.check_unused(unused, dist, allowed=self.cfg.find_unused_parameters)
         self.optimizer = build_optimizer(run, self.model.parameters())
         self.scheduler = build_scheduler(run, self.optimizer)
         self.net: nn.Module = self.model
         if dist.enabled:
             ids = [dist.device.index] if dist.device.type == "cuda" else None
-            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=self.cfg.find_unused_parameters)
         self.tracker, self.run_dir = self._open_run(resume_dir)
         self.start_epoch, self.step = 0, 0
         self.history: list[tuple[int, dict[str, float]]] = []
         self.best: float | None = None
         if resume_dir is not None:
-            self._restore()
+            try:
+                self._restore()
+            except BaseException:
+                _finish_quietly(self.tracker, "FAILED")
+                raise
 
     # -- run directory and tracking ---------------------------------------------------------
     def _open_run(self, resume_dir: Path | None) -> tuple[Tracker, Path]:
+        """Rank 0 makes the run folder and the MLflow run; its error is raised on every rank."""
         tracker, run_dir, error = Tracker(), resume_dir, None
         if self.dist.is_main:
             try:
                 tracker, run_dir = self._start_tracking(resume_dir)
-            except TrackingError as exc:
-                error = str(exc)
+            except SymkitError as exc:
+                error = (type(exc).__name__, str(exc), getattr(exc, "key", None))
+                if not self.dist.enabled:
+                    raise
         run_dir, error = D.broadcast_object(self.dist, (str(run_dir), error))
         if error is not None:
-            raise TrackingError(error)
+            name, message, key = error
+            cls = getattr(errors, name, TrackingError)
+            if issubclass(cls, ConfigError):
+                raise cls(key, message.removeprefix(f"{key}: ") if key else message)
+            raise cls(message)
         return tracker, Path(run_dir)
 
     def _start_tracking(self, resume_dir: Path | None) -> tuple[Tracker, Path]:
+        """Check the checkpoint folder and the store, then start the run; if anything fails
+        after the MLflow run started, it is marked FAILED and a new run folder removed."""
         from symkit.config import to_yaml
 
         tcfg, run_id = self.run.tracking, None
         if resume_dir is not None:
             run_id = ckpt.load_checkpoint(resume_dir / ckpt.LAST).get("run_id")
-        tracker = Tracker()
-        if tcfg.enabled and (resume_dir is None or run_id is not None):
-            from symkit.runner.tracking import start_tracker
+        tracker, created, folders = Tracker(), None, []
+        try:
+            if resume_dir is None:
+                folders = preflight.check_checkpoint_dir(self.cfg.checkpoint_dir)
+            if tcfg.enabled and (resume_dir is None or run_id is not None):
+                from symkit.runner.tracking import start_tracker
 
-            tracker = start_tracker(tcfg.uri, self.run.experiment, run_id=run_id,
-                                    run_name=tcfg.run_name, tags=tcfg.tags)
-        run_dir = resume_dir or Path(self.cfg.checkpoint_dir) / (tracker.run_id or _run_name())
-        run_dir = run_dir.resolve()
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(to_yaml(self.run.cfg))
-        if resume_dir is None:
-            tracker.log_params(self.run.cfg)
-        tracker.set_tags(_tags(run_dir, self.dist))
+                tracker = start_tracker(tcfg.uri, self.run.experiment, run_id=run_id,
+                                        run_name=tcfg.run_name or default_run_name(self.run),
+                                        tags=tcfg.tags)
+            run_dir = resume_dir or Path(self.cfg.checkpoint_dir) / (
+                tracker.run_id or run_folder_name())
+            run_dir = run_dir.resolve()
+            if resume_dir is None:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                created = run_dir
+            (run_dir / "config.yaml").write_text(to_yaml(self.run.cfg))
+            if resume_dir is None:
+                tracker.log_params(full_config(self.run))
+            tracker.set_tags(run_tags(run_dir, self.dist))
+        except BaseException as exc:
+            _finish_quietly(tracker, "FAILED")
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            preflight.remove_empty(folders)
+            if isinstance(exc, OSError):
+                raise CheckpointError(f"train.checkpoint_dir: cannot write the run folder "
+                                           f"({exc.strerror or exc})") from exc
+            raise
         return tracker, run_dir
 
     def _restore(self) -> None:
@@ -170,7 +226,7 @@ class _Job:
         self.start_epoch, self.step = state["epoch"] + 1, state["step"]
         self.best = state["best"]
         self.history = [(int(e), dict(row)) for e, row in state["history"]]
-        self.tracker.reconcile(self.history)
+        self.tracker.reconcile(_steps(self.history))
 
     # -- the loop -----------------------------------------------------------------------------
     def execute(self) -> RunResult:
@@ -184,15 +240,12 @@ class _Job:
                     row.update(self._validate())
                 self.history.append((epoch, row))
                 self._save_last(epoch)
-                self.tracker.log_metrics(row, step=epoch)
+                self.tracker.log_metrics(row, step=epoch + 1)
                 self._log_line(epoch, row)
             result = self._finish()
         except BaseException as exc:
-            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            try:
-                self.tracker.finish(status)
-            except TrackingError:
-                pass
+            _finish_quietly(self.tracker, "KILLED" if isinstance(exc, KeyboardInterrupt)
+                            else "FAILED")
             raise
         self.tracker.finish("FINISHED")
         return result
@@ -202,14 +255,23 @@ class _Job:
 
         self.net.train()
         loader = train_loader(self.data["train"], self.cfg, self.dist, epoch)
-        show = self.cfg.progress and self.dist.is_main and sys.stderr.isatty()
+        report = self.cfg.progress and self.dist.is_main
+        show = report and sys.stderr.isatty()
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", disable=not show,
                    leave=False, dynamic_ncols=True)
+        lines = ProgressLines(epoch, self.cfg, len(loader)) if report and not show else None
         total, count = 0.0, 0
         for batch in bar:
             batch = to_device(batch, self.dist.device)
             self._check_data(find_nonfinite(batch, self.model.in_spec, loader.dataset, "train"))
-            outputs = self.net(batch)
+            try:
+                outputs = self.net(batch)
+            except RuntimeError as exc:  # DDP: a parameter got no gradient in the last step
+                if "find_unused_parameters" not in str(exc):
+                    raise
+                raise ConfigError("train.find_unused_parameters", "DDP found parameters without "
+                                  "a gradient in the last step; set "
+                                  "train.find_unused_parameters=true") from exc
             loss = self.loss_fn(outputs, batch)
             for extra in self.model.extra_losses().values():
                 loss = loss + extra
@@ -223,6 +285,8 @@ class _Job:
             n = next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor))
             total, count = total + loss.item() * n, count + n
             bar.set_postfix(loss=f"{loss.item():.4g}")
+            if lines is not None:
+                lines.update(total / max(count, 1))
         total, count = D.all_reduce_sum(self.dist, [total, count])
         return total / max(count, 1)
 
@@ -282,7 +346,7 @@ class _Job:
                     self.model, self.data[eq.split], eq, seed=self.cfg.seed,
                     device=self.dist.device)
             final = {**metrics, **{f"equivariance.{k}": v for k, v in equivariance.items()}}
-            self.tracker.reconcile([(self.cfg.epochs - 1, final)])
+            self.tracker.reconcile([(self.cfg.epochs, final)])
             self._write_artifacts(equivariance)
         D.barrier(self.dist)
         return RunResult(self.tracker.run_id, self.run_dir, self.tracker.uri, metrics,
@@ -306,6 +370,18 @@ class _Job:
             self.tracker.log_model(self.model)
 
 
+def _steps(history: list[tuple[int, dict[str, float]]]) -> list[tuple[int, dict[str, float]]]:
+    """History rows keyed by MLflow step: the epoch number as printed (from 1)."""
+    return [(epoch + 1, row) for epoch, row in history]
+
+
+def _finish_quietly(tracker: Tracker, status: str) -> None:
+    try:
+        tracker.finish(status)
+    except TrackingError:
+        pass
+
+
 def _better(new: float, old: float, mode: str) -> bool:
     if math.isnan(new):
         return False
@@ -317,18 +393,3 @@ def _model_metrics(model: nn.Module) -> dict[str, float]:
     metrics = getattr(model, "metrics", None)
     values = metrics() if callable(metrics) else {}
     return {f"model.{k}": float(v) for k, v in values.items()}
-
-
-def _run_name() -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-
-
-def _tags(run_dir: Path, dist: D.DistInfo) -> dict[str, str]:
-    import symkit
-    from symkit.plugins import plugin_report
-
-    tags = {"symkit.version": symkit.__version__, "symkit.run_dir": str(run_dir),
-            "symkit.world_size": str(dist.world_size), "torch.version": torch.__version__}
-    for info in plugin_report():
-        tags[f"symkit.plugin.{info.name}"] = f"{info.version} ({info.status})".strip()
-    return tags

@@ -46,7 +46,18 @@ def default_canonicalizer(group: Group) -> str:
     for name in _DEFAULTS:
         if registry("canonicalizers").get(name).load().supports(group):
             return name
-    raise ValueError(f"no built-in canonicalizer supports {group!r}; name one")
+    able = []
+    for entry in registry("canonicalizers").entries():
+        supports = getattr(entry.load(), "supports", None)
+        try:
+            if callable(supports) and supports(group):
+                able.append(entry.qualname)
+        except Exception:  # noqa: BLE001 - a part that cannot tell is not listed
+            continue
+    which = (f"canonicalizers that do: {', '.join(able)}; set canonicalizer: {{type: NAME}}"
+             if able else "no registered canonicalizer does either; pick another symmetrizer")
+    raise ValueError(f"no built-in canonicalizer ({', '.join(_DEFAULTS)}) supports {group!r}; "
+                     f"{which}")
 
 
 class Canonicalization(Symmetrizer):

@@ -7,6 +7,7 @@ message names the key, field or tensor at fault and what was expected.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import sqlite3
 from types import ModuleType
@@ -254,9 +255,12 @@ def test_unreachable_tracking_store_fails_before_training(run_cfg, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("problem", ["locked", "unwritable"])
+@pytest.mark.parametrize("problem", ["locked", "unwritable", "proc"])
 def test_locked_or_unwritable_sqlite_store_fails_before_training(run_cfg, tmp_path, monkeypatch,
                                                                   problem):
+    """Probed once, without MLflow's minutes of retries: fails within seconds."""
+    import time
+
     from symkit.runner import tracking
 
     monkeypatch.setattr(tracking, "SQLITE_LOCK_TIMEOUT", 0.2)
@@ -266,13 +270,21 @@ def test_locked_or_unwritable_sqlite_store_fails_before_training(run_cfg, tmp_pa
         holder.execute("CREATE TABLE t (x)")
         holder.execute("BEGIN EXCLUSIVE")  # another process writing, for ever
         expected = r"cannot write the tracking store .*locked\.db \(database is locked\)"
-    else:
+    elif problem == "unwritable":
         (tmp_path / "afile").write_text("")
         db = tmp_path / "afile" / "mlflow.db"  # its folder is a file: nothing can be written
-        expected = r"MLflow at sqlite:///.*afile/mlflow\.db: .*tracking\.enabled=false"
+        expected = (r"^tracking\.uri: cannot create the tracking store sqlite:///.*afile/mlflow"
+                    r"\.db: its folder .* is not writable .*tracking\.enabled=false$")
+    else:
+        if not os.path.isdir("/proc/self"):
+            pytest.skip("needs Linux /proc (a folder no one can create files in)")
+        db = "/proc/mlflow.db"
+        expected = r"^tracking\.uri: cannot create the tracking store sqlite:////proc/mlflow\.db"
     run_cfg["tracking"] = {"uri": f"sqlite:///{db}"}
+    start = time.monotonic()
     with pytest.raises(TrackingError, match=expected):
         train(run_cfg)
+    assert time.monotonic() - start < 30
     assert not (tmp_path / "runs").exists()
     if problem == "locked":
         holder.rollback()
@@ -295,3 +307,28 @@ def test_no_disk_space_while_checkpointing(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert ckpt.load_checkpoint(path) == {"epoch": 1}
     assert [p.name for p in tmp_path.iterdir()] == [ckpt.LAST]  # no temporary file left
+
+
+def test_every_catalogue_entry_names_a_test_that_exists():
+    """docs/errors.md: each row's last column names tests (`E::` this file, `P::` the preflight
+    tests, `path::name`, or `::name` in the file named before it); each must exist."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    short = {"E": "tests/reliability/test_error_catalogue.py",
+             "P": "tests/runner/test_preflight.py"}
+    rows = [line for line in (root / "docs" / "errors.md").read_text().splitlines()
+            if line.startswith("| ") and not line.startswith(("| failure", "|---"))]
+    assert len(rows) >= 30
+    for row in rows:
+        cell = row.rstrip(" |").rsplit("|", 1)[-1]
+        refs = re.findall(r"`([^`]*::\w+)`", cell)
+        assert refs, row
+        last = None
+        for ref in refs:
+            path, name = ref.rsplit("::", 1)
+            path = short.get(path, path) or last
+            last = path
+            source = (root / path).read_text()
+            assert re.search(rf"^def {name}\(", source, re.M), f"{path}::{name} ({row[:40]})"

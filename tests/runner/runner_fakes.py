@@ -19,6 +19,7 @@ from symkit.registry import registry
 
 SCOPE = "runnertest"
 TOY = f"{SCOPE}::toy"
+TWO_HEADS = f"{SCOPE}::two_heads"
 
 
 class ToyData(Dataset):
@@ -48,15 +49,39 @@ def toy(split: str, n: int = 64, dim: int = 3, slow: float = 0.0, nan: bool = Fa
     return ToyData(split, n, dim, slow, nan)
 
 
+class TwoHeads(nn.Module):
+    """Writes ``target`` and an auxiliary ``aux`` from its own head: when the loss reads only
+    ``target``, the ``aux`` head gets no gradient (DDP needs ``find_unused_parameters``)."""
+
+    def __init__(self, dim: int = 3, hidden: int = 8):
+        super().__init__()
+        self.body = nn.Linear(dim, hidden)
+        self.head = nn.Linear(hidden, 1)
+        self.aux = nn.Linear(hidden, 1)
+
+    def forward(self, sample: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        h = torch.tanh(self.body(sample["x"] ** 2))
+        return {"target": self.head(h), "aux": self.aux(h)}
+
+
+def two_heads(dim: int = 3, hidden: int = 8) -> TwoHeads:
+    """A backbone with an output head the loss may not use."""
+    return TwoHeads(dim, hidden)
+
+
 def install() -> None:
-    """Register the toy data set (idempotent)."""
+    """Register the toy data set and the two-headed backbone (idempotent)."""
     if TOY not in registry("datasets"):
         registry("datasets").add("toy", toy, scope=SCOPE)
+    if TWO_HEADS not in registry("backbones"):
+        registry("backbones").add("two_heads", two_heads, scope=SCOPE)
 
 
 def uninstall() -> None:
     if TOY in registry("datasets"):
         registry("datasets").remove(TOY)
+    if TWO_HEADS in registry("backbones"):
+        registry("backbones").remove(TWO_HEADS)
 
 
 def toy_config(tmp_path, **train) -> dict:

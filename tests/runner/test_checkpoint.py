@@ -38,3 +38,4 @@ def test_rng_state_round_trip(tmp_path):
     a = torch.rand(3)
     set_rng_state(state)
     assert torch.equal(torch.rand(3), a)
+

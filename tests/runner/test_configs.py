@@ -60,3 +60,23 @@ def test_config_trains_one_tiny_epoch(path, tmp_path, monkeypatch):
     result = train(path, [*TINY, f"train.checkpoint_dir={tmp_path}", *extra])
     assert result.metrics["test_metric"] == result.metrics["test_metric"]  # not NaN
     assert result.equivariance and (result.run_dir / "best.pt").is_file()
+
+
+def test_swap_the_method_with_one_override(tmp_path, capsys):
+    """README: `symkit train configs/nbody/fa_gnn.yaml "model.symmetrizer={type:
+    canonicalization}"` replaces the node (the old `field: pos` goes with it) and trains."""
+    path = next(p for p in CONFIGS if p.name == "fa_gnn.yaml")
+    if "graph::nbody" not in registry("datasets"):
+        pytest.skip("the graph plugin is not installed")
+    from symkit.cli import main
+
+    code = main(["train", str(path), "model.symmetrizer={type: canonicalization}", *TINY,
+                 f"train.checkpoint_dir={tmp_path}", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    import json
+
+    summary = json.loads(out.strip().splitlines()[-1])
+    saved = yaml.safe_load((Path(summary["run_dir"]) / "config.yaml").read_text())
+    assert saved["model"]["symmetrizer"] == {"type": "canonicalization"}
+    assert summary["equivariance"]["all"] < 1e-4  # PCA canonicalization is exact

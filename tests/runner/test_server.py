@@ -87,7 +87,7 @@ def test_symkit_train_logs_to_a_tracking_server(mlflow_server, fakes, tmp_path):
     run = client.get_run(summary["run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test_metric"] == pytest.approx(summary["metrics"]["test_metric"])
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "valid_metric")] == [0, 1]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "valid_metric")] == [1, 2]
     assert {"config.yaml", "model.pt"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
 
     import symkit

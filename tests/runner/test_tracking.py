@@ -61,3 +61,38 @@ def test_concurrent_first_use_of_a_new_sqlite_store(tmp_path):
     for proc, (out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err[-2000:]
         assert "started" in out
+
+
+def test_a_value_mlflow_refuses_does_not_blame_the_store(tracking_db):
+    from symkit.errors import TrackingError
+    from symkit.runner.tracking import start_tracker
+
+    tracker = start_tracker(tracking_db, "refused-values")
+    try:
+        with pytest.raises(TrackingError, match=r"refused a value: .*rename the config") as info:
+            tracker.set_tags({"bad@key": "x"})  # what check_names stops before a run starts
+        assert "tracking.uri" not in str(info.value)
+    finally:
+        tracker.finish("FAILED")
+
+
+def test_check_names_follows_mlflow_rules():
+    from mlflow.utils import validation
+
+    from symkit.errors import ConfigError
+    from symkit.runner.tracking import MAX_KEY_LENGTH, MAX_TAG_LENGTH, check_names
+
+    assert MAX_KEY_LENGTH == validation.MAX_ENTITY_KEY_LENGTH
+    assert MAX_TAG_LENGTH == validation.MAX_TAG_VAL_LENGTH
+    for key in ("a b", "x/y", "m.n-o_p", "t:1"):
+        check_names({key: "1"}, {key: "v"}, "exp")
+        validation._validate_tag_name(key)
+    for key in ("a@b", "a/../b", "/abs", "", "a//b"):
+        with pytest.raises(ConfigError):
+            check_names({}, {key: "v"}, "exp")
+        with pytest.raises(validation.MlflowException):  # MLflow agrees
+            validation._validate_tag_name(key)
+    with pytest.raises(ConfigError, match="keys have at most 250"):
+        check_names({"k" * 251: "1"}, {}, "exp")
+    with pytest.raises(ConfigError, match=r"^experiment: name of 501 characters"):
+        check_names({}, {}, "e" * 501)

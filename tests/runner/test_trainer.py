@@ -2,6 +2,7 @@
 
 import json
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -30,11 +31,16 @@ def test_run_is_tracked_with_params_tags_metrics_and_artifacts(finished):
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["train.batch_size"] == "16"
-    assert run.data.params["model.backbone.type"] == "mlp"
+    assert run.data.params["model.backbone.type"] == "symkit::mlp"  # the resolved name
+    # the whole resolved config, defaults included (`symkit config show --defaults`)
+    assert run.data.params["train.progress_every"] == "30.0"
+    assert run.data.params["optimizer.betas"] == "[0.9, 0.999]"
+    assert run.data.params["tracking.log_model"] == "False"
+    assert run.info.run_name == "runner-tests-none"  # <config or experiment>-<method>
     assert run.data.tags["symkit.version"] == symkit.__version__
     assert run.data.tags["symkit.run_dir"] == str(result.run_dir)
     for key in ("train_loss", "valid_metric", "lr"):
-        assert [m.step for m in client.get_metric_history(result.run_id, key)] == [0, 1, 2]
+        assert [m.step for m in client.get_metric_history(result.run_id, key)] == [1, 2, 3]
     assert run.data.metrics["test_metric"] == pytest.approx(result.metrics["test_metric"])
     assert set(result.equivariance) == {"rotation", "all"}
     assert "equivariance.rotation" in run.data.metrics
@@ -131,3 +137,61 @@ def test_config_errors_name_the_key(toy_config):
     cfg["metric"]["mode"] = "lowest"
     with pytest.raises(ConfigError, match="metric.mode"):
         train(cfg)
+
+
+def test_cli_train_names_the_run_and_says_where_plots_and_the_ui_are(toy_config, tmp_path,
+                                                                        capsys):
+    import yaml
+
+    from symkit.cli import main
+
+    cfg = toy_config(epochs=2, progress=True, progress_every=0)
+    cfg["experiment"] = "naming-test"
+    path = tmp_path / "ga_mlp.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(path), "model.symmetrizer={type: group_averaging}",
+                 "train.batch_size=16"]) == 0
+    out, err = capsys.readouterr()
+    # no terminal: progress as lines (every step with progress_every=0), then one per epoch
+    assert "epoch 1/2  step 1/3  train_loss" in err and "epoch 2/2  step 2/3" in err
+    lines = out.strip().splitlines()
+    plots = next(line for line in lines if line.startswith("plots: "))
+    assert "equivariance.png" in plots and "learning_curves.png" in plots
+    folder = Path(plots.split()[1].rstrip("/"))
+    assert (folder / "equivariance.png").is_file()
+    uri = cfg["tracking"]["uri"]
+    assert lines[-1] == (f"open the MLflow UI: mlflow ui --backend-store-uri {uri}   "
+                         "(then http://127.0.0.1:5000)")
+    client = _client(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("naming-test").experiment_id])
+    assert run.info.run_name == "ga_mlp-group_averaging"  # config file and method
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2]
+    assert "epoch 2/2  train_loss" in err  # printed epochs are MLflow's steps
+
+
+def test_resume_by_run_id_uses_the_tracking_uri_override(toy_config, tmp_path, capsys,
+                                                         monkeypatch):
+    import yaml
+
+    from symkit.cli import main
+
+    cfg = toy_config(epochs=1)
+    cfg["tracking"]["uri"] = uri = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    result = train(cfg)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the default store ./mlflow.db does not have it
+    capsys.readouterr()
+    assert main(["train", "--resume", result.run_id, "train.epochs=2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"symkit: error: {result.run_id}: no such run: the tracking store "
+                          "sqlite:///mlflow.db does not exist") and "pass tracking.uri=" in err
+    assert len(err.splitlines()) == 1 and not Path("mlflow.db").exists()  # not created to look
+    assert main(["train", "--resume", "0" * 32, f"tracking.uri={uri}"]) == 2  # a store without
+    assert "no such run in the tracking store" in capsys.readouterr().err
+    assert main(["train", "--resume", result.run_id, f"tracking.uri={uri}",
+                 "train.epochs=2", "--json"]) == 0
+    summary = yaml.safe_load(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["run_id"] == result.run_id and summary["run_dir"] == str(result.run_dir)
+    client = _client(uri)
+    assert [m.step for m in client.get_metric_history(result.run_id, "train_loss")] == [1, 2]
