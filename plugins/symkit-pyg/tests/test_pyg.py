@@ -12,7 +12,7 @@ from torch_geometric.nn import GIN  # noqa: E402
 
 import symkit  # noqa: E402
 from symkit.errors import SpecError  # noqa: E402
-from symkit.symmetrizers._batching import Copies, batch_layout  # noqa: E402
+from symkit.symmetrizers import Copies, batch_layout  # noqa: E402
 
 IN = {"pos": {"rep": "point", "nodes": True}, "x": {"rep": "scalar", "nodes": True}}
 OUT = {"vel": {"rep": "vector", "nodes": True}, "energy": "scalar"}
