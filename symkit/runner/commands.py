@@ -142,7 +142,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
              f"{min(eq.max_samples, len(dataset))} {split} samples"]
     lines += [f"  {kind:<12} relative error {value:.3g}" for kind, value in errors.items()]
     data["exact"] = bool(getattr(model, "is_exact", False))
-    lines.append(f"  claims exact equivariance: {'yes' if data['exact'] else 'no (measured above)'}")
+    claim = "yes" if data["exact"] else "no (measured above)"
+    lines.append(f"  claims exact equivariance: {claim}")
     if args.worst_case:
         from symkit.runner.data import first_batch
         from symkit.testing import worst_case_error
