@@ -73,6 +73,11 @@ class Canonicalization(Symmetrizer):
     def num_elements(self) -> int:
         return 1
 
+    @property
+    def is_exact(self) -> bool:
+        """Exact unless the canonicalizer says otherwise (``is_exact = False``, e.g. an STN)."""
+        return bool(getattr(self.canonicalizer, "is_exact", True))
+
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[object, Tensor]:
         b = batch_layout(sample, self.in_spec).size
         g = self.canonicalizer(sample)
