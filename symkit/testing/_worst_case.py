@@ -8,6 +8,7 @@ adversarial viewpoint search of viewpoint-invariance training (e.g. Engstrom et 
 Robustness of Visual Recognition to Adversarial Viewpoints"):
 
 * finite groups: every element is tried (exhaustive, ``|G|`` evaluations);
+* finite groups larger than ``max_exhaustive`` (S_n): random search, as below;
 * Lie groups with a known Lie algebra: gradient ascent on ``xi`` in ``g = g_0 exp(xi)`` (the
   exponential chart around a starting element ``g_0``) from several restarts; ``g_0`` is a random
   element of each kind, so the discrete part of the group (the reflection coset of O(d) and
@@ -16,6 +17,8 @@ Robustness of Visual Recognition to Adversarial Viewpoints"):
   homogeneous encoding for E(d)/SE(d), ``R^d`` for T(d), and whatever a group returns from a
   ``lie_algebra(dtype, device)`` method (``(k, m, m)`` generators acting on its own element
   encoding, ``g = matrix_exp(sum_i c_i B_i)``; plugins such as ``symkit-lie`` provide it);
+  direct products (S_n x E(3)) climb the factors that have a chart, while the others (S_n)
+  keep each restart's random starting element, a discrete choice like the reflections;
 * any other group: random search over ``restarts * (steps + 1)`` samples (``method = "random"``).
 
 Cost: each ascent step is one forward and one backward pass of the model on the batch, so the
@@ -101,9 +104,28 @@ def lie_algebra(group: Group, dtype=torch.float64, device=None) -> Tensor | None
 
 
 def _chart(group: Group, dtype, device) -> tuple[int, Callable[[Tensor], Element]] | None:
-    """``(k, xi -> exp(xi))``: a local chart at the identity, element batch of size 1."""
+    """``(k, xi -> exp(xi))``: a local chart at the identity, element batch of size 1.
+
+    A direct product gets the product of its factors' charts; a factor without one (a finite
+    factor such as S_n) stays at the identity, so it keeps the restart's starting element.
+    """
     from symkit.groups import Translation
 
+    if len(group.factors()) > 1:
+        parts = [(f, _chart(f, dtype, device)) for f in group.factors()]
+        if all(c is None for _, c in parts):
+            return None
+        sizes = [0 if c is None else c[0] for _, c in parts]
+
+        def exp(xi: Tensor) -> Element:
+            out, start = [], 0
+            for (f, c), k in zip(parts, sizes):
+                out.append(f.identity(1, dtype=dtype, device=device) if c is None
+                           else c[1](xi[start:start + k]))
+                start += k
+            return tuple(out)
+
+        return sum(sizes), exp
     if isinstance(group, Translation):
         return group.dim, lambda xi: xi[None] * group.scale
     basis = lie_algebra(group, dtype, device)
@@ -126,7 +148,7 @@ def worst_case_error(
     model: Callable[[dict[str, Tensor]], Mapping[str, Tensor]], group: Group, in_spec: Spec,
     out_spec: Spec, sample: Mapping[str, Tensor], *, restarts: int = 4, steps: int = 30,
     lr: float = 0.1, n_random: int = 4, generator: torch.Generator | None = None,
-    transform_dtype: torch.dtype = torch.float64,
+    transform_dtype: torch.dtype = torch.float64, max_exhaustive: int = 1024,
 ) -> WorstCase:
     """Search the group element with the largest equivariance error of ``model`` on ``sample``.
 
@@ -146,6 +168,8 @@ def worst_case_error(
         n_random: elements for the random-element error reported beside it.
         generator: random source (restarts and the random error).
         transform_dtype: precision in which the group acts on inputs and outputs.
+        max_exhaustive: largest finite group searched exhaustively; larger ones (S_n for
+            ``n >= 7``) get the random search.
 
     Returns:
         a :class:`WorstCase` (element, error, random error, method, evaluations).
@@ -176,7 +200,7 @@ def worst_case_error(
         model, group, in_spec, out_spec, sample, n_elements=n_random, generator=generator,
         transform_dtype=transform_dtype,
     ).relative
-    if group.is_finite:
+    if group.is_finite and group.order is not None and group.order <= max_exhaustive:
         elements = group.elements(dtype=transform_dtype, device=device)
         best, best_g = -1.0, None
         with torch.no_grad():
@@ -187,7 +211,7 @@ def worst_case_error(
                     best, best_g = e, g
         return WorstCase(best_g, best, random_error, "exhaustive", group.order)
     kinds = tuple(group.kinds) or (None,)
-    chart = _chart(group, transform_dtype, device)
+    chart = None if group.is_finite else _chart(group, transform_dtype, device)
     best, best_g, per_restart, calls = -1.0, None, [], 0
     for r in range(restarts):
         kind = kinds[r % len(kinds)]

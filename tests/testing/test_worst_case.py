@@ -93,3 +93,34 @@ def test_groups_without_a_chart_fall_back_to_random_search():
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="restarts"):
         worst_case_error(Fragile(), SpecialOrthogonal(2), IN, OUT, _sample(), restarts=0)
+
+
+def test_products_climb_the_continuous_factor():
+    """S_5 x SO(2): the permutation is each restart's discrete choice, the rotation is climbed."""
+    from symkit.groups import DirectProduct, Symmetric
+
+    group = DirectProduct([Symmetric(5), SpecialOrthogonal(2)])
+
+    class Sorted(Fragile):  # permutation invariant: the fragile point is the one furthest out
+        def forward(self, s):
+            x = s["pos"] - s["pos"].mean(1, keepdim=True)
+            far = (x**2).sum(-1).argmax(1)
+            first = x[torch.arange(x.shape[0]), far]
+            base = (x**2).sum((1, 2))
+            angle = torch.atan2(first[:, 1], first[:, 0])
+            return {"e": (base * (1 + self.height / (1 + self.sharpness * (
+                1 - torch.cos(angle - THETA0)))))[:, None]}
+
+    found = worst_case_error(Sorted(), group, IN, OUT, _sample(), restarts=4, steps=60, lr=0.1,
+                             n_random=8, generator=torch.Generator().manual_seed(1))
+    assert found.method == "gradient" and isinstance(found.element, tuple)
+    assert found.error > 0.5 and found.error > 10 * found.random_error, found
+
+
+def test_large_finite_groups_are_sampled_not_listed():
+    from symkit.groups import Symmetric
+
+    found = worst_case_error(lambda s: {"e": s["pos"][:, :1, 0]}, Symmetric(5), IN, OUT,
+                             _sample(), restarts=2, steps=4, max_exhaustive=100,
+                             generator=torch.Generator().manual_seed(0))
+    assert found.method == "random" and found.evaluations == 10 and found.error > 0
