@@ -206,7 +206,7 @@ def worst_case_error(
         with torch.no_grad():
             for i in range(group.order):
                 g = group.index(elements, slice(i, i + 1))
-                e = _finite(error(g))
+                e = _value(error(g))
                 if e > best:
                     best, best_g = e, g
         return WorstCase(best_g, best, random_error, "exhaustive", group.order)
@@ -218,7 +218,7 @@ def worst_case_error(
         g0 = (group.sample(1, generator=generator, dtype=transform_dtype, device=device)
               if kind is None else group.sample_kind(kind, 1, generator=generator,
                                                      dtype=transform_dtype, device=device))
-        if chart is None:  # random search around nothing: independent samples
+        if chart is None:  # no chart to climb: independent random samples
             found, found_g = _random_search(group, error, g0, steps, generator, transform_dtype,
                                             device)
             calls += steps + 1
@@ -232,7 +232,8 @@ def worst_case_error(
     return WorstCase(best_g, best, random_error, method, calls, per_restart)
 
 
-def _finite(e: Tensor) -> float:
+def _value(e: Tensor) -> float:
+    """The error as a float; NaN counts as the worst possible error (``inf``)."""
     v = float(e.detach())
     return math.inf if math.isnan(v) else v
 
@@ -249,15 +250,16 @@ def _ascend(group, error, g0, chart, steps, lr, dtype) -> tuple[float, Element, 
             g = group.compose(g0, exp(xi))
             e = error(g)
         calls += 1
-        value = _finite(e)
+        value = _value(e)
         if value > best:
             best, best_g = value, map_element(lambda t: t.detach(), g)
         if step == steps or not e.requires_grad:  # no gradient: the model detaches its input
             break
-        opt.zero_grad()
-        (-e).backward()
-        if xi.grad is None or not torch.isfinite(xi.grad).all():
+        # the gradient of xi alone: the model's own parameter gradients are left untouched
+        (grad,) = torch.autograd.grad(-e, xi, allow_unused=True)
+        if grad is None or not torch.isfinite(grad).all():
             break
+        xi.grad = grad
         opt.step()
         sched.step()
     return best, best_g, calls
@@ -268,7 +270,7 @@ def _random_search(group, error, g0, steps, generator, dtype, device) -> tuple[f
     with torch.no_grad():
         for i in range(steps + 1):
             g = g0 if i == 0 else group.sample(1, generator=generator, dtype=dtype, device=device)
-            value = _finite(error(g))
+            value = _value(error(g))
             if value > best:
                 best, best_g = value, g
     return best, best_g

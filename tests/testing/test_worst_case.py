@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from symkit.groups import Cyclic, Euclidean, Orthogonal, SpecialOrthogonal
-from symkit.reps import point, scalar
+from symkit.reps import point, scalar, vector
 from symkit.spec import Field, Spec
 from symkit.testing import WorstCase, worst_case_error
 
@@ -124,3 +124,13 @@ def test_large_finite_groups_are_sampled_not_listed():
                              _sample(), restarts=2, steps=4, max_exhaustive=100,
                              generator=torch.Generator().manual_seed(0))
     assert found.method == "random" and found.evaluations == 10 and found.error > 0
+
+
+def test_the_search_leaves_the_models_parameter_gradients_alone():
+    model = torch.nn.Linear(2, 2, dtype=torch.float64)
+    out = Spec({"v": Field(vector(), nodes=True)})
+    found = worst_case_error(lambda s: {"v": model(s["pos"])}, SpecialOrthogonal(2), IN, out,
+                             _sample(), restarts=1, steps=3,
+                             generator=torch.Generator().manual_seed(0))
+    assert found.error > 0 and found.evaluations == 4
+    assert all(p.grad is None for p in model.parameters())
