@@ -29,7 +29,8 @@ class NodeMLP(nn.Module):
         in_spec: node scalar fields (``(B, N)`` or ``(B, N, C)``) and node point/vector fields
             ``(B, N, 3)``; ragged batches give ``(total, ...)`` with ``batch``.
         out_spec: fields to write: graph or node scalars ``(..., channels)``, vectors and points
-            ``(..., channels, 3)`` (points are ``x_i + r * MLP``, or the centroid ``+ r * MLP`` for graph points).
+            ``(..., channels, 3)`` (node points are ``x_i + r * MLP``, graph points the
+            centroid ``+ r * MLP``).
         hidden, channels: widths.
 
     Shapes:

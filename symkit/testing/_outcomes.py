@@ -248,7 +248,8 @@ def check_outcomes(
             report.outcomes[alive[b]] = "flagged"
         elif not worst[b] <= rtol:
             run.fail(f"sample {alive[b]} is silently wrong: relative error {worst[b]:.3g} "
-                     f"(rtol {rtol:.3g}; by kind {_fmt(report.errors)}); not flagged, no SampleError")
+                     f"(rtol {rtol:.3g}; by kind {_fmt(report.errors)}); not flagged, no "
+                     f"SampleError")
     stat = [b for b in range(size) if (flagged[b] or not exact_model) and not worst[b] <= rtol]
     if stat:
         report.stat = _in_distribution(run, sample, size, stat, gen)
