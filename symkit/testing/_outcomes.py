@@ -88,14 +88,15 @@ def _split(y: Tensor, nodes: bool, sample: Mapping[str, Tensor], size: int) -> l
     return [y[b] for b in range(size)]
 
 
-def per_sample_error(ref: Tensor, y: Tensor, rep) -> float:
-    """``||y - ref|| / spread(ref)``: ``spread`` is ``||ref||``, or for points with more than one
-    point the norm of ``ref`` centred on its mean point (a translation is no part of the scale).
+def per_sample_error(ref: Tensor, y: Tensor, rep, scale_of: Tensor | None = None) -> float:
+    """``||y - ref|| / spread(scale_of)`` (``scale_of`` defaults to ``ref``): ``spread`` is the
+    norm, or for points with more than one point the norm of the points centred on their mean
+    (a translation is no part of the scale).
     """
     diff = (y - ref).norm().item()
-    spread = ref
-    if isinstance(rep, Point) and ref.numel() > ref.shape[-1]:
-        pts = ref.reshape(-1, ref.shape[-1])
+    spread = ref if scale_of is None else scale_of
+    if isinstance(rep, Point) and spread.numel() > spread.shape[-1]:
+        pts = spread.reshape(-1, spread.shape[-1])
         spread = pts - pts.mean(0)
     scale = spread.norm().item()
     if diff == 0.0:
@@ -167,9 +168,12 @@ class _Run:
             out[name] = _split(y[name], f.nodes, sample, size)
         return out
 
-    def errors(self, ref: dict[str, list[Tensor]], y: dict[str, list[Tensor]]) -> list[float]:
+    def errors(self, ref: dict[str, list[Tensor]], y: dict[str, list[Tensor]],
+               scale_of: dict[str, list[Tensor]] | None = None) -> list[float]:
+        """Per sample, the worst field's :func:`per_sample_error`."""
         size = len(next(iter(ref.values()), []))
-        return [max((per_sample_error(ref[n][b], y[n][b], self.out_spec[n].rep)
+        scale_of = ref if scale_of is None else scale_of
+        return [max((per_sample_error(ref[n][b], y[n][b], self.out_spec[n].rep, scale_of[n][b])
                      for n in self.out_spec), default=0.0) for b in range(size)]
 
 
@@ -252,7 +256,7 @@ def check_outcomes(
                      f"SampleError")
     stat = [b for b in range(size) if (flagged[b] or not exact_model) and not worst[b] <= rtol]
     if stat:
-        report.stat = _in_distribution(run, sample, size, stat, gen)
+        report.stat = _in_distribution(run, sample, size, stat, gen, ref)
         s_lo, s_hi = (report.stat[n] for n in STAT_N)
         if not (s_hi <= s_lo / STAT_FALL or s_hi <= rtol**2):
             run.fail(f"flagged samples {[alive[b] for b in stat]} are not equivariant in "
@@ -281,8 +285,11 @@ def _mean_forward(run: _Run, sample, n: int, size: int) -> dict[str, list[Tensor
     return {k: [a / n for a in v] for k, v in total.items()}
 
 
-def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen) -> dict[int, float]:
-    """``{n: S_n}`` over the rows ``rows`` and one random element per kind (and the group)."""
+def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single) -> dict:
+    """``{n: S_n}`` over the rows ``rows`` and one random element per kind (and the group).
+
+    Errors are relative to the spread of one forward's output (``single``), not of the mean:
+    the mean of randomly transformed outputs itself shrinks like ``1 / sqrt(n)``."""
     group = run.group
     gs = [group.sample(size, generator=gen)] + [
         group.sample_kind(k, size, generator=gen) for k in group.kinds]
@@ -294,7 +301,7 @@ def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen) -> dict
             stacked = {k: _restack(v, run.out_spec[k].nodes, sample) for k, v in mean_x.items()}
             ref = run.pieces(_act(run.out_spec, group, g, stacked, sample), sample, size)
             errs = run.errors(ref, _mean_forward(run, _act(run.in_spec, group, g, sample), n,
-                                                 size))
+                                                 size), single)
             total += sum(errs[b] ** 2 for b in rows)
             count += len(rows)
         stat[n] = total / count
