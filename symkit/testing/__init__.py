@@ -40,7 +40,8 @@ _GROUP_CHECKS = (
     "check_sample_kinds",
     "check_haar_statistics",
 )
-_SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sample", "FlatMLP")
+_SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sample", "FlatMLP",
+                       "QuarterTurns")
 _CORPUS = ("SYMMETRY_CLASSES", "Molecule", "HardInput", "molecules", "molecule_sample",
            "padded_batch", "ragged_batch", "remove_sample", "hard_inputs")
 _HARD_INPUT_CHECKS = ("check_hard_inputs", "build_symmetrized", "molecule_in_spec",
