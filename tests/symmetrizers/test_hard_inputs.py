@@ -52,7 +52,7 @@ CASES = [
 
 
 def test_the_corpus_runs_every_part_that_acts_on_points():
-    assert {n for n, _ in GROUPS} >= {"so3", "o3", "se3", "e3"}
+    assert {repr(g) for _, g in GROUPS} >= {"SO(3)", "O(3)", "SE(3)", "E(3)"}
     ids = " ".join(p.id for p in CASES)
     for part in ("frame_averaging", "probabilistic", "mds_invariant", "orbit_distance",
                  "learned_canonicalization", "[pca]", "[learned_point_frame]"):
