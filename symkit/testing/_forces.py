@@ -7,7 +7,8 @@ For an invariant output ``E(x)`` (an energy) the force ``F = -dE/dx`` must
 * match central finite differences on non-degenerate inputs (where the frame is
   differentiable): ``||F - F_fd|| <= 1e-6 ||F_fd||`` in float64;
 * sum to zero over the atoms under a group with translations (``E(x + t) = E(x)``);
-* rotate as vectors: ``F(g x) = R(g) F(x)``.
+* rotate as vectors: ``F(g x) = R(g) F(x)`` (``M^-T F(x)`` for a non-orthogonal ``M``, e.g.
+  scalings).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def check_forces(
     if matrix is not None:
         moved = {**sample, positions: _point_act(group, g, sample[positions])}
         f_g = forces(model, moved, energy=energy, positions=positions)
-        rotated = torch.einsum("bij,bnj->bni", matrix.to(f.dtype), f)
+        # a force is a covector: F(g x) = M^-T F(x) (= R F(x) for orthogonal M)
+        rotated = torch.einsum("bji,bnj->bni", torch.linalg.inv(matrix.to(f.dtype)), f)
         out["vector"] = (f_g - rotated).norm().item() / scale
         if not out["vector"] <= VECTOR_RTOL:
             raise AssertionError(f"{context}: forces do not rotate as vectors: "

@@ -128,12 +128,16 @@ def _fmt(values: Mapping) -> str:
 
 
 def _scaled(group: Group, scale: float) -> Group:
-    """``group`` whose sampled translations are ``scale`` times larger (the same group)."""
-    if scale == 1.0 or not hasattr(group, "translation_scale"):
+    """``group`` whose sampled translations are ``scale`` times larger (the same group): the
+    standard deviation is ``translation_scale`` (E(d), SE(d)) or ``scale`` (T(d))."""
+    if scale == 1.0:
         return group
-    out = copy.copy(group)
-    out.translation_scale = group.translation_scale * scale
-    return out
+    for attr in ("translation_scale", "scale"):
+        if isinstance(getattr(group, attr, None), float):
+            out = copy.copy(group)
+            setattr(out, attr, getattr(group, attr) * scale)
+            return out
+    return group
 
 
 def _flags(model, size: int) -> Tensor:
