@@ -10,6 +10,12 @@ with the largest error (gradient ascent on the group, or all elements of a finit
 ``conformance_cases`` parametrizes tests
 over the registry (see also the pytest plugin's fixtures ``symkit_registry`` and
 ``symkit_plugin``).
+
+The hard-input corpus (``molecules``, ``hard_inputs``: real molecules of every symmetry class,
+padded, ragged and empty batches, extreme scales, half precision, a NaN sample) and
+``check_hard_inputs`` check the three allowed outcomes per sample (``check_outcomes``: exact,
+flagged and equivariant in distribution, or a ``SampleError``) and the forces of an invariant
+energy (``check_forces``), around ``NodeMLP`` (a non-equivariant backbone for every layout).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ _EQUIVARIANCE = (
     "check_rep_conformance",
     "example_input",
     "num_nodes",
+    "output_spread",
 )
 _GROUP_CHECKS = (
     "check_group_axioms",
@@ -35,10 +42,19 @@ _GROUP_CHECKS = (
     "check_sample_kinds",
     "check_haar_statistics",
 )
-_SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sample", "FlatMLP")
+_SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sample", "FlatMLP",
+                       "QuarterTurns")
+_CORPUS = ("SYMMETRY_CLASSES", "Molecule", "HardInput", "molecules", "molecule_sample",
+           "padded_batch", "ragged_batch", "remove_sample", "hard_inputs")
+_HARD_INPUT_CHECKS = ("check_hard_inputs", "build_symmetrized", "molecule_in_spec",
+                      "MOLECULE_OUT_SPECS", "HardInputFailure")
+_OUTCOMES = ("OutcomeReport", "check_outcomes", "exact_rtol", "per_sample_error")
+_FORCES = ("check_forces", "forces")
+
 _WORST_CASE = ("worst_case_error", "WorstCase")
 
-__all__ = [*_EQUIVARIANCE, "conformance_cases", *_GROUP_CHECKS, *_SYMMETRIZER_CHECKS,
+__all__ = [*_EQUIVARIANCE, "conformance_cases", *_GROUP_CHECKS, *_SYMMETRIZER_CHECKS, *_CORPUS,
+           *_HARD_INPUT_CHECKS, *_OUTCOMES, *_FORCES, "NodeMLP",
            *_WORST_CASE]
 
 # Everything is imported on first use: pytest imports symkit.testing.pytest_plugin (and so this
@@ -47,6 +63,11 @@ _LAZY = {
     **dict.fromkeys(_EQUIVARIANCE, "symkit.testing._equivariance"),
     **dict.fromkeys(_GROUP_CHECKS, "symkit.testing._group_axioms"),
     **dict.fromkeys(_SYMMETRIZER_CHECKS, "symkit.testing._symmetrizers"),
+    **dict.fromkeys(_CORPUS, "symkit.testing._corpus"),
+    **dict.fromkeys(_HARD_INPUT_CHECKS, "symkit.testing._hard_inputs"),
+    **dict.fromkeys(_OUTCOMES, "symkit.testing._outcomes"),
+    **dict.fromkeys(_FORCES, "symkit.testing._forces"),
+    "NodeMLP": "symkit.testing._node_mlp",
     "conformance_cases": "symkit.testing.pytest_plugin",
     **dict.fromkeys(_WORST_CASE, "symkit.testing._worst_case"),
 }
