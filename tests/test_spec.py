@@ -73,7 +73,6 @@ def test_permute_nodes_moves_node_i_to_perm_i():
 
 
 def test_from_config_builds_fields():
-    pytest.importorskip("symkit.config")
     spec = Spec.from_config({"pos": "point", "vel": {"rep": "vector", "nodes": True}})
     assert set(spec) == {"pos", "vel"} and spec["vel"].nodes
 

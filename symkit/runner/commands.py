@@ -39,6 +39,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--split", default=None, help="data split (default: train.equivariance.split)")
     _add_seed(p)
+    p.add_argument("--worst-case", action="store_true",
+                   help="also search the element with the largest error (symkit.testing."
+                        "worst_case_error)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_check)
 
@@ -174,6 +177,20 @@ def _cmd_check(args: argparse.Namespace) -> int:
     lines = [f"{what}, group {model.group!r}, {eq.n_elements} elements per kind, "
              f"{min(eq.max_samples, len(dataset))} {split} samples"]
     lines += [f"  {kind:<12} relative error {value:.3g}" for kind, value in errors.items()]
+    data["exact"] = bool(getattr(model, "is_exact", False))
+    claim = "yes" if data["exact"] else "no (measured above)"
+    lines.append(f"  claims exact equivariance: {claim}")
+    if args.worst_case:
+        from symkit.runner.data import first_batch
+        from symkit.testing import worst_case_error
+
+        sample = first_batch(dataset, eq.max_samples)
+        worst = worst_case_error(model.eval(), model.group, model.in_spec, model.out_spec, sample,
+                                 generator=torch.Generator().manual_seed(seed))
+        data["worst_case"] = {"relative": worst.error, "random": worst.random_error,
+                              "method": worst.method, "evaluations": worst.evaluations}
+        lines.append(f"  {'worst case':<12} relative error {worst.error:.3g} ({worst.method}, "
+                     f"{worst.evaluations} evaluations; random {worst.random_error:.3g})")
     return _emit(args, data, lines)
 
 

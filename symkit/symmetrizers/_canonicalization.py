@@ -99,6 +99,11 @@ class Canonicalization(Symmetrizer):
         """1, or ``None`` when the canonicalizer may return a set (pca's undecided signs)."""
         return None if getattr(self.canonicalizer, "ambiguous", None) == "average" else 1
 
+    @property
+    def is_exact(self) -> bool:
+        """Exact unless the canonicalizer says otherwise (``is_exact = False``, e.g. an STN)."""
+        return bool(getattr(self.canonicalizer, "is_exact", True))
+
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[object, Tensor]:
         b = batch_layout(sample, self.in_spec).size
         dtype = data_dtype(sample, self.in_spec)

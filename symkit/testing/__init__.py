@@ -5,9 +5,17 @@
 ``check_group_axioms``, ``check_homomorphism``, ``check_sample_kinds`` and
 ``check_haar_statistics`` check a group; ``check_symmetrizer`` checks a symmetrizer around
 ``FlatMLP`` (a deliberately non-equivariant backbone) on ``example_sample`` inputs, and
-``symmetrizer_is_exact`` says which check applies; ``conformance_cases`` parametrizes tests
+``symmetrizer_is_exact`` says which check applies; ``worst_case_error`` searches the element
+with the largest error (gradient ascent on the group, or all elements of a finite one);
+``conformance_cases`` parametrizes tests
 over the registry (see also the pytest plugin's fixtures ``symkit_registry`` and
 ``symkit_plugin``).
+
+The hard-input corpus (``molecules``, ``hard_inputs``: real molecules of every symmetry class,
+padded, ragged and empty batches, extreme scales, half precision, a NaN sample) and
+``check_hard_inputs`` check the three allowed outcomes per sample (``check_outcomes``: exact,
+flagged and equivariant in distribution, or a ``SampleError``) and the forces of an invariant
+energy (``check_forces``), around ``NodeMLP`` (a non-equivariant backbone for every layout).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ _EQUIVARIANCE = (
     "check_rep_conformance",
     "example_input",
     "num_nodes",
+    "output_spread",
 )
 _GROUP_CHECKS = (
     "check_group_axioms",
@@ -33,9 +42,20 @@ _GROUP_CHECKS = (
     "check_sample_kinds",
     "check_haar_statistics",
 )
-_SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sample", "FlatMLP")
+_SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sample", "FlatMLP",
+                       "QuarterTurns")
+_CORPUS = ("SYMMETRY_CLASSES", "Molecule", "HardInput", "molecules", "molecule_sample",
+           "padded_batch", "ragged_batch", "remove_sample", "hard_inputs")
+_HARD_INPUT_CHECKS = ("check_hard_inputs", "build_symmetrized", "molecule_in_spec",
+                      "MOLECULE_OUT_SPECS", "HardInputFailure")
+_OUTCOMES = ("OutcomeReport", "check_outcomes", "exact_rtol", "per_sample_error")
+_FORCES = ("check_forces", "forces")
 
-__all__ = [*_EQUIVARIANCE, "conformance_cases", *_GROUP_CHECKS, *_SYMMETRIZER_CHECKS]
+_WORST_CASE = ("worst_case_error", "WorstCase")
+
+__all__ = [*_EQUIVARIANCE, "conformance_cases", *_GROUP_CHECKS, *_SYMMETRIZER_CHECKS, *_CORPUS,
+           *_HARD_INPUT_CHECKS, *_OUTCOMES, *_FORCES, "NodeMLP",
+           *_WORST_CASE]
 
 # Everything is imported on first use: pytest imports symkit.testing.pytest_plugin (and so this
 # package) in every run, which must not pull in torch; the group checks live in their own module.
@@ -43,7 +63,13 @@ _LAZY = {
     **dict.fromkeys(_EQUIVARIANCE, "symkit.testing._equivariance"),
     **dict.fromkeys(_GROUP_CHECKS, "symkit.testing._group_axioms"),
     **dict.fromkeys(_SYMMETRIZER_CHECKS, "symkit.testing._symmetrizers"),
+    **dict.fromkeys(_CORPUS, "symkit.testing._corpus"),
+    **dict.fromkeys(_HARD_INPUT_CHECKS, "symkit.testing._hard_inputs"),
+    **dict.fromkeys(_OUTCOMES, "symkit.testing._outcomes"),
+    **dict.fromkeys(_FORCES, "symkit.testing._forces"),
+    "NodeMLP": "symkit.testing._node_mlp",
     "conformance_cases": "symkit.testing.pytest_plugin",
+    **dict.fromkeys(_WORST_CASE, "symkit.testing._worst_case"),
 }
 
 

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from symkit.groups._base import Element, Group
 from symkit.reps._base import Rep
+from symkit.reps._point import Point
 from symkit.spec import Field, Spec
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "example_input",
     "check_rep_conformance",
     "num_nodes",
+    "output_spread",
 ]
 
 Sample = Mapping[str, Tensor]
@@ -40,7 +42,8 @@ _ATOL = {torch.float64: 1e-12, torch.float32: 1e-6, torch.float16: 1e-3, torch.b
 class FieldError(NamedTuple):
     """One output field's error.
 
-    ``relative = ||diff|| / ||g . f(x)||`` and ``absolute = max |diff|``.
+    ``relative = ||diff|| / spread(g . f(x))`` (see :func:`output_spread`) and
+    ``absolute = max |diff|``.
     """
 
     relative: float
@@ -52,7 +55,8 @@ class EquivarianceError:
     """Worst error of ``f(g . x)`` against ``g . f(x)`` over ``n_elements`` random elements.
 
     Attributes:
-        relative: max over rounds and fields of ``||diff|| / max(||g . f(x)||, tiny)``.
+        relative: max over rounds and fields of ``||diff|| / max(spread(g . f(x)), tiny)``,
+            relative to the spread of the output itself (:func:`output_spread`).
         absolute: max over rounds and fields of ``max |diff|``.
         per_field: the same two numbers for each output field.
         n_elements: number of rounds (one random element per batch row each).
@@ -103,6 +107,23 @@ def _sample_elements(group, n, kind, generator, dtype, device) -> Element:
     return group.sample_kind(kind, n, generator=generator, dtype=dtype, device=device)
 
 
+def output_spread(ref: Tensor, rep: Rep) -> float:
+    """The scale an output's error is relative to: ``||ref||``, except for points.
+
+    A point field moves with the sampled translation, which is no part of the output's scale:
+    measured against ``||R y + t||`` a wrong output reads small whenever ``|t|`` is large. For
+    points the spread is the norm of ``ref`` centred, per sample, on its mean point (when a
+    sample has more than one point; a single point keeps ``||ref||``).
+
+    Shapes:
+        ref: ``(B, ..., d)`` for points, ``(B, ...)`` otherwise.
+    """
+    if isinstance(rep, Point) and ref.ndim >= 3 and ref[0].numel() > ref.shape[-1]:
+        pts = ref.reshape(ref.shape[0], -1, ref.shape[-1])
+        return (pts - pts.mean(1, keepdim=True)).norm().item()
+    return ref.norm().item()
+
+
 def equivariance_error(
     fn: Callable[[dict[str, Tensor]], Mapping[str, Tensor]],
     group: Group,
@@ -144,7 +165,7 @@ def equivariance_error(
         for name in out_spec:
             ref = g_y[name].to(transform_dtype)
             diff = y_of_gx[name].detach().to(transform_dtype) - ref
-            rel = diff.norm().item() / max(ref.norm().item(), _TINY)
+            rel = diff.norm().item() / max(output_spread(ref, out_spec[name].rep), _TINY)
             ab = diff.abs().max().item() if diff.numel() else 0.0
             old = per_field[name]
             per_field[name] = FieldError(_nanmax(old.relative, rel), _nanmax(old.absolute, ab))

@@ -24,8 +24,7 @@ def _load(path: str):
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help(script):
-    if not (ROOT / script).exists():
-        pytest.skip(f"{script} not present")
+    assert (ROOT / script).exists(), f"{script} is listed but missing"
     out = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True,
                          text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr

@@ -77,3 +77,33 @@ def test_transforms_keep_the_sample_dtype(group):
     sample = {k: torch.randn(2, 5, 3) for k in ("pos", "vel")}
     equivariance_error(fn, group, IN, OUT, sample, n_elements=2)
     assert seen == [torch.float32] * 3
+
+
+def test_relative_error_does_not_shrink_with_the_translation():
+    """Item 12: the relative error of a point output is relative to the spread of the output
+    itself, not to ``||R y + t||``: CO2 through a noisy (broken) model reads the same under
+    E(3) whether sampled translations are of size 1 or 1000 (it read ~1000x lower before)."""
+    from symkit.registry import registry
+    from symkit.reps import point
+    from symkit.spec import Field, Spec
+    from symkit.testing import molecule_in_spec, molecule_sample, molecules
+
+    spec = molecule_in_spec()
+    out = Spec({"y": Field(point(), nodes=True)})
+    co2 = molecule_sample(molecules("linear"), spec)
+    spread = (co2["pos"] - co2["pos"].mean(1, keepdim=True)).norm().item()
+    noise = 0.01
+
+    def noisy(sample):
+        return {"y": sample["pos"] + noise * torch.randn_like(sample["pos"])}
+
+    errors = {}
+    for scale in (1.0, 1000.0):
+        group = registry("groups").build("e3", translation_scale=scale)
+        torch.manual_seed(0)
+        errors[scale] = equivariance_error(noisy, group, spec, out, co2, n_elements=8,
+                                           generator=torch.Generator().manual_seed(0)).relative
+    expected = noise * (2 * co2["pos"].numel()) ** 0.5 / spread  # ||n' - R n|| ~ sqrt(2 m) s
+    for err in errors.values():
+        assert 0.5 * expected < err < 2.5 * expected, (errors, expected)
+    assert errors[1000.0] > 0.5 * errors[1.0]

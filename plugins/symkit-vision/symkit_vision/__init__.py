@@ -4,6 +4,8 @@ Registers (scope ``vision``), lazily:
 
 * datasets: ``mnist`` (a 5,000-digit MNIST subset shipped with the package, optional rotations)
 * backbones: ``cnn_classifier``, ``resnet_small``
+* canonicalizers: ``spatial_transformer`` (Jaderberg et al. 2015: a learned, non-equivariant
+  baseline that claims no equivariance)
 
 Group actions on images are symkit's core ``image`` representation (exact rot90/flip for
 multiples of 90 degrees, bilinear resampling otherwise); this plugin does not redefine them.
@@ -22,11 +24,12 @@ _PARTS = (
     ("datasets", "mnist", "symkit_vision.datasets:mnist"),
     ("backbones", "cnn_classifier", "symkit_vision.backbones:cnn_classifier"),
     ("backbones", "resnet_small", "symkit_vision.backbones:resnet_small"),
+    ("canonicalizers", "spatial_transformer", "symkit_vision.canonicalizers:spatial_transformer"),
 )
 
 
 @hookimpl
 def symkit_register(register: Register) -> None:
-    """Register the ``mnist`` data set and the CNN backbones (lazy targets)."""
+    """Register the ``mnist`` data set, the CNN backbones and the STN (lazy targets)."""
     for category, name, target in _PARTS:
         register(category, name, target)

@@ -13,6 +13,7 @@ def test_discovered_and_registered():
         ("datasets", "vision::mnist"),
         ("backbones", "vision::cnn_classifier"),
         ("backbones", "vision::resnet_small"),
+        ("canonicalizers", "vision::spatial_transformer"),
     }
     assert info.version == "0.1.0"
 

@@ -22,7 +22,7 @@ def test_error_falls_with_samples(gname):
     g = _group(gname)
     errors = check_symmetrizer("probabilistic", g, point_spec(), OUT_SPECS["equivariant"],
                                point_sample(d=g.dim or 3, batch=3), n_elements=3)
-    assert errors["K=64"] < errors["K=4"]
+    assert errors["S_16"] < errors["S_1"]  # mean squared error of the mean of 16 vs 1
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)

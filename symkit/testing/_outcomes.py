@@ -1,0 +1,352 @@
+"""The three allowed outcomes of a symmetrizer on one input, checked per sample.
+
+For a symmetrized model ``f`` over ``G`` and a batch, every sample must end in one of:
+
+(a) **exact**: ``f(g x) = g f(x)`` for random ``g`` of the whole group and of each of its kinds
+    (rotation, reflection, translation, ...), to ``rtol`` (1e-9 float64, 1e-5 float32, 1e-2
+    half) *relative to the spread of the output itself* (point outputs are centred first);
+(b) **flagged**: the model marks the sample in ``model.flagged`` (a degenerate input, a
+    non-trivial stabilizer) and is equivariant *in distribution*: the error of the mean of ``n``
+    forwards falls like ``1 / sqrt(n)`` (Monte-Carlo symmetrizers, ``is_exact`` false, are
+    checked this way on every sample);
+(c) **error**: the forward raises :class:`~symkit.errors.SampleError` naming the sample.
+
+Anything else (a wrong output that nobody flagged, a crash with another exception, a NaN
+output, an output that changes with the rest of the batch or with padding) fails.
+
+Statistics: with ``S_n`` the mean squared relative error over the flagged samples and rounds,
+an output equivariant in distribution has ``E S_n = c / n``; the check asks
+``S_16 <= S_1 / 4`` (expected ``S_1 / 16``) on at most two samples of the input and two random
+elements. A biased output keeps ``S_n -> bias^2`` and fails. With a fixed seed the check is
+reproducible; the factor 4 of margin keeps a false failure improbable (an ``F``-distributed
+ratio with as many degrees of freedom as output entries, tens at least).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from symkit.errors import SampleError
+from symkit.groups import Group
+from symkit.reps import Point
+from symkit.spec import Spec
+from symkit.testing._corpus import HardInput, remove_sample
+
+__all__ = ["OutcomeReport", "check_outcomes", "exact_rtol", "per_sample_error"]
+
+_RTOL = {torch.float64: 1e-9, torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 1e-2}
+#: ``n`` of the two means compared by the statistical check, and the required fall of ``S_n``
+STAT_N, STAT_FALL = (1, 16), 4.0
+#: most samples (and random elements) the statistical check uses per input
+STAT_ROWS, STAT_ELEMENTS = 2, 2
+
+
+def exact_rtol(dtype: torch.dtype) -> float:
+    """Relative tolerance of the exact outcome for inputs of ``dtype``."""
+    return _RTOL.get(dtype, 1e-5)
+
+
+@dataclass
+class OutcomeReport:
+    """What happened on one input.
+
+    Attributes:
+        name: the input's name.
+        outcomes: per original sample, ``"exact"``, ``"flagged"`` or ``"error"``.
+        errors: worst relative error of the unflagged samples per kind (``"all"``, ...).
+        stat: for flagged samples, ``{n: S_n}`` (mean squared relative error of the mean of
+            ``n`` forwards).
+    """
+
+    name: str
+    outcomes: list[str] = field(default_factory=list)
+    errors: dict[str, float] = field(default_factory=dict)
+    stat: dict[int, float] = field(default_factory=dict)
+
+
+def _is_ragged(sample: Mapping[str, Tensor]) -> bool:
+    b = sample.get("batch")
+    return isinstance(b, Tensor) and b.ndim == 1 and not b.is_floating_point()
+
+
+def _size(sample: Mapping[str, Tensor], in_spec: Spec) -> int:
+    if _is_ragged(sample):
+        return int(sample["num_graphs"])
+    return sample[next(n for n in in_spec if n in sample)].shape[0]
+
+
+def _split(y: Tensor, nodes: bool, sample: Mapping[str, Tensor], size: int) -> list[Tensor]:
+    """Per-sample pieces of an output field (valid nodes only), as float64."""
+    y = y.detach().to(torch.float64)
+    if nodes and _is_ragged(sample):
+        return [y[sample["batch"] == b] for b in range(size)]
+    mask = sample.get("mask")
+    if nodes and mask is not None:
+        return [y[b][mask[b].bool()] for b in range(size)]
+    return [y[b] for b in range(size)]
+
+
+def per_sample_error(ref: Tensor, y: Tensor, rep, scale_of: Tensor | None = None) -> float:
+    """``||y - ref|| / spread(scale_of)`` (``scale_of`` defaults to ``ref``): ``spread`` is the
+    norm, or for points with more than one point the norm of the points centred on their mean
+    (a translation is no part of the scale).
+    """
+    diff = (y - ref).norm().item()
+    spread = ref if scale_of is None else scale_of
+    if isinstance(rep, Point) and spread.numel() > spread.shape[-1]:
+        pts = spread.reshape(-1, spread.shape[-1])
+        spread = pts - pts.mean(0)
+    scale = spread.norm().item()
+    if diff == 0.0:
+        return 0.0
+    return diff / scale if scale > 0 else float("inf")
+
+
+def _act(spec: Spec, group: Group, g, sample: Mapping[str, Tensor], layout=None) -> dict:
+    """``g . sample`` (one element per sample; per node in ragged node fields, ``layout`` being
+    the input batch), computed in float64 and cast back."""
+    out = dict(sample)
+    layout = sample if layout is None else layout
+    ragged = _is_ragged(layout)
+    g_node = group.index(g, layout["batch"]) if ragged else None
+    for name, f in spec.items():
+        if name not in sample:
+            continue
+        x = sample[name].to(torch.float64)
+        y = f.rep.act(group, g_node, x) if ragged and f.nodes else f.act(group, g, x)
+        out[name] = y.to(sample[name].dtype)
+    return out
+
+
+def _fmt(values: Mapping) -> str:
+    return "{" + ", ".join(f"{k}: {v:.3g}" for k, v in values.items()) + "}"
+
+
+def _scaled(group: Group, scale: float) -> Group:
+    """``group`` whose sampled translations are ``scale`` times larger (the same group): the
+    standard deviation is ``translation_scale`` (E(d), SE(d)) or ``scale`` (T(d))."""
+    if scale == 1.0:
+        return group
+    for attr in ("translation_scale", "scale"):
+        if isinstance(getattr(group, attr, None), float):
+            out = copy.copy(group)
+            setattr(out, attr, getattr(group, attr) * scale)
+            return out
+    return group
+
+
+def _flags(model, size: int) -> Tensor:
+    flagged = getattr(model, "flagged", None)
+    if flagged is None:
+        return torch.zeros(size, dtype=torch.bool)
+    return flagged.detach().reshape(-1).bool().cpu()
+
+
+class _Run:
+    """Forwards of ``model`` with the (a)/(b)/(c) bookkeeping of one input."""
+
+    def __init__(self, model, group, in_spec, out_spec, case: HardInput, context: str):
+        self.model, self.group, self.in_spec, self.out_spec = model, group, in_spec, out_spec
+        self.case, self.context = case, context
+
+    def fail(self, message: str) -> None:
+        raise AssertionError(f"{self.context} on input '{self.case.name}': {message}")
+
+    def forward(self, sample, *, what: str) -> dict[str, Tensor]:
+        try:
+            with torch.no_grad():
+                return dict(self.model(sample))
+        except SampleError:
+            raise
+        except Exception as e:  # noqa: BLE001 - anything but a SampleError is a failure
+            self.fail(f"{what} crashed with {type(e).__name__}: {e} (allowed: an output, or a "
+                      f"SampleError naming the sample)")
+
+    def pieces(self, y: Mapping[str, Tensor], sample, size: int) -> dict[str, list[Tensor]]:
+        out = {}
+        for name, f in self.out_spec.items():
+            if name not in y:
+                self.fail(f"output field '{name}' is missing (got {sorted(y)})")
+            out[name] = _split(y[name], f.nodes, sample, size)
+        return out
+
+    def errors(self, ref: dict[str, list[Tensor]], y: dict[str, list[Tensor]],
+               scale_of: dict[str, list[Tensor]] | None = None) -> list[float]:
+        """Per sample, the worst field's :func:`per_sample_error`."""
+        size = len(next(iter(ref.values()), []))
+        scale_of = ref if scale_of is None else scale_of
+        return [max((per_sample_error(ref[n][b], y[n][b], self.out_spec[n].rep, scale_of[n][b])
+                     for n in self.out_spec), default=0.0) for b in range(size)]
+
+
+def check_outcomes(
+    model: Callable, group: Group, in_spec: Spec, out_spec: Spec, case: HardInput, *,
+    n_elements: int = 2, seed: int = 0, rtol: float | None = None, context: str = "model",
+) -> OutcomeReport:
+    """Check that every sample of ``case`` is exact, flagged and equivariant in distribution, or
+    rejected with a :class:`~symkit.errors.SampleError` naming it (see the module docstring).
+
+    Args:
+        model: a symmetrized model (``model.flagged`` read after each forward when present;
+            ``model.is_exact`` false means every sample is checked in distribution).
+        group, in_spec, out_spec: the symmetry and the actions on inputs and outputs.
+        case: the input (:func:`symkit.testing.hard_inputs`).
+        n_elements: random elements per kind.
+        rtol: relative tolerance of the exact outcome (default: by the input dtype).
+        context: how failures name the model.
+
+    Raises:
+        AssertionError: a sample is silently wrong; the message names the input, the sample,
+            the kind of element and the error.
+    """
+    group = _scaled(group, case.scale)
+    run = _Run(model, group, in_spec, out_spec, case, context)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    sample = dict(case.sample)
+    dtype = next(sample[n].dtype for n in in_spec if n in sample and sample[n].is_floating_point())
+    rtol = exact_rtol(dtype) if rtol is None else rtol
+    report = OutcomeReport(case.name, ["exact"] * _size(sample, in_spec))
+    alive = list(range(len(report.outcomes)))
+    while True:  # (c): remove every sample that raises a SampleError naming it
+        try:
+            y = run.forward(sample, what="the forward")
+            break
+        except SampleError as e:
+            if e.index is None or not 0 <= e.index < len(alive):
+                run.fail(f"SampleError without a valid sample index ({e.index!r}): {e}")
+            report.outcomes[alive[e.index]] = "error"
+            sample = remove_sample(sample, in_spec, e.index)
+            del alive[e.index]
+    missed = case.must_raise - {i for i, o in enumerate(report.outcomes) if o == "error"}
+    if missed:
+        run.fail(f"samples {sorted(missed)} must raise a SampleError naming them (NaN input)")
+    size = len(alive)
+    ref = run.pieces(y, sample, size)
+    for name, parts in ref.items():
+        for b, part in enumerate(parts):
+            if not torch.isfinite(part).all():
+                run.fail(f"sample {alive[b]}: output '{name}' is not finite and no SampleError")
+    if size == 0:
+        return report
+    flagged = _flags(model, size)
+    exact_model = bool(getattr(model, "is_exact", True))
+    worst = [0.0] * size
+    for kind in (None, *group.kinds):
+        for _ in range(n_elements):
+            g = (group.sample(size, generator=gen) if kind is None
+                 else group.sample_kind(kind, size, generator=gen))
+            gx = _act(in_spec, group, g, sample)
+            try:
+                y_gx = run.forward(gx, what=f"the forward of g.x ({kind or 'all'})")
+            except SampleError as e:
+                run.fail(f"g.x raised {e!r} but x did not: the outcome is not a function of "
+                         f"the orbit")
+            flagged |= _flags(model, size)
+            g_ref = run.pieces(_act(out_spec, group, g, y, sample), sample, size)
+            errs = run.errors(g_ref, run.pieces(y_gx, sample, size))
+            worst = [max(a, b) for a, b in zip(worst, errs)]
+            key = kind or "all"
+            report.errors[key] = max([report.errors.get(key, 0.0)] + [
+                e for e, f in zip(errs, flagged.tolist()) if not f or not exact_model])
+    for b in range(size):
+        if flagged[b] or not exact_model:
+            report.outcomes[alive[b]] = "flagged"
+        elif not worst[b] <= rtol:
+            run.fail(f"sample {alive[b]} is silently wrong: relative error {worst[b]:.3g} "
+                     f"(rtol {rtol:.3g}; by kind {_fmt(report.errors)}); not flagged, no "
+                     f"SampleError")
+    stat = [b for b in range(size) if (flagged[b] or not exact_model) and not worst[b] <= rtol]
+    if stat:
+        report.stat = _in_distribution(run, sample, size, stat, gen, ref)
+        s_lo, s_hi = (report.stat[n] for n in STAT_N)
+        if not (s_hi <= s_lo / STAT_FALL or s_hi <= rtol**2):
+            run.fail(f"flagged samples {[alive[b] for b in stat]} are not equivariant in "
+                     f"distribution: mean squared relative error of the mean of n forwards "
+                     f"{_fmt(report.stat)} does not fall like 1/n (required S_{STAT_N[1]} <= "
+                     f"S_{STAT_N[0]} / {STAT_FALL:g})")
+    if case.alone is not None and exact_model:
+        _check_alone(run, ref, flagged, alive, rtol)
+    return report
+
+
+def _mean_forward(run: _Run, sample, n: int, size: int) -> dict[str, list[Tensor]]:
+    """Mean of ``n`` forwards (or one forward with ``n`` x ``eval_samples`` samples)."""
+    model = run.model
+    k0 = getattr(model, "eval_samples", None)
+    if isinstance(k0, int) and k0 > 0:
+        model.eval_samples = k0 * n
+        try:
+            return run.pieces(run.forward(sample, what="the forward"), sample, size)
+        finally:
+            model.eval_samples = k0
+    total = None
+    for _ in range(n):
+        y = run.pieces(run.forward(sample, what="the forward"), sample, size)
+        total = y if total is None else {k: [a + b for a, b in zip(total[k], y[k])] for k in y}
+    return {k: [a / n for a in v] for k, v in total.items()}
+
+
+def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single) -> dict:
+    """``{n: S_n}`` over the first :data:`STAT_ROWS` of ``rows`` and :data:`STAT_ELEMENTS`
+    random elements (the batch cut to those rows, to bound the cost).
+
+    Errors are relative to the spread of one forward's output (``single``), not of the mean:
+    the mean of randomly transformed outputs itself shrinks like ``1 / sqrt(n)``."""
+    group = run.group
+    keep = rows[:STAT_ROWS]
+    for b in reversed(range(size)):
+        if b not in keep:
+            sample = remove_sample(sample, run.in_spec, b)
+    single = {k: [v[b] for b in keep] for k, v in single.items()}
+    size, rows = len(keep), list(range(len(keep)))
+    gs = [group.sample(size, generator=gen) for _ in range(STAT_ELEMENTS)]
+    stat = {}
+    for n in STAT_N:
+        mean_x = _mean_forward(run, sample, n, size)
+        total, count = 0.0, 0
+        for g in gs:
+            stacked = {k: _restack(v, run.out_spec[k].nodes, sample) for k, v in mean_x.items()}
+            ref = run.pieces(_act(run.out_spec, group, g, stacked, sample), sample, size)
+            errs = run.errors(ref, _mean_forward(run, _act(run.in_spec, group, g, sample), n,
+                                                 size), single)
+            total += sum(errs[b] ** 2 for b in rows)
+            count += len(rows)
+        stat[n] = total / count
+    return stat
+
+
+def _restack(parts: list[Tensor], nodes: bool, sample) -> Tensor:
+    """Inverse of :func:`_split` for acting on a mean output (padding rows filled with 0)."""
+    if nodes and _is_ragged(sample):
+        out = parts[0].new_zeros((sample["batch"].shape[0], *parts[0].shape[1:]))
+        for b, p in enumerate(parts):
+            out[sample["batch"] == b] = p
+        return out
+    mask = sample.get("mask")
+    if nodes and mask is not None:
+        out = parts[0].new_zeros((*mask.shape, *parts[0].shape[1:]))
+        for b, p in enumerate(parts):
+            out[b][mask[b].bool()] = p
+        return out
+    return torch.stack(parts)
+
+
+def _check_alone(run: _Run, ref, flagged: Tensor, alive: list[int], rtol: float) -> None:
+    """An unflagged sample's output in the batch equals its output alone (no padding, no batch)."""
+    for b, i in enumerate(alive):
+        if flagged[b]:
+            continue
+        alone = run.case.alone[i]
+        y = run.pieces(run.forward(alone, what=f"sample {i} alone"), alone, 1)
+        if _flags(run.model, 1)[0]:
+            continue
+        err = max(per_sample_error(y[n][0], ref[n][b], run.out_spec[n].rep) for n in ref)
+        if not err <= rtol:
+            run.fail(f"sample {i}'s output depends on the rest of the batch or on the padding: "
+                     f"relative difference {err:.3g} from the sample alone (rtol {rtol:.3g})")

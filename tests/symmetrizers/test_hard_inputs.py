@@ -1,0 +1,66 @@
+"""Every registered symmetrizer and canonicalizer through the hard-input corpus.
+
+Real molecules of every symmetry class, padded / ragged / empty batches, a batch of one,
+coordinates scaled from 1e-8 to 1e6, float16 and bfloat16 and a NaN sample, on every registered
+group acting on 3-d points: each sample must be exact, flagged and equivariant in distribution,
+or rejected with a SampleError naming it (``symkit.testing.check_outcomes``). In float64 the
+forces of an invariant energy are checked too (``symkit.testing.check_forces``).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from symkit.registry import registry
+from symkit.reps import space_dim
+from symkit.testing import check_hard_inputs, molecule_in_spec, num_nodes
+
+from .conftest import registered_groups
+from .test_conformance import NO_CLAIM
+
+DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16]
+
+
+def _corpus_groups() -> list[tuple[str, object]]:
+    """Non-trivial groups acting on 3-d points without permuting nodes, one per repr."""
+    spec, seen, out = molecule_in_spec(), set(), []
+    for name, group in registered_groups():
+        if (group.order == 1 or space_dim(group) != 3 or num_nodes(group) is not None
+                or not all(f.rep.supports(group) for f in spec.values())
+                or repr(group) in seen):
+            continue
+        seen.add(repr(group))
+        out.append((name, group))
+    return out
+
+
+def _supports(entry, group) -> bool:
+    return bool(getattr(entry.load(), "supports", lambda g: False)(group))
+
+
+GROUPS = _corpus_groups()
+CASES = [
+    pytest.param(sym.name, None, group, id=f"{sym.name}-{gname}")
+    for sym in registry("symmetrizers").entries() if sym.name not in NO_CLAIM
+    for gname, group in GROUPS if _supports(sym, group)
+] + [
+    pytest.param("canonicalization", can.name, group, id=f"canonicalization[{can.name}]-{gname}")
+    for can in registry("canonicalizers").entries()
+    for gname, group in GROUPS if _supports(can, group)
+]
+
+
+def test_the_corpus_runs_every_part_that_acts_on_points():
+    assert {repr(g) for _, g in GROUPS} >= {"SO(3)", "O(3)", "SE(3)", "E(3)"}
+    ids = " ".join(p.id for p in CASES)
+    for part in ("frame_averaging", "probabilistic", "mds_invariant", "orbit_distance",
+                 "learned_canonicalization", "[pca]", "[learned_point_frame]"):
+        assert part in ids, part
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).removeprefix("torch."))
+@pytest.mark.parametrize(("name", "canonicalizer", "group"), CASES)
+def test_hard_inputs(name, canonicalizer, group, dtype):
+    check_hard_inputs(name, group, canonicalizer=canonicalizer, dtypes=(dtype,),
+                      forces=dtype == torch.float64)
