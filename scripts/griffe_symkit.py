@@ -140,5 +140,8 @@ class LazyExports(griffe.Extension):
                 if name in module.members:
                     continue
                 target = _target_path(getattr(runtime, name))
+                lazy = getattr(runtime, "_LAZY", {})
+                if target is None and name in lazy:  # a constant: where the lazy table says
+                    target = f"{lazy[name]}.{name}"
                 if target is not None:
                     module.set_member(name, griffe.Alias(name, target, parent=module))
