@@ -7,6 +7,7 @@ The model YAML (``model:``)::
     out_spec: {target: {rep: point, nodes: true}}
     backbone: {type: graph::gnn, hidden: 64}
     symmetrizer: {type: frame_averaging, field: pos}   # absent or null: the bare backbone
+    forces: {energy: energy, pos: pos, output: forces}  # optional: F = -dE/dpos (_forces.py)
 
 The backbone is built with ``group``, ``in_spec`` and ``out_spec`` in its context; the
 symmetrizer with ``backbone``, ``group``, ``in_spec`` and ``out_spec``.
@@ -23,7 +24,7 @@ from symkit.errors import ConfigError
 
 __all__ = ["build_model"]
 
-_KEYS = ("group", "in_spec", "out_spec", "backbone", "symmetrizer")
+_KEYS = ("group", "in_spec", "out_spec", "backbone", "symmetrizer", "forces")
 
 
 def build_model(cfg_model: Mapping[str, Any], *, key: str = "model") -> nn.Module:
@@ -56,6 +57,13 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model") -> nn.Modul
     context: dict[str, Any] = {"group": group, "in_spec": in_spec, "out_spec": out_spec}
     backbone = build(cfg["backbone"], "backbones", key=f"{key}.backbone", context=context)
     if cfg.get("symmetrizer") is None:
-        return Unsymmetrized(backbone, group, in_spec, out_spec)
-    context["backbone"] = backbone
-    return build(cfg["symmetrizer"], "symmetrizers", key=f"{key}.symmetrizer", context=context)
+        model = Unsymmetrized(backbone, group, in_spec, out_spec)
+    else:
+        context["backbone"] = backbone
+        model = build(cfg["symmetrizer"], "symmetrizers", key=f"{key}.symmetrizer",
+                      context=context)
+    if cfg.get("forces") is None:
+        return model
+    from symkit._forces import conservative_forces
+
+    return conservative_forces(model, cfg["forces"], key=f"{key}.forces")
