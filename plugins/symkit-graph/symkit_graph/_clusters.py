@@ -62,11 +62,12 @@ class Clusters(Dataset):
 
     Items (no batch dimension):
         pos: ``(N, 3)`` positions (Å, centred); z: ``(N, 1)`` atomic numbers (invariant node
-        scalars); energy: ``()`` potential energy (eV); forces: ``(N, 3)`` forces (eV/Å).
+        scalars); energy: ``()`` potential energy (eV), minus the mean training energy when
+        ``center_energy``; forces: ``(N, 3)`` forces (eV/Å).
     """
 
     def __init__(self, split: str = "train", max_samples: int | None = None,
-                 dtype: str = "float32", path: str | None = None):
+                 dtype: str = "float32", path: str | None = None, center_energy: bool = True):
         if dtype not in _DTYPES:
             raise ConfigError("dtype", f"unknown dtype '{dtype}'; use one of {list(_DTYPES)}")
         if max_samples is not None and max_samples <= 0:
@@ -77,10 +78,13 @@ class Clusters(Dataset):
         def tensor(a: np.ndarray) -> Tensor:
             return torch.tensor(a, dtype=_DTYPES[dtype])  # a copy, never the cache
 
+        energy = arrays["energy"][sl]
+        if center_energy:  # one constant for every split: errors and forces are unchanged
+            energy = energy - load_cluster_arrays(path, "train")["energy"].mean()
         pos = tensor(arrays["pos"][sl])
         z = tensor(arrays["numbers"]).reshape(1, -1, 1).expand(pos.shape[0], -1, -1)
         self.split = split
-        self.fields = {"pos": pos, "z": z.contiguous(), "energy": tensor(arrays["energy"][sl]),
+        self.fields = {"pos": pos, "z": z.contiguous(), "energy": tensor(energy),
                        "forces": tensor(arrays["forces"][sl])}
 
     def __len__(self) -> int:
@@ -91,7 +95,7 @@ class Clusters(Dataset):
 
 
 def clusters(split: str = "train", max_samples: int | None = None, dtype: str = "float32",
-             path: str | None = None) -> Clusters:
+             path: str | None = None, center_energy: bool = True) -> Clusters:
     """Metal-cluster energies and forces (Cu13, EMT, Langevin MD): fields pos, z (inputs),
     energy and forces (targets).
 
@@ -100,5 +104,7 @@ def clusters(split: str = "train", max_samples: int | None = None, dtype: str = 
         max_samples: keep only the first samples of the split.
         dtype: ``float32`` or ``float64``.
         path: an ``.npz`` written by ``benchmarks/forces/generate.py`` (None: the shipped one).
+        center_energy: subtract the mean training energy (a constant), so a network starts
+            near the right offset instead of spending its first steps learning it.
     """
-    return Clusters(split, max_samples, dtype, path)
+    return Clusters(split, max_samples, dtype, path, center_energy)

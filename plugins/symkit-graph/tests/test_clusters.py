@@ -48,6 +48,10 @@ def test_data_set_fields_and_physics():
     assert float(f.sum(dim=1).abs().max()) < 1e-9  # EMT forces: no net force
     assert float(train.fields["pos"].mean(dim=1).abs().max()) < 1e-9  # centred
     assert not torch.equal(train.fields["pos"][:300], test.fields["pos"])
+    assert abs(float(train.fields["energy"].mean())) < 1e-9  # centred on the training mean
+    raw = clusters("test", dtype="float64", center_energy=False).fields["energy"]
+    shift = raw - test.fields["energy"]
+    assert float(shift.std()) < 1e-9 and float(shift.mean()) > 1.0
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
