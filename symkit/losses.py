@@ -10,14 +10,16 @@ batches is the data-set mean.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from symkit.errors import ConfigError
 from symkit.registry import register
 
-__all__ = ["LossFn", "mse", "mae", "cross_entropy", "accuracy"]
+__all__ = ["LossFn", "mse", "mae", "cross_entropy", "accuracy", "mae_per_node", "weighted_sum"]
 
 #: ``(outputs, batch) -> scalar``
 LossFn = Callable[[Mapping[str, Tensor], Mapping[str, Tensor]], Tensor]
@@ -97,5 +99,67 @@ def accuracy(output: str, target: str = "label") -> LossFn:
     def fn(outputs, batch):
         y, t = pick(outputs, batch)
         return (y.argmax(dim=-1) == t.long()).to(torch.float32).mean()
+
+    return fn
+
+
+@register("losses", "mae_per_node")
+@register("metrics", "mae_per_node")
+def mae_per_node(output: str, target: str = "target", nodes: str = "pos",
+                 mask: str | None = "mask") -> LossFn:
+    """``mean_b |y_b - t_b| / N_b``: the absolute error of a per-sample quantity (an energy)
+    divided by the sample's node count ``N_b`` (energy MAE per atom).
+
+    ``N_b`` is the length of axis 1 of ``batch[nodes]``, or the count of true entries of the
+    ``(B, N)`` bool ``batch[mask]`` when the batch has that field.
+    """
+    pick = _pair(output, target)
+
+    def fn(outputs, batch):
+        y, t = pick(outputs, batch)
+        b = y.shape[0]
+        if mask is not None and mask in batch:
+            count = batch[mask].reshape(b, -1).sum(dim=1).to(y.dtype)
+        else:
+            count = y.new_full((b,), float(batch[nodes].shape[1]))
+        err = (y - t.to(y.dtype)).abs().reshape(b, -1).sum(dim=1)
+        return (err / count.clamp(min=1)).mean()
+
+    return fn
+
+
+@register("losses", "weighted_sum")
+def weighted_sum(terms: dict[str, Any]) -> LossFn:
+    """``sum_k w_k L_k``: a weighted sum of registered losses, e.g. energy and forces::
+
+        loss:
+          type: weighted_sum
+          terms:
+            energy: {weight: 0.1, loss: {type: mse, output: energy, target: energy}}
+            forces: {weight: 1.0, loss: {type: mse, output: forces, target: forces}}
+
+    Args:
+        terms: name -> ``{weight: float, loss: typed loss node}``.
+
+    Raises:
+        ConfigError: with the key path, for an empty mapping, a missing or non-numeric weight,
+            or an invalid loss node.
+    """
+    from symkit.config import build
+
+    if not isinstance(terms, Mapping) or not terms:
+        raise ConfigError("loss.terms", f"expected a non-empty mapping, got {terms!r}")
+    parts: list[tuple[float, LossFn]] = []
+    for name, term in terms.items():
+        key = f"loss.terms.{name}"
+        if not isinstance(term, Mapping) or set(term) != {"weight", "loss"}:
+            raise ConfigError(key, f"expected {{weight: float, loss: {{type: ...}}}}, got {term!r}")
+        weight = term["weight"]
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise ConfigError(f"{key}.weight", f"expected a number, got {weight!r}")
+        parts.append((float(weight), build(term["loss"], "losses", key=f"{key}.loss")))
+
+    def fn(outputs, batch):
+        return sum(w * loss(outputs, batch) for w, loss in parts)
 
     return fn

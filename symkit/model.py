@@ -7,6 +7,7 @@ The model YAML (``model:``)::
     out_spec: {target: {rep: point, nodes: true}}
     backbone: {type: graph::gnn, hidden: 64}   # + init: RUN_OR_FILE, freeze: true, strict
     symmetrizer: {type: frame_averaging, field: pos}   # absent or null: the bare backbone
+    forces: {energy: energy, pos: pos, output: forces}  # optional: F = -dE/dpos (_forces.py)
 
 The backbone is built with ``group``, ``in_spec`` and ``out_spec`` in its context, then loaded
 (``init``) and frozen (``freeze``) as :mod:`symkit.backbones._pretrained` says; the
@@ -25,7 +26,7 @@ from symkit.errors import ConfigError
 
 __all__ = ["build_model"]
 
-_KEYS = ("group", "in_spec", "out_spec", "backbone", "symmetrizer")
+_KEYS = ("group", "in_spec", "out_spec", "backbone", "symmetrizer", "forces")
 
 
 def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained: bool = True
@@ -73,10 +74,17 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained:
         options.pop("strict", None)
     apply_backbone_options(backbone, options, key=f"{key}.backbone")
     if cfg.get("symmetrizer") is None:
-        return install_input_check(Unsymmetrized(backbone, group, in_spec, out_spec))
-    context["backbone"] = backbone
-    model = build(cfg["symmetrizer"], "symmetrizers", key=f"{key}.symmetrizer", context=context)
-    return install_input_check(model)
+        model = Unsymmetrized(backbone, group, in_spec, out_spec)
+    else:
+        context["backbone"] = backbone
+        model = build(cfg["symmetrizer"], "symmetrizers", key=f"{key}.symmetrizer",
+                      context=context)
+    model = install_input_check(model)
+    if cfg.get("forces") is None:
+        return model
+    from symkit._forces import conservative_forces
+
+    return conservative_forces(model, cfg["forces"], key=f"{key}.forces")
 
 
 def strip_backbone_options(cfg_model: Any) -> Any:

@@ -1,7 +1,8 @@
 """symkit-graph: message-passing backbones and the charged n-body data set for symkit.
 
 Registers (scope ``graph``): backbones ``gnn`` (plain message passing, the n-body baseline of
-the EGNN paper) and ``egnn`` (E(n)-equivariant reference), data set ``nbody``.
+the EGNN paper) and ``egnn`` (E(n)-equivariant reference), data sets ``nbody`` and
+``clusters`` (metal-cluster energies and forces).
 """
 
 from __future__ import annotations
@@ -20,3 +21,4 @@ def symkit_register(register) -> None:
     register("backbones", "gnn", "symkit_graph._gnn:gnn")
     register("backbones", "egnn", "symkit_graph._egnn:egnn")
     register("datasets", "nbody", "symkit_graph._nbody:nbody")
+    register("datasets", "clusters", "symkit_graph._clusters:clusters")

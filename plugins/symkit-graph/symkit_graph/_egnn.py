@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -9,7 +10,7 @@ from torch import Tensor, nn
 
 from symkit.backbones import activation as make_activation
 from symkit.backbones import node_mask
-from symkit.errors import SpecError
+from symkit.errors import ConfigError, SpecError
 from symkit_graph._edges import fully_connected_mask, node_scalars
 from symkit_graph._gnn import single_node_output
 
@@ -59,7 +60,8 @@ class EquivariantLayer(nn.Module):
 
 
 class EGNN(nn.Module):
-    """EGNN on fully connected graphs (dense, batched): predicts a point per node.
+    """EGNN on fully connected graphs (dense, batched): predicts a point per node, or (readout
+    ``scalar``) an invariant per-node quantity ``phi_out(h_i)`` such as an atomic energy.
 
     Invariant node features are ``|v_i|`` (when ``vel`` is set) and the ``scalars`` fields;
     edge attributes are the products ``q_i q_j`` of the ``edge_product`` fields and, when
@@ -71,17 +73,26 @@ class EGNN(nn.Module):
         edge_product: node scalars whose products are edge attributes.
         edge_distance: add the input ``|x_i - x_j|^2`` as an edge attribute.
         hidden, layers, activation: network size and nonlinearity.
-        out: the written field (the final positions); mask: optional (B, N) bool node mask.
+        out: the written field; mask: optional (B, N) bool node mask.
+        readout: ``pos`` (out is the final positions) or ``scalar`` (out is ``phi_out(h_i)``,
+            invariant, of per-node shape ``out_shape``).
 
     Shapes:
-        pos, vel: ``(B, N, d)`` -> out: ``(B, N, d)``.
+        pos, vel: ``(B, N, d)`` -> out: ``(B, N, d)`` (pos) or ``(B, N, *out_shape)`` (scalar).
     """
 
     def __init__(self, pos: str = "pos", vel: str | None = "vel", scalars: Sequence[str] = (),
                  edge_product: Sequence[str] = ("charge",), edge_distance: bool = True,
                  hidden: int = 64, layers: int = 4, activation: str = "silu",
-                 out: str = "target", mask: str | None = "mask"):
+                 out: str = "target", mask: str | None = "mask", readout: str = "pos",
+                 out_shape: Sequence[int] = (1,)):
         super().__init__()
+        if readout not in ("pos", "scalar"):
+            raise ConfigError("readout", f"unknown readout '{readout}'; use pos or scalar")
+        self.readout, self.out_shape = readout, tuple(out_shape)
+        self.decoder = None if readout == "pos" else nn.Sequential(
+            nn.Linear(hidden, hidden), make_activation(activation),
+            nn.Linear(hidden, math.prod(self.out_shape)))
         self.pos, self.vel, self.scalars, self.out, self.mask = pos, vel, list(scalars), out, mask
         self.edge_product, self.edge_distance = list(edge_product), edge_distance
         edge_dim = len(self.edge_product) + int(edge_distance)
@@ -112,6 +123,11 @@ class EGNN(nn.Module):
         adj = fully_connected_mask(n, mask, b, x.device)
         for layer in self.layers:
             h, x = layer(h, x, v, a, adj)
+        if self.decoder is not None:
+            y = self.decoder(h).reshape(b, n, *self.out_shape)
+            if mask is not None:
+                y = y.masked_fill(~mask.reshape(b, n, *(1,) * (y.ndim - 2)), 0)
+            return {self.out: y}
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), 0)
         return {self.out: x}
@@ -128,6 +144,7 @@ def egnn(
     layers: int = 4,
     activation: str = "silu",
     mask: str | None = "mask",
+    readout: str = "pos",
 ) -> EGNN:
     """EGNN (Satorras et al. 2021), velocity variant: a natively E(n)-equivariant reference.
 
@@ -139,7 +156,10 @@ def egnn(
         edge_distance: input squared distances as an extra edge attribute.
         hidden: width; layers: equivariant layers; activation: nonlinearity.
         mask: optional (B, N) bool node-mask field.
+        readout: ``pos`` (write the final positions) or ``scalar`` (write an invariant
+            per-node output of the shape in ``writes``, e.g. ``{energy: [-1, 1]}`` atomic
+            energies).
     """
-    out, _ = single_node_output(writes)
+    out, shape = single_node_output(writes)
     return EGNN(pos, vel, scalars or [], ["charge"] if edge_product is None else edge_product,
-                edge_distance, hidden, layers, activation, out, mask)
+                edge_distance, hidden, layers, activation, out, mask, readout, shape)

@@ -23,7 +23,8 @@ def test_discovered_and_registered():
     info = {p.name: p for p in plugin_report()}["graph"]
     assert info.status == "ok", info.error
     assert set(info.registered) == {
-        ("backbones", "graph::gnn"), ("backbones", "graph::egnn"), ("datasets", "graph::nbody")
+        ("backbones", "graph::gnn"), ("backbones", "graph::egnn"), ("datasets", "graph::nbody"),
+        ("datasets", "graph::clusters"),
     }
     assert len(registry("datasets").build("graph::nbody", split="valid", max_samples=4)) == 4
 

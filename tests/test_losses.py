@@ -1,0 +1,50 @@
+"""The generic losses added for energies and forces: ``weighted_sum`` and ``mae_per_node``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from symkit.config import build
+from symkit.errors import ConfigError
+
+
+def _batch():
+    g = torch.Generator().manual_seed(0)
+    return ({"e": torch.randn(4, generator=g), "f": torch.randn(4, 5, 3, generator=g)},
+            {"e": torch.randn(4, generator=g), "f": torch.randn(4, 5, 3, generator=g),
+             "pos": torch.zeros(4, 5, 3)})
+
+
+def test_weighted_sum_is_the_weighted_sum_of_its_terms():
+    out, batch = _batch()
+    loss = build({"type": "weighted_sum", "terms": {
+        "energy": {"weight": 0.5, "loss": {"type": "mse", "output": "e", "target": "e"}},
+        "forces": {"weight": 2, "loss": {"type": "mae", "output": "f", "target": "f"}},
+    }}, "losses", key="loss")
+    want = 0.5 * (out["e"] - batch["e"]).square().mean() + 2 * (out["f"] - batch["f"]).abs().mean()
+    assert torch.allclose(loss(out, batch), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("terms", "where"), [
+    ({}, r"loss\.terms"),
+    ({"energy": {"weight": "big", "loss": {"type": "mse", "output": "e"}}},
+     r"loss\.terms\.energy\.weight"),
+    ({"energy": {"loss": {"type": "mse", "output": "e"}}}, r"loss\.terms\.energy"),
+    ({"energy": {"weight": 1.0, "loss": {"type": "msee", "output": "e"}}},
+     r"loss\.terms\.energy\.loss"),
+])
+def test_weighted_sum_errors_name_the_term(terms, where):
+    with pytest.raises(ConfigError, match=where):
+        build({"type": "weighted_sum", "terms": terms}, "losses", key="loss")
+
+
+def test_mae_per_node_divides_by_the_node_count():
+    out, batch = _batch()
+    fn = build({"type": "mae_per_node", "output": "e", "target": "e"}, "metrics", key="metric")
+    assert torch.allclose(fn(out, batch), ((out["e"] - batch["e"]).abs() / 5).mean())
+    mask = torch.ones(4, 5, dtype=torch.bool)
+    mask[0, 2:] = False  # sample 0 has 2 real nodes
+    got = fn(out, {**batch, "mask": mask})
+    count = torch.tensor([2.0, 5, 5, 5])
+    assert torch.allclose(got, ((out["e"] - batch["e"]).abs() / count).mean())
