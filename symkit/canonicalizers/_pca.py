@@ -55,6 +55,7 @@ from symkit.symmetrizers._frames import (
     dtype_tol,
     flatten_batch,
     flatten_points,
+    gap_tol,
     pca,
     point_moments,
     randomize_degenerate,
@@ -192,7 +193,7 @@ class PCACanonicalizer(Canonicalizer):
             points, center=has_translation(self.group), mask=mask, batch=layout.batch,
             num_graphs=layout.size, extra=vector_fields(sample, self.extra_fields),
         )
-        frame = pca(mom, dtype_tol(self.degeneracy_tol, points.dtype))
+        frame = pca(mom, gap_tol(self.degeneracy_tol, points.dtype))
         basis = randomize_degenerate(frame.basis, frame.cluster, 1, self.generator)[:, 0]
         m3, r = third_moments(points, mom.center, basis, mask=mask, batch=layout.batch,
                               spread=mom.spread)

@@ -46,7 +46,14 @@ class AffineAction:
         self._g_inv: Element | None = None
 
     @classmethod
-    def of(cls, group: Group, g: Element, dtype: torch.dtype) -> AffineAction | None:
+    def of(cls, group: Group, g: Element, dtype: torch.dtype, *, precise: Element | None = None
+           ) -> AffineAction | None:
+        """The action of ``g`` (cast to the data's ``dtype``), or ``None`` for other groups.
+
+        ``precise``: the same elements before the cast; their translation is kept at its higher
+        precision, so centring ``x - t`` and un-centring run at that precision and a translation
+        far larger than the points' spread costs no digits of the centred coordinates.
+        """
         if isinstance(g, tuple) or len(group.factors()) != 1:
             return None
         rot = group.matrix(g)
@@ -57,7 +64,11 @@ class AffineAction:
         if rot is not None and rot.dtype != dtype:
             rot = rot.to(dtype)
         shift = group.translation(g)
-        if shift is not None and shift.dtype != dtype:
+        if precise is not None and shift is not None:
+            fine = group.translation(precise)
+            if fine is not None and _finer(fine.dtype, dtype):
+                shift = fine.to(shift.device)
+        if shift is not None and shift.dtype != dtype and not _finer(shift.dtype, dtype):
             shift = shift.to(dtype)
         return cls(group, g, rot, shift)
 
@@ -104,11 +115,24 @@ class AffineAction:
         shift = self.shift if point else None
         flat = x.reshape(n, math.prod(x.shape[1:-1]), d)  # explicit: n or rows may be 0
         if inverse and shift is not None:
-            flat = flat - shift.to(x.dtype)[:, None]
+            flat = _add(flat, shift, -1.0)
         if self.rot is not None:
             rot = self.rot.to(x.dtype)
             # rows: v -> R^T v is v^T R; v -> R v is v^T R^T
             flat = torch.bmm(flat, rot if inverse else rot.transpose(1, 2))
         if not inverse and shift is not None:
-            flat = flat + shift.to(x.dtype)[:, None]
+            flat = _add(flat, shift, 1.0)
         return flat.reshape(x.shape)
+
+
+def _finer(a: torch.dtype, b: torch.dtype) -> bool:
+    """Whether floating dtype ``a`` resolves more digits than ``b``."""
+    return a.is_floating_point and b.is_floating_point and (
+        torch.finfo(a).eps < torch.finfo(b).eps)
+
+
+def _add(flat: Tensor, shift: Tensor, sign: float) -> Tensor:
+    """``flat + sign * shift`` per row, at the finer of the two precisions, in ``flat``'s dtype."""
+    if _finer(shift.dtype, flat.dtype):
+        return (flat.to(shift.dtype) + sign * shift[:, None]).to(flat.dtype)
+    return flat + sign * shift.to(flat.dtype)[:, None]

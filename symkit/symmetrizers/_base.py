@@ -96,11 +96,12 @@ class Symmetrizer(nn.Module):
         self.flagged = None
         g, weights = self.elements(sample)
         device = weights.device
+        precise = g
         g = cast_element(g, dtype, device)
         k = weights.shape[1]
         assert element_size(g) == layout.size * k, "elements() must return B * K elements"
         copies = Copies(sample, layout, k)
-        action = AffineAction.of(self.group, g, dtype)
+        action = AffineAction.of(self.group, g, dtype, precise=precise)
         if action is not None:  # one batched matmul per field, no inverse elements built
             copies.sample = action.apply(self.in_spec, copies.sample, copies, inverse=True)
         else:

@@ -40,7 +40,7 @@ from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import batch_layout
 from symkit.symmetrizers._frames import (
-    dtype_tol,
+    gap_tol,
     pca,
     point_moments,
     randomize_degenerate,
@@ -127,7 +127,7 @@ class FrameAveraging(Symmetrizer):
             self.flagged = mom.count <= 0
             self._metrics = {"degenerate_fraction": _fraction(self.flagged)}
             return make_element(self.group, None, mom.center), mom.center.new_ones(b, 1)
-        frame = pca(mom, dtype_tol(self.degeneracy_tol, points.dtype))
+        frame = pca(mom, gap_tol(self.degeneracy_tol, points.dtype))
         self.flagged = frame.degenerate
         degenerate = bool(frame.degenerate.any()) if b else False
         self._metrics = {

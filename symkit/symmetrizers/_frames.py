@@ -53,6 +53,8 @@ __all__ = [
     "sign_vectors",
     "haar_blocks",
     "dtype_tol",
+    "gap_tol",
+    "EXACT_RTOL",
 ]
 
 #: squared spread below ``ZERO_SPREAD * mean |x|^2`` counts as no spread (coincident points)
@@ -68,6 +70,25 @@ def dtype_tol(tol: float, dtype: torch.dtype) -> float:
     if not dtype.is_floating_point:
         return tol
     return max(tol, 8.0 * torch.finfo(dtype).eps)
+
+
+#: the exactness symkit promises per input dtype, relative to the output's spread
+EXACT_RTOL = {torch.float64: 1e-9, torch.float32: 1e-5, torch.float16: 1e-2,
+              torch.bfloat16: 1e-2}
+
+
+def gap_tol(tol: float, dtype: torch.dtype) -> float:
+    """``tol``, raised to ``u / rtol`` of ``dtype`` where that is larger (``u = eps / 2`` the
+    unit roundoff, ``rtol`` its :data:`EXACT_RTOL`; float32: 6e-3, float64: 1.1e-7; at most 0.1).
+
+    An eigenvector read off a relative eigen-gap ``delta`` moves by about ``u / delta`` when the
+    input is rounded to ``dtype``, so below this floor the frame cannot be exact to ``rtol``:
+    the eigenvalues count as repeated (random basis, flagged) instead of silently wrong.
+    """
+    if not dtype.is_floating_point:
+        return tol
+    unit = float(torch.finfo(dtype).eps) / 2
+    return max(tol, min(unit / EXACT_RTOL.get(dtype, 1e-5), 0.1))
 
 
 @dataclass
