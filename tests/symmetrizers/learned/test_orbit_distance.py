@@ -99,3 +99,22 @@ def test_training_pulls_the_matrix_onto_the_group():
         opt.step()
     model(sample)
     assert model.metrics()["orbit_distance"] < 0.5 * start
+
+
+def test_one_null_direction_gets_a_fair_random_sign():
+    """Rank ``d - 1`` under O(3) (a mirror-symmetric input): the polar factor's null part
+    ``+-u_3 v_3^T`` is Haar on O(1), so both signs occur and their mean is the kept part; the
+    kept part is the same in every draw."""
+    from symkit.symmetrizers.learned import polar_frame
+
+    gen = torch.Generator().manual_seed(0)
+    u, _, vh = torch.linalg.svd(torch.randn(1, 3, 3, generator=gen, dtype=torch.float64))
+    m = u @ torch.diag_embed(torch.tensor([[3.0, 2.0, 0.0]], dtype=torch.float64)) @ vh
+    kept = u[..., :2] @ vh[..., :2, :]
+    draws = [polar_frame(m, torch.ones(1, 3, dtype=torch.float64), proper=False, tol=1e-7,
+                         generator=gen) for _ in range(64)]
+    assert all(bool(f.all()) for _, f in draws)
+    null = torch.stack([q - kept for q, _ in draws])
+    signs = {int(torch.sign((n * (u[..., 2:] @ vh[..., 2:, :])).sum())) for n in null}
+    assert signs == {-1, 1}
+    assert torch.allclose(null.mean(0), torch.zeros_like(kept), atol=0.3)
