@@ -14,7 +14,9 @@ matrices, its inverse is ``eta A^T eta`` and it exposes ``eta`` (the diagonal, `
 Degenerate inputs (O(d), E(d)): where symmetry makes ``M`` rank-deficient (benzene, methane,
 CO2), :func:`._matrices.polar_frame` completes the polar factor at random and flags the sample
 (:attr:`flagged`, metric ``degenerate_fraction``); a rank of ``d - 1`` still gives an exact
-rotation for SO(d)/SE(d). For a general ``eta`` (no compact group to average over) a
+rotation for SO(d)/SE(d), and for O(d)/E(d) (a mirror-symmetric input) a fair random sign of
+the one null direction. Singular values below :func:`network_tol` (which counts the network's
+own float64 rounding) count as zero. For a general ``eta`` (no compact group to average over) a
 singular ``M`` raises :class:`~symkit.errors.SampleError` naming the sample. Dense, masked and
 ragged batches; padding is never read. Gradient at evaluation: see
 :func:`._matrices.polar_frame`.
