@@ -209,7 +209,7 @@ def polar_frame(
     if bool(flagged.any()):  # one cluster of the dropped directions: Haar rotation there
         idx = torch.arange(d, device=m.device).expand(b, d)
         cluster = torch.where(kept, idx, torch.full_like(idx, d))
-        u = u @ haar_blocks(cluster, generator).to(m.dtype)
+        u = u @ haar_blocks(cluster, generator, free=~kept).to(m.dtype)
     if proper:
         det = torch.linalg.det(u.detach()) * torch.linalg.det(vh.detach())
         sign = torch.ones(b, d, dtype=m.dtype, device=m.device)

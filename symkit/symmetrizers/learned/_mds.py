@@ -63,16 +63,29 @@ from symkit.symmetrizers.learned._inputs import (
 __all__ = ["mds_coordinates", "mds_frame", "haar_blocks", "MDSInvariant", "mds_invariant"]
 
 
-def haar_blocks(cluster: Tensor, generator: torch.Generator | KeyedSource | None = None) -> Tensor:
+def haar_blocks(cluster: Tensor, generator: torch.Generator | KeyedSource | None = None, *,
+                free: Tensor | None = None) -> Tensor:
     """One draw of :func:`symkit.symmetrizers._frames.haar_blocks` per sample, from a generator
     or a per-sample :class:`KeyedSource` stream.
 
+    A block of size ``m > 1`` is Haar on ``O(m)``; a single direction is kept (``1``) unless
+    ``free`` marks it, where it is Haar on ``O(1)``: a fair random sign (the sign of its own
+    unused diagonal Gaussian draw, so the streams are unchanged). A free single direction is a
+    direction nothing determines, e.g. the one null direction of a rank ``d - 1`` polar factor
+    (a mirror-symmetric input under O(d)): keeping it would copy an arbitrary SVD sign into the
+    output and bias it.
+
     Shapes:
-        cluster: ``(B, d)`` long; returns ``(B, d, d)`` float64.
+        cluster: ``(B, d)`` long; free: ``(B, d)`` bool; returns ``(B, d, d)`` float64.
     """
     b, d = cluster.shape
     z = gaussian(generator, b, d, d, device=cluster.device)
-    return frame_haar_blocks(cluster, 1, gaussian=z[:, None])[:, 0]
+    h = frame_haar_blocks(cluster, 1, gaussian=z[:, None])[:, 0]
+    if free is None:
+        return h
+    single = (cluster[:, :, None] == cluster[:, None, :]).sum(-1) == 1
+    coin = torch.where(torch.diagonal(z, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(h.dtype)
+    return h * torch.where(single & free.bool(), coin, torch.ones_like(coin))[:, None, :]
 
 
 def mds_frame(pos: Tensor, *, proper: bool, mask: Tensor | None = None,

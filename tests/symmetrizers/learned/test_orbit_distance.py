@@ -9,7 +9,8 @@ import torch
 
 from symkit.registry import registry
 from symkit.symmetrizers.learned import orbit_distance, project_to_group
-from symkit.testing._symmetrizers import FlatMLP, check_symmetrizer
+from symkit.testing import HardInput, check_outcomes
+from symkit.testing._symmetrizers import FlatMLP
 
 from ._helpers import DTYPE_IDS, DTYPES, OUT_SPECS, group, point_sample, point_spec
 
@@ -64,9 +65,19 @@ def test_lorentz_projection_lands_in_the_group_and_is_equivariant():
 @pytest.mark.parametrize("out", ["invariant", "equivariant"])
 @pytest.mark.parametrize("gname", ["o3", "so3", "e3", "se3"])
 def test_model_is_exact_at_evaluation(gname, out, dtype):
+    """Each sample is exact, or flagged (the untrained network's ``M`` has a singular value
+    below the floor, e.g. 4.9e-7 of ``|M|`` on sample 0) and equivariant in distribution; the
+    well-conditioned samples are exact."""
     g = group(gname)
-    check_symmetrizer("orbit_distance", g, point_spec(), OUT_SPECS[out],
-                      point_sample(d=g.dim, batch=3), dtype=dtype)
+    sample = point_sample(d=g.dim, batch=3, dtype=dtype)
+    torch.manual_seed(0)
+    backbone = FlatMLP.for_sample(g, point_spec(), OUT_SPECS[out], sample).to(dtype)
+    model = registry("symmetrizers").build(
+        "orbit_distance", backbone, g, point_spec(), OUT_SPECS[out]).to(dtype).eval()
+    report = check_outcomes(model, g, point_spec(), OUT_SPECS[out],
+                            HardInput("random", sample, [False] * 3), n_elements=2)
+    if dtype == torch.float64:  # float32 floors at 6e-3: this untrained M may flag them all
+        assert "exact" in report.outcomes, report.outcomes
 
 
 def test_training_pulls_the_matrix_onto_the_group():
@@ -88,3 +99,22 @@ def test_training_pulls_the_matrix_onto_the_group():
         opt.step()
     model(sample)
     assert model.metrics()["orbit_distance"] < 0.5 * start
+
+
+def test_one_null_direction_gets_a_fair_random_sign():
+    """Rank ``d - 1`` under O(3) (a mirror-symmetric input): the polar factor's null part
+    ``+-u_3 v_3^T`` is Haar on O(1), so both signs occur and their mean is the kept part; the
+    kept part is the same in every draw."""
+    from symkit.symmetrizers.learned import polar_frame
+
+    gen = torch.Generator().manual_seed(0)
+    u, _, vh = torch.linalg.svd(torch.randn(1, 3, 3, generator=gen, dtype=torch.float64))
+    m = u @ torch.diag_embed(torch.tensor([[3.0, 2.0, 0.0]], dtype=torch.float64)) @ vh
+    kept = u[..., :2] @ vh[..., :2, :]
+    draws = [polar_frame(m, torch.ones(1, 3, dtype=torch.float64), proper=False, tol=1e-7,
+                         generator=gen) for _ in range(64)]
+    assert all(bool(f.all()) for _, f in draws)
+    null = torch.stack([q - kept for q, _ in draws])
+    signs = {int(torch.sign((n * (u[..., 2:] @ vh[..., 2:, :])).sum())) for n in null}
+    assert signs == {-1, 1}
+    assert torch.allclose(null.mean(0), torch.zeros_like(kept), atol=0.3)
