@@ -17,9 +17,10 @@ output, an output that changes with the rest of the batch or with padding) fails
 Statistics: with ``S_n`` the mean squared relative error over the flagged samples and rounds,
 an output equivariant in distribution has ``E S_n = c / n``; the check asks
 ``S_16 <= S_1 / 4`` (expected ``S_1 / 16``) on at most two samples of the input, ``S_16`` over
-8 random elements and ``S_1`` over 128 (the same number of draws). A biased output keeps ``S_n -> bias^2`` and fails. With a fixed seed the check is
-reproducible; the factor 4 of margin keeps a false failure improbable (an ``F``-distributed
-ratio with as many degrees of freedom as output entries, tens at least).
+8 random elements and ``S_1`` over 128 (the same number of draws). A biased output keeps
+``S_n -> bias^2`` and fails. With a fixed seed the check is reproducible; the factor 4 of
+margin keeps a false failure improbable (an ``F``-distributed ratio with as many degrees of
+freedom as output entries, tens at least).
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from symkit.spec import Spec
 from symkit.symmetrizers._batching import BatchLayout, check_finite
 
 __all__ = ["check_finite", "point_batch", "sample_keys", "keyed_draws", "degeneracy_tol",
-           "sign_tol", "tie_tol", "node_counts", "EXACT_RTOL", "KeyedSource", "gaussian",
-           "uniform"]
+           "frame_tol", "sign_tol", "tie_tol", "node_counts", "EXACT_RTOL", "KeyedSource",
+           "gaussian", "uniform"]
 
 #: odd 64-bit constants of the SplitMix64 finalizer, used to mix (seed, key) into one seed
 _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
@@ -50,6 +50,26 @@ def degeneracy_tol(dtype: torch.dtype) -> float:
     """
     unit = float(torch.finfo(dtype).eps) / 2
     return min(unit / EXACT_RTOL.get(dtype, 1e-5), 0.1)
+
+
+#: rounding gain of a computed frame vector: its error, in units of the compute dtype's unit
+#: roundoff, after the network (sums over nodes, MLP layers) and the moment product ``M v``
+#: (ase's ammonia: a residual of 4e-7 of its scale turned into a 4.7e-9 frame error in float64,
+#: about 17 ``u / delta``); 64 leaves a margin
+FRAME_GAIN = 64.0
+
+
+def frame_tol(dtype: torch.dtype, compute_dtype: torch.dtype = torch.float64) -> float:
+    """:func:`degeneracy_tol` of the input ``dtype``, raised to ``FRAME_GAIN u_c / rtol`` (``u_c``
+    the unit roundoff of the ``compute_dtype``; capped at 0.1) for a direction a network
+    computes: below it the network's own rounding, not the input's, moves the direction past
+    ``rtol``. It matters where the input is already in the compute dtype (float64: 7.1e-6
+    instead of 1.1e-7); float32 and half inputs computed in float64 keep
+    :func:`degeneracy_tol`, their input rounding dominates.
+    """
+    unit = float(torch.finfo(compute_dtype).eps) / 2
+    floor = FRAME_GAIN * unit / EXACT_RTOL.get(dtype, 1e-5)
+    return min(max(degeneracy_tol(dtype), floor), 0.1)
 
 
 def sign_tol(dtype: torch.dtype) -> float:
