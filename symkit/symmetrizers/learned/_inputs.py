@@ -52,24 +52,27 @@ def degeneracy_tol(dtype: torch.dtype) -> float:
     return min(unit / EXACT_RTOL.get(dtype, 1e-5), 0.1)
 
 
-#: rounding gain of a computed frame vector: its error, in units of the compute dtype's unit
-#: roundoff, after the network (sums over nodes, MLP layers) and the moment product ``M v``
-#: (ase's ammonia: a residual of 4e-7 of its scale turned into a 4.7e-9 frame error in float64,
-#: about 17 ``u / delta``); 64 leaves a margin
-FRAME_GAIN = 64.0
+#: rounding gains of a computed frame direction, in units of a unit roundoff: the input's
+#: (``x`` and ``g . x`` are rounded independently, so ``f(g x)`` and ``g f(x)`` differ by two
+#: such errors, then the network's sensitivity: the corpus' padded sample 2 in float16, 1.6
+#: floors above ``u / rtol``, was 1.1 ``rtol`` wrong) and the network's own rounding in its
+#: compute dtype (sums over nodes, MLP layers, the moment product ``M v``: ase's ammonia in
+#: float64, a residual of 4e-7 of its scale, gave a 4.7e-9 frame error, about 17 ``u / delta``)
+INPUT_GAIN, FRAME_GAIN = 4.0, 64.0
 
 
 def frame_tol(dtype: torch.dtype, compute_dtype: torch.dtype = torch.float64) -> float:
-    """:func:`degeneracy_tol` of the input ``dtype``, raised to ``FRAME_GAIN u_c / rtol`` (``u_c``
-    the unit roundoff of the ``compute_dtype``; capped at 0.1) for a direction a network
-    computes: below it the network's own rounding, not the input's, moves the direction past
-    ``rtol``. It matters where the input is already in the compute dtype (float64: 7.1e-6
-    instead of 1.1e-7); float32 and half inputs computed in float64 keep
-    :func:`degeneracy_tol`, their input rounding dominates.
+    """``max(INPUT_GAIN u, FRAME_GAIN u_c) / rtol`` (capped at 0.1): the relative residual below
+    which a direction that a network computes from an input of ``dtype`` (unit roundoff ``u``,
+    exactness ``rtol``) in ``compute_dtype`` (unit roundoff ``u_c``) cannot be trusted to
+    ``rtol``; like :func:`degeneracy_tol`, with the gains of the two roundings (float64
+    7.1e-6, float32 2.4e-2, half precision 0.1). Below it the frame is completed at random and
+    flagged.
     """
-    unit = float(torch.finfo(compute_dtype).eps) / 2
-    floor = FRAME_GAIN * unit / EXACT_RTOL.get(dtype, 1e-5)
-    return min(max(degeneracy_tol(dtype), floor), 0.1)
+    unit = float(torch.finfo(dtype).eps) / 2
+    unit_c = float(torch.finfo(compute_dtype).eps) / 2
+    floor = max(INPUT_GAIN * unit, FRAME_GAIN * unit_c) / EXACT_RTOL.get(dtype, 1e-5)
+    return min(floor, 0.1)
 
 
 def sign_tol(dtype: torch.dtype) -> float:
