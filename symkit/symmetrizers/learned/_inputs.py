@@ -62,17 +62,17 @@ INPUT_GAIN, FRAME_GAIN = 4.0, 64.0
 
 
 def frame_tol(dtype: torch.dtype, compute_dtype: torch.dtype = torch.float64) -> float:
-    """``max(INPUT_GAIN u, FRAME_GAIN u_c) / rtol`` (capped at 0.1): the relative residual below
+    """``max(INPUT_GAIN u, FRAME_GAIN u_c) / rtol`` (capped at 0.5): the relative residual below
     which a direction that a network computes from an input of ``dtype`` (unit roundoff ``u``,
-    exactness ``rtol``) in ``compute_dtype`` (unit roundoff ``u_c``) cannot be trusted to
-    ``rtol``; like :func:`degeneracy_tol`, with the gains of the two roundings (float64
-    7.1e-6, float32 2.4e-2, half precision 0.1). Below it the frame is completed at random and
-    flagged.
+    exactness ``rtol``, at least 4 eps) in ``compute_dtype`` (unit roundoff ``u_c``) cannot be
+    trusted to ``rtol``; like :func:`degeneracy_tol`, with the gains of the two roundings
+    (float64 7.1e-6, float32 2.4e-2, float16 0.2, bfloat16 0.5: a bfloat16 input determines
+    only a well-spread frame). Below it the frame is completed at random and flagged.
     """
-    unit = float(torch.finfo(dtype).eps) / 2
+    eps = float(torch.finfo(dtype).eps)
+    rtol = max(EXACT_RTOL.get(dtype, 1e-5), 4 * eps)  # bfloat16: 4 eps, as symkit.testing
     unit_c = float(torch.finfo(compute_dtype).eps) / 2
-    floor = max(INPUT_GAIN * unit, FRAME_GAIN * unit_c) / EXACT_RTOL.get(dtype, 1e-5)
-    return min(floor, 0.1)
+    return min(max(INPUT_GAIN * eps / 2, FRAME_GAIN * unit_c) / rtol, 0.5)
 
 
 def sign_tol(dtype: torch.dtype) -> float:
