@@ -16,11 +16,12 @@ output, an output that changes with the rest of the batch or with padding) fails
 
 Statistics: with ``S_n`` the mean squared relative error over the flagged samples and rounds,
 an output equivariant in distribution has ``E S_n = c / n``; the check asks
-``S_16 <= S_1 / 4`` (expected ``S_1 / 16``) on at most two samples of the input, ``S_16`` over
+``S_16 <= S_1 / 6`` (expected ``S_1 / 16``) on at most two samples of the input, ``S_16`` over
 8 random elements and ``S_1`` over 128 (the same number of draws). A biased output keeps
-``S_n -> bias^2`` and fails. With a fixed seed the check is reproducible; the factor 4 of
-margin keeps a false failure improbable (an ``F``-distributed ratio with as many degrees of
-freedom as output entries, tens at least).
+``S_n -> bias^2`` and fails (a bias of a fifth of the single-draw variance already gives a
+fall of 4, hence 6, not 4: measured 3.8-4.6 on such a toy, 7.5-22 on unbiased probabilistic
+symmetrization). With a fixed seed the check is reproducible; the margin of 16 / 6 keeps a
+false failure improbable (an ``F``-distributed ratio with many degrees of freedom).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ _RTOL = {torch.float64: 1e-9, torch.float32: 1e-5,
          torch.float16: max(1e-2, 4 * torch.finfo(torch.float16).eps),
          torch.bfloat16: max(1e-2, 4 * torch.finfo(torch.bfloat16).eps)}
 #: ``n`` of the two means compared by the statistical check, and the required fall of ``S_n``
-STAT_N, STAT_FALL = (1, 16), 4.0
+STAT_N, STAT_FALL = (1, 16), 6.0
 #: most samples (and random elements) the statistical check uses per input
 STAT_ROWS, STAT_ELEMENTS = 2, 8
 
