@@ -52,13 +52,14 @@ def degeneracy_tol(dtype: torch.dtype) -> float:
     return min(unit / EXACT_RTOL.get(dtype, 1e-5), 0.1)
 
 
-#: rounding gains of a computed frame direction, in units of a unit roundoff: the input's
-#: (``x`` and ``g . x`` are rounded independently, so ``f(g x)`` and ``g f(x)`` differ by two
-#: such errors, then the network's sensitivity: the corpus' padded sample 2 in float16, 1.6
-#: floors above ``u / rtol``, was 1.1 ``rtol`` wrong) and the network's own rounding in its
-#: compute dtype (sums over nodes, MLP layers, the moment product ``M v``: ase's ammonia in
-#: float64, a residual of 4e-7 of its scale, gave a 4.7e-9 frame error, about 17 ``u / delta``)
-INPUT_GAIN, FRAME_GAIN = 4.0, 64.0
+#: rounding gains of a computed frame direction, in units of a unit roundoff. The input's:
+#: ``x`` and ``g . x`` are rounded independently, so ``f(g x)`` and ``g f(x)`` differ by two
+#: such errors (the corpus' padded sample 2 in float16, 1.6 floors above ``u / rtol``, was
+#: 1.1 ``rtol`` wrong; 4 would flag generic float32 draws of a seeded probabilistic model).
+#: The network's own, in its compute dtype: sums over nodes, MLP layers, the moment product
+#: ``M v`` (ase's ammonia in float64, a residual of 4e-7 of its scale, gave a 4.7e-9 frame
+#: error, about 17 ``u / delta``).
+INPUT_GAIN, FRAME_GAIN = 2.0, 64.0
 
 
 def frame_tol(dtype: torch.dtype, compute_dtype: torch.dtype = torch.float64) -> float:
@@ -66,7 +67,7 @@ def frame_tol(dtype: torch.dtype, compute_dtype: torch.dtype = torch.float64) ->
     which a direction that a network computes from an input of ``dtype`` (unit roundoff ``u``,
     exactness ``rtol``, at least 4 eps) in ``compute_dtype`` (unit roundoff ``u_c``) cannot be
     trusted to ``rtol``; like :func:`degeneracy_tol`, with the gains of the two roundings
-    (float64 7.1e-6, float32 2.4e-2, float16 0.2, bfloat16 0.5: a bfloat16 input determines
+    (float64 7.1e-6, float32 1.2e-2, float16 0.1, bfloat16 0.25: a bfloat16 input determines
     only a well-spread frame). Below it the frame is completed at random and flagged.
     """
     eps = float(torch.finfo(dtype).eps)
