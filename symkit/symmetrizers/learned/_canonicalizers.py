@@ -38,6 +38,7 @@ from symkit.symmetrizers.learned._image_nets import ImageVectors, LiftingScores,
 from symkit.symmetrizers.learned._inputs import (
     check_finite,
     degeneracy_tol,
+    frame_tol,
     point_batch,
     sign_tol,
     tie_tol,
@@ -192,7 +193,8 @@ class PointFrameCanonicalizer(LearnedCanonicalizer):
 
     Args:
         tol: relative size below which a vector counts as cancelled (default:
-            :func:`._inputs.degeneracy_tol` of the input dtype).
+            :func:`._inputs.frame_tol` of the input dtype: the input's rounding or the
+            network's own, whichever moves the frame more).
     """
 
     compute_dtype = torch.float64
@@ -215,7 +217,8 @@ class PointFrameCanonicalizer(LearnedCanonicalizer):
         pos, mask = point_batch(sample, self.field, layout)
         v, c, size, rho = self.net(pos, noise, mask=mask)
         v, size = with_krylov(v, size, pos, c, mask)
-        tol = self.tol if self.tol is not None else degeneracy_tol(self.input_dtype)
+        tol = self.tol if self.tol is not None else frame_tol(self.input_dtype,
+                                                               self.compute_dtype)
         frame, self.flagged = complete_frame(
             v, size, proper=_proper(self.group), tol=tol, sign_tol=sign_tol(self.input_dtype),
             generator=self.generator,

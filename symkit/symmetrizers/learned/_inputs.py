@@ -25,8 +25,8 @@ from symkit.spec import Spec
 from symkit.symmetrizers._batching import BatchLayout, check_finite
 
 __all__ = ["check_finite", "point_batch", "sample_keys", "keyed_draws", "degeneracy_tol",
-           "sign_tol", "tie_tol", "node_counts", "EXACT_RTOL", "KeyedSource", "gaussian",
-           "uniform"]
+           "frame_tol", "sign_tol", "tie_tol", "node_counts", "EXACT_RTOL", "KeyedSource",
+           "gaussian", "uniform"]
 
 #: odd 64-bit constants of the SplitMix64 finalizer, used to mix (seed, key) into one seed
 _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
@@ -50,6 +50,30 @@ def degeneracy_tol(dtype: torch.dtype) -> float:
     """
     unit = float(torch.finfo(dtype).eps) / 2
     return min(unit / EXACT_RTOL.get(dtype, 1e-5), 0.1)
+
+
+#: rounding gains of a computed frame direction, in units of a unit roundoff. The input's:
+#: ``x`` and ``g . x`` are rounded independently, so ``f(g x)`` and ``g f(x)`` differ by two
+#: such errors (the corpus' padded sample 2 in float16, 1.6 floors above ``u / rtol``, was
+#: 1.1 ``rtol`` wrong; 4 would flag generic float32 draws of a seeded probabilistic model).
+#: The network's own, in its compute dtype: sums over nodes, MLP layers, the moment product
+#: ``M v`` (ase's ammonia in float64, a residual of 4e-7 of its scale, gave a 4.7e-9 frame
+#: error, about 17 ``u / delta``).
+INPUT_GAIN, FRAME_GAIN = 2.0, 64.0
+
+
+def frame_tol(dtype: torch.dtype, compute_dtype: torch.dtype = torch.float64) -> float:
+    """``max(INPUT_GAIN u, FRAME_GAIN u_c) / rtol`` (capped at 0.5): the relative residual below
+    which a direction that a network computes from an input of ``dtype`` (unit roundoff ``u``,
+    exactness ``rtol``, at least 4 eps) in ``compute_dtype`` (unit roundoff ``u_c``) cannot be
+    trusted to ``rtol``; like :func:`degeneracy_tol`, with the gains of the two roundings
+    (float64 7.1e-6, float32 1.2e-2, float16 0.1, bfloat16 0.25: a bfloat16 input determines
+    only a well-spread frame). Below it the frame is completed at random and flagged.
+    """
+    eps = float(torch.finfo(dtype).eps)
+    rtol = max(EXACT_RTOL.get(dtype, 1e-5), 4 * eps)  # bfloat16: 4 eps, as symkit.testing
+    unit_c = float(torch.finfo(compute_dtype).eps) / 2
+    return min(max(INPUT_GAIN * eps / 2, FRAME_GAIN * unit_c) / rtol, 0.5)
 
 
 def sign_tol(dtype: torch.dtype) -> float:
