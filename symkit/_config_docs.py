@@ -56,6 +56,8 @@ MODEL_DOCS = {
     "out_spec": "output fields and their reps; the model's outputs must have these fields",
     "backbone": "the network: a backbones name or {type: NAME, ...options}",
     "symmetrizer": "how the backbone is made equivariant (absent or null: the bare backbone)",
+    "forces": "optional {energy, pos, output}: writes output = -d(energy)/d(pos) (conservative "
+              "forces of an invariant energy)",
 }
 #: The top-level keys of a run config.
 TOP_LEVEL_DOCS = {
@@ -131,7 +133,8 @@ def run_sections() -> list[tuple[str, list[OptionDoc]]]:
                 "loss": "(required)", "metric": "(the loss)", "optimizer": "'adam'",
                 "scheduler": "'constant'", "train": "", "tracking": ""}
     top = [OptionDoc(k, defaults[k], "", v) for k, v in TOP_LEVEL_DOCS.items()]
-    model = [OptionDoc(f"model.{k}", "(required)" if k != "symmetrizer" else "None", "", v)
+    optional = ("symmetrizer", "forces")
+    model = [OptionDoc(f"model.{k}", "None" if k in optional else "(required)", "", v)
              for k, v in MODEL_DOCS.items()]
     return [("top level", top), ("model", model), ("train", section_options(TrainConfig, "train")),
             ("tracking", section_options(TrackingConfig, "tracking"))]

@@ -112,6 +112,12 @@ def mae_per_node(output: str, target: str = "target", nodes: str = "pos",
 
     ``N_b`` is the length of axis 1 of ``batch[nodes]``, or the count of true entries of the
     ``(B, N)`` bool ``batch[mask]`` when the batch has that field.
+
+    Args:
+        output: the model output field (one value per sample).
+        target: the batch field it is compared with.
+        nodes: the node field whose axis 1 gives the node count.
+        mask: the ``(B, N)`` node mask field, used when the batch has it.
     """
     pick = _pair(output, target)
 
