@@ -23,6 +23,7 @@ from torch import Tensor
 
 from symkit.spec import Spec
 from symkit.symmetrizers._batching import BatchLayout, check_finite
+from symkit.symmetrizers._frames import EXACT_RTOL as FRAME_EXACT_RTOL
 
 __all__ = ["check_finite", "point_batch", "sample_keys", "keyed_draws", "degeneracy_tol",
            "frame_tol", "sign_tol", "tie_tol", "node_counts", "EXACT_RTOL", "KeyedSource",
@@ -33,8 +34,7 @@ _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
 
 
 #: the exactness symkit promises per input dtype (relative to the output's spread)
-EXACT_RTOL = {torch.float64: 1e-9, torch.float32: 1e-5, torch.float16: 1e-2,
-              torch.bfloat16: 1e-2}
+EXACT_RTOL = FRAME_EXACT_RTOL  # one table for fixed and learned frames
 
 
 def degeneracy_tol(dtype: torch.dtype) -> float:
