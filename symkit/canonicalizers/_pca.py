@@ -28,9 +28,14 @@ cost of ``K = 2^a`` backbone copies for the batch when some sample has ``a`` und
 When the mirror fixes every point (a flat axis: planar input) both choices give the same
 canonical input, so invariant outputs are exact either way.
 
-A degenerate eigenspace gets a Haar-random basis. Samples with a degenerate eigenspace or no
-points (and, with random signs, an undecided sign) are ``flagged``: equivariant in distribution
-only.
+**Degenerate eigenspaces.** No single element can be equivariant at an input with a
+non-trivial stabilizer (methane, benzene, SF6). With ``ambiguous="average"``,
+:meth:`PCACanonicalizer.elements` returns, for a degenerate sample whose stabilizer is finite,
+its finite symmetric frame set (:mod:`symkit.symmetrizers._symmetric_frames`, Lin et al. 2024):
+**exact** and deterministic, at ``|F|`` copies (12 for methane under SO(3)). Otherwise (a plain
+call ``h(x)``, ``ambiguous="random"``, a linear molecule or a single point) the eigenspace gets
+a Haar-random basis. Samples with a Haar-completed eigenspace or no points (and, with random
+signs, an undecided sign) are ``flagged``: equivariant in distribution only.
 
 **Gradient.** ``c`` and ``Q`` carry the gradient of the points (distinct eigenvalues; detached
 for degenerate samples, so gradients stay finite); signs are piecewise constant. The gradient
@@ -60,6 +65,7 @@ from symkit.symmetrizers._frames import (
     point_moments,
     randomize_degenerate,
 )
+from symkit.symmetrizers._symmetric_frames import resolve_degenerate
 from symkit.symmetrizers._geometry import (
     has_translation,
     is_pca_group,
@@ -169,6 +175,8 @@ class PCACanonicalizer(Canonicalizer):
         if self.ambiguous == "random":
             return super().elements(sample)
         basis, s, undecided, fixed, center, frame = self._decide(sample)
+        if bool(frame.degenerate.any()):  # a finite stabilizer: its symmetric frame set
+            undecided = undecided & ~frame.degenerate[:, None]
         count = undecided.sum(-1)
         b, d = s.shape
         k = 1 << int(count.max()) if b else 1
@@ -179,8 +187,17 @@ class PCACanonicalizer(Canonicalizer):
         signs = _proper(basis[:, None], signs, None if fixed is None else fixed[:, None])
         weights = (slot[None] < (1 << count)[:, None]).to(s.dtype)
         weights = weights / weights.sum(-1, keepdim=True)
-        self._finish(frame, undecided, averaged=True)
-        rot = (basis[:, None] * signs[..., None, :]).reshape(b * k, d, d)
+        rot = basis[:, None] * signs[..., None, :]
+        resolved = None
+        if bool(frame.degenerate.any()):
+            layout = batch_layout(sample, self.in_spec)
+            rot, weights, resolved = resolve_degenerate(
+                sample, self.field, self.in_spec, layout, center, frame, rot, weights,
+                proper=proper_only(self.group), tol=gap_tol(self.degeneracy_tol,
+                                                            sample[self.field].dtype))
+            k = rot.shape[1]
+        self._finish(frame, undecided, averaged=True, resolved=resolved)
+        rot = rot.reshape(b * k, d, d)
         return make_element(self.group, rot, center.repeat_interleave(k, dim=0)), weights
 
     def _decide(self, sample: Mapping[str, Tensor]):
@@ -208,19 +225,25 @@ class PCACanonicalizer(Canonicalizer):
         s = torch.where(frame.empty[:, None], torch.ones_like(s), s)
         return basis, s, undecided, fixed, mom.center, frame
 
-    def _finish(self, frame, undecided: Tensor, *, averaged: bool) -> None:
-        """Set ``flagged`` and the metrics of the last call."""
+    def _finish(self, frame, undecided: Tensor, *, averaged: bool,
+                resolved: Tensor | None = None) -> None:
+        """Set ``flagged`` and the metrics of the last call (``resolved``: degenerate samples
+        given their finite symmetric frame set, exact)."""
         ambiguous = undecided.any(-1)
-        self.flagged = frame.degenerate if averaged else frame.degenerate | ambiguous
+        degenerate = frame.degenerate if resolved is None else frame.degenerate & ~resolved
+        self.flagged = degenerate if averaged else degenerate | ambiguous
         if len(ambiguous):  # reduced only when someone reads them
             self._metrics = {
-                "degenerate_fraction": lambda d=frame.degenerate: d.double().mean(),
+                "degenerate_fraction": lambda d=degenerate: d.double().mean(),
+                "symmetric_fraction": (0.0 if resolved is None
+                                       else lambda r=resolved: r.double().mean()),
                 "min_relative_gap": lambda r=frame.rel_gap: r.min(),
                 "ambiguous_sign_fraction": lambda a=ambiguous: a.double().mean(),
                 "flagged_fraction": lambda f=self.flagged: f.double().mean(),
             }
         else:
-            self._metrics = {"degenerate_fraction": 0.0, "min_relative_gap": 1.0,
+            self._metrics = {"degenerate_fraction": 0.0, "symmetric_fraction": 0.0,
+                             "min_relative_gap": 1.0,
                              "ambiguous_sign_fraction": 0.0, "flagged_fraction": 0.0}
 
 

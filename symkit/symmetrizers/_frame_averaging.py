@@ -55,6 +55,10 @@ from symkit.symmetrizers._geometry import (
     vector_fields,
 )
 from symkit.symmetrizers._sorting import sorting_frame
+from symkit.symmetrizers._symmetric_frames import (
+    MAX_FRAMES,
+    resolve_degenerate,
+)
 
 __all__ = ["FrameAveraging", "frame_averaging"]
 
@@ -74,6 +78,12 @@ class FrameAveraging(Symmetrizer):
         eval_samples: frame elements per sample at evaluation when ``stochastic``
             (``None``: the whole frame).
         degeneracy_tol: relative eigen-gap below which eigenvalues count as repeated.
+        degenerate: samples with repeated eigenvalues: ``"symmetric"`` (default) averages over
+            the finite frame set built from the points (:mod:`._symmetric_frames`; exact and
+            deterministic where the stabilizer is finite: methane, benzene, SF6), the others
+            (linear, a single point) Haar-completed and flagged; ``"haar"``: every degenerate
+            sample Haar-completed and flagged.
+        max_frames: largest symmetric frame set per sample (above it: Haar, flagged).
         max_ties: S_N: most tie-breaking permutations enumerated before sampling ``max_ties``.
         generator: random source for degenerate eigenspaces, ties and stochastic draws.
     """
@@ -82,7 +92,8 @@ class FrameAveraging(Symmetrizer):
         self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
         field: str | None = None, extra_fields: Sequence[str] = (), key: str | None = None,
         stochastic: bool = False, train_samples: int = 1, eval_samples: int | None = None,
-        degeneracy_tol: float = 1e-3, max_ties: int = 24, chunk_size: int | None = None,
+        degeneracy_tol: float = 1e-3, degenerate: str = "symmetric", max_frames: int = MAX_FRAMES,
+        max_ties: int = 24, chunk_size: int | None = None,
         generator: torch.Generator | None = None,
     ):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
@@ -97,6 +108,9 @@ class FrameAveraging(Symmetrizer):
             stochastic, train_samples, eval_samples,
         )
         self.degeneracy_tol, self.max_ties, self.generator = degeneracy_tol, max_ties, generator
+        if degenerate not in ("symmetric", "haar"):
+            raise ValueError(f"degenerate must be 'symmetric' or 'haar', got {degenerate!r}")
+        self.degenerate, self.max_frames = degenerate, max_frames
 
     @classmethod
     def supports(cls, group: Group) -> bool:
@@ -127,13 +141,16 @@ class FrameAveraging(Symmetrizer):
             self.flagged = mom.count <= 0
             self._metrics = {"degenerate_fraction": _fraction(self.flagged)}
             return make_element(self.group, None, mom.center), mom.center.new_ones(b, 1)
-        frame = pca(mom, gap_tol(self.degeneracy_tol, points.dtype))
+        tol = gap_tol(self.degeneracy_tol, points.dtype)
+        frame = pca(mom, tol)
         self.flagged = frame.degenerate
         degenerate = bool(frame.degenerate.any()) if b else False
         self._metrics = {
             "degenerate_fraction": _fraction(frame.degenerate) if degenerate else 0.0,
             "min_relative_gap": (lambda r=frame.rel_gap: r.min()) if b else 1.0,
-        }
+        } | ({"symmetric_fraction": 0.0} if self.degenerate == "symmetric" else {})
+        if degenerate and self.degenerate == "symmetric":
+            return self._symmetric_elements(sample, layout, mom, frame, tol)
         proper = proper_only(self.group)
         signs = sign_vectors(d, parity=1 if proper else None, device=mom.cov.device)
         draws = self._draws()
@@ -145,6 +162,15 @@ class FrameAveraging(Symmetrizer):
                 device=self.generator.device if self.generator is not None else None,
             ).to(signs.device)
             s = signs[pick]
+        rot = self._pca_rotations(frame, s, degenerate, proper)
+        k = rot.shape[1]
+        t = mom.center.repeat_interleave(k, dim=0)
+        g = make_element(self.group, rot.reshape(b * k, d, d), t)
+        return g, mom.center.new_full((b, k), 1.0 / k)
+
+    def _pca_rotations(self, frame, s: Tensor, degenerate: bool, proper: bool) -> Tensor:
+        """``Q diag(s)`` per sample and sign vector ``(B, K, d, d)`` (degenerate eigenspaces
+        Haar-completed, one draw per slot)."""
         k = s.shape[1]
         if degenerate:
             basis = randomize_degenerate(frame.basis, frame.cluster, k, self.generator)
@@ -153,10 +179,34 @@ class FrameAveraging(Symmetrizer):
         if proper:  # make det = +1: flip the last axis where det(basis) = -1
             det = torch.linalg.det(basis).sign()
             s = torch.cat([s[..., :-1], s[..., -1:] * det[..., None]], dim=-1)
-        rot = (basis * s[..., None, :]).reshape(b * k, d, d)
-        t = mom.center.repeat_interleave(k, dim=0)
-        g = make_element(self.group, rot, t)
-        return g, mom.center.new_full((b, k), 1.0 / k)
+        return basis * s[..., None, :]
+
+    def _symmetric_elements(self, sample, layout, mom, frame, tol: float):
+        """PCA frames, with the finite symmetric frame set (:mod:`._symmetric_frames`) for
+        the degenerate samples whose stabilizer is finite; the rest Haar-completed, flagged."""
+        b, d = mom.center.shape
+        proper = proper_only(self.group)
+        signs = sign_vectors(d, parity=1 if proper else None, device=mom.cov.device)
+        rot = self._pca_rotations(frame, signs.expand(b, -1, -1), True, proper)
+        weights = mom.center.new_full(rot.shape[:2], 1.0 / rot.shape[1])
+        rot, weights, resolved = resolve_degenerate(
+            sample, self.field, self.in_spec, layout, mom.center, frame, rot, weights,
+            proper=proper, tol=tol, max_frames=self.max_frames,
+        )
+        self.flagged = frame.degenerate & ~resolved
+        self._metrics["degenerate_fraction"] = _fraction(self.flagged)
+        self._metrics["symmetric_fraction"] = _fraction(resolved)
+        draws = self._draws()
+        if draws is not None:  # uniform draws from each sample's set
+            gen = self.generator
+            pick = torch.multinomial(weights.to(gen.device) if gen is not None else weights,
+                                     draws, replacement=True, generator=gen).to(rot.device)
+            rot = torch.gather(rot, 1, pick[..., None, None].expand(-1, -1, d, d))
+            weights = weights.new_full((b, draws), 1.0 / draws)
+        k = rot.shape[1]
+        g = make_element(self.group, rot.reshape(b * k, d, d),
+                         mom.center.repeat_interleave(k, dim=0))
+        return g, weights
 
     def _sorting_elements(self, sample: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         key = _sort_key(sample, self.in_spec, self.key)
@@ -197,13 +247,15 @@ def frame_averaging(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
     field: str | None = None, extra_fields: list[str] = (), key: str | None = None,
     stochastic: bool = False, train_samples: int = 1, eval_samples: int | None = None,
-    degeneracy_tol: float = 1e-3, max_ties: int = 24, chunk_size: int | None = None,
+    degeneracy_tol: float = 1e-3, degenerate: str = "symmetric", max_frames: int = MAX_FRAMES,
+    max_ties: int = 24, chunk_size: int | None = None,
 ) -> FrameAveraging:
     """Frame averaging over PCA frames (O/SO/E/SE/T(d)) or sorting frames (S_N); exact."""
     return FrameAveraging(
         backbone, group, in_spec, out_spec, field=field, extra_fields=extra_fields, key=key,
         stochastic=stochastic, train_samples=train_samples, eval_samples=eval_samples,
-        degeneracy_tol=degeneracy_tol, max_ties=max_ties, chunk_size=chunk_size,
+        degeneracy_tol=degeneracy_tol, degenerate=degenerate, max_frames=max_frames,
+        max_ties=max_ties, chunk_size=chunk_size,
     )
 
 

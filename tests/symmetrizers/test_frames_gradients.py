@@ -111,5 +111,7 @@ def test_forces_are_finite_and_flagged_at_degenerate_inputs(kind, name):
     x = torch.stack([pos, generic])  # with an ordinary sample in the batch
     f = forces(model, x)
     assert torch.isfinite(f).all() and f.abs().max() < 1e3
-    expected = [True, len(pos) == 1]  # one point has no spread whatever it is
+    # one point has no spread whatever it is; benzene and methane have finite stabilizers:
+    # their symmetric frame sets (exact: tests/symmetrizers/test_symmetric_frames.py)
+    expected = [name in ("CO2", "single atom", "coincident"), len(pos) == 1]
     assert model.flagged.tolist() == expected

@@ -116,17 +116,19 @@ def check(model, group, pos, dtype, n_rot: int = 3, mask=None, invariant_only=No
     return flagged
 
 
-# flagged: (frame averaging and pca canonicalization averaging undecided signs (default),
-# pca with random signs under proper groups, ... under improper groups)
+# (PCA-degenerate; flagged by: frame averaging and pca canonicalization averaging (default),
+# pca with random signs under proper groups, ... under improper groups). Degenerate molecules
+# with a finite stabilizer (benzene, methane, SF6) get their symmetric frame set when averaged:
+# exact; the linear CO2 cannot (rotations about its axis fix it): flagged.
 CASES = {
-    "ethanol~": (False, False, False),
-    "CH3CH2OH": (False, False, True),  # one mirror plane: det resolves it, O(3) cannot
-    "HCOOH": (False, False, True),  # planar: out-of-plane sign from det
-    "H2O": (False, True, True),  # C2v: a C2 rotation fixes it
-    "C6H6": (True, True, True),
-    "CH4": (True, True, True),
-    "CO2": (True, True, True),
-    "SF6": (True, True, True),
+    "ethanol~": (False, False, False, False),
+    "CH3CH2OH": (False, False, False, True),  # one mirror plane: det resolves it, O(3) cannot
+    "HCOOH": (False, False, False, True),  # planar: out-of-plane sign from det
+    "H2O": (False, False, True, True),  # C2v: a C2 rotation fixes it
+    "C6H6": (True, False, True, True),
+    "CH4": (True, False, True, True),
+    "CO2": (True, True, True, True),
+    "SF6": (True, False, True, True),
 }
 
 
@@ -150,15 +152,19 @@ def test_molecules_exact_or_flagged(kind, gname, dtype):
         mode = "random" if kind == "random_signs" else "average"
         model = Canonicalization(NodeNet(), group, IN, OUT,
                                  canonicalizer={"type": "pca", "ambiguous": mode})
-    column = 0 if kind != "random_signs" else (1 if gname in ("SE3", "SO3") else 2)
+    column = 1 if kind != "random_signs" else (2 if gname in ("SE3", "SO3") else 3)
     expected = torch.tensor([CASES[m][column] for m in names])
+    degenerate = torch.tensor([CASES[m][0] for m in names])
     # sign-only flags of canonicalization keep invariant outputs exact (a stabilizer choice)
-    sign_only = expected & ~torch.tensor([CASES[m][0] for m in names])
+    sign_only = expected & ~degenerate
     flagged = check(model, group, pos, dtype, mask=mask, invariant_only=sign_only)
     assert torch.equal(flagged, expected), (names, flagged)
     metrics = model.metrics()
-    assert metrics["degenerate_fraction"] == pytest.approx(
-        float(torch.tensor([CASES[m][0] for m in names]).double().mean()))
+    haar = degenerate if kind == "random_signs" else torch.tensor([CASES[m][1] for m in names])
+    assert metrics["degenerate_fraction"] == pytest.approx(float(haar.double().mean()))
+    if kind != "random_signs":
+        assert metrics["symmetric_fraction"] == pytest.approx(
+            float((degenerate & ~haar).double().mean()))
 
 
 @pytest.mark.parametrize("gname", ["SE3", "SO3", "E3", "O3"])
@@ -183,7 +189,7 @@ def test_planar_ambiguity_is_rotation_invariant(gname):
         if not centred and "translation" not in group.kinds:
             continue  # about the origin: ase's plane may miss it, the verdict may differ
         proper = gname in ("SE3", "SO3")
-        expected = CASES[name][1 if proper else 2]
+        expected = CASES[name][2 if proper else 3]
         assert verdicts == {(float(expected), expected)}
 
 
