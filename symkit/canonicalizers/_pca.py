@@ -65,7 +65,6 @@ from symkit.symmetrizers._frames import (
     point_moments,
     randomize_degenerate,
 )
-from symkit.symmetrizers._symmetric_frames import resolve_degenerate
 from symkit.symmetrizers._geometry import (
     has_translation,
     is_pca_group,
@@ -74,6 +73,7 @@ from symkit.symmetrizers._geometry import (
     proper_only,
     vector_fields,
 )
+from symkit.symmetrizers._symmetric_frames import resolve_degenerate
 
 __all__ = ["PCACanonicalizer", "third_moments"]
 

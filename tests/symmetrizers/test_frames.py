@@ -102,7 +102,8 @@ def test_single_point_and_random_sets():
 
 
 def test_degenerate_output_is_equivariant_in_distribution():
-    """A planar set with Haar-completed eigenspaces (``degenerate: haar``): averaging many stochastic outputs approaches an invariant value."""
+    """A planar set with Haar-completed eigenspaces (``degenerate: haar``): averaging many
+    stochastic outputs approaches an invariant value."""
     group = e3()
     gen = torch.Generator().manual_seed(0)
     plane = degenerate_sets()["planar"][None].double()
