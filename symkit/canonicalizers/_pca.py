@@ -175,8 +175,6 @@ class PCACanonicalizer(Canonicalizer):
         if self.ambiguous == "random":
             return super().elements(sample)
         basis, s, undecided, fixed, center, frame = self._decide(sample)
-        if bool(frame.degenerate.any()):  # a finite stabilizer: its symmetric frame set
-            undecided = undecided & ~frame.degenerate[:, None]
         count = undecided.sum(-1)
         b, d = s.shape
         k = 1 << int(count.max()) if b else 1

@@ -44,8 +44,8 @@ _GROUP_CHECKS = (
 )
 _SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sample", "FlatMLP",
                        "QuarterTurns")
-_CORPUS = ("SYMMETRY_CLASSES", "Molecule", "HardInput", "molecules", "molecule_sample",
-           "padded_batch", "ragged_batch", "remove_sample", "hard_inputs")
+_CORPUS = ("SYMMETRY_CLASSES", "FRAME_OUTCOMES", "Molecule", "HardInput", "molecules",
+           "molecule_sample", "padded_batch", "ragged_batch", "remove_sample", "hard_inputs")
 _HARD_INPUT_CHECKS = ("check_hard_inputs", "build_symmetrized", "molecule_in_spec",
                       "MOLECULE_OUT_SPECS", "HardInputFailure")
 _OUTCOMES = ("OutcomeReport", "check_outcomes", "exact_rtol", "per_sample_error")

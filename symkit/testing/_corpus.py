@@ -28,6 +28,7 @@ from symkit.spec import Spec
 
 __all__ = [
     "SYMMETRY_CLASSES",
+    "FRAME_OUTCOMES",
     "Molecule",
     "HardInput",
     "molecules",
@@ -44,6 +45,9 @@ SYMMETRY_CLASSES = (
     "asymmetric", "mirror", "planar", "linear", "symmetric_top", "tetrahedral", "octahedral",
     "hexagonal_ring",
 )
+#: the outcome frame averaging (and ``pca`` canonicalization, ``ambiguous: average``) must
+#: have on a molecule, by :attr:`Molecule.stabilizer`: exact wherever the stabilizer is finite
+FRAME_OUTCOMES = {"trivial": "exact", "finite": "exact", "infinite": "flagged"}
 #: scales of the ``scale`` inputs (coordinates multiplied by each)
 SCALES = (1e-8, 1e-3, 1e3, 1e6)
 
@@ -69,6 +73,21 @@ class Molecule:
     def degenerate(self) -> bool:
         """Whether the molecule has a non-trivial point group (everything but ``asymmetric``)."""
         return self.symmetry != "asymmetric"
+
+    @property
+    def stabilizer(self) -> str:
+        """``"trivial"``, ``"finite"`` (a point group: mirror, planar, symmetric tops, the
+        polyhedra, rings) or ``"infinite"`` (linear: every rotation about the axis fixes it).
+
+        Frame averaging (and ``pca`` canonicalization averaging its candidates) is exact on the
+        first two kinds, with the finite frame sets of
+        :mod:`symkit.symmetrizers._symmetric_frames` where the covariance is degenerate; only
+        ``"infinite"`` inputs are flagged and equivariant in distribution
+        (:data:`FRAME_OUTCOMES`).
+        """
+        if self.symmetry == "asymmetric":
+            return "trivial"
+        return "infinite" if self.symmetry == "linear" else "finite"
 
     def tensors(self, dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:
         """``(numbers (N,), positions (N, 3))`` as floating tensors of ``dtype``."""

@@ -16,7 +16,14 @@ import torch
 
 from symkit.registry import registry
 from symkit.reps import space_dim
-from symkit.testing import check_hard_inputs, molecule_in_spec, num_nodes
+from symkit.testing import (
+    FRAME_OUTCOMES,
+    check_hard_inputs,
+    hard_inputs,
+    molecule_in_spec,
+    molecules,
+    num_nodes,
+)
 
 from .conftest import registered_groups
 from .test_conformance import NO_CLAIM
@@ -72,3 +79,28 @@ def test_the_corpus_runs_every_part_that_acts_on_points():
 def test_hard_inputs(name, canonicalizer, group, dtype):
     check_hard_inputs(name, group, canonicalizer=canonicalizer, dtypes=(dtype,),
                       forces=dtype == torch.float64)
+
+
+#: the corpus groups both PCA-frame parts act on (O(3), SO(3), E(3), SE(3))
+ROTATION_GROUPS = [(n, g) for n, g in GROUPS
+                   if _supports(registry("canonicalizers").get("pca"), g)]
+
+
+@pytest.mark.parametrize(("name", "canonicalizer"), [("frame_averaging", None),
+                                                      ("canonicalization", "pca")])
+@pytest.mark.parametrize(("gname", "group"), ROTATION_GROUPS, ids=[g for g, _ in ROTATION_GROUPS])
+def test_frames_are_exact_wherever_the_stabilizer_is_finite(name, canonicalizer, gname, group):
+    """Methane, benzene, SF6, ammonia (degenerate covariance, finite point group): ``exact``,
+    not ``flagged``; only the linear CO2 (an infinite stabilizer) is flagged. Per molecule
+    alone and inside the padded and ragged batches of every molecule."""
+    spec = molecule_in_spec()
+    inputs = [c for c in hard_inputs(spec) if c.name.startswith("mol:")
+              or c.name in ("padded", "ragged")]
+    reports = check_hard_inputs(name, group, canonicalizer=canonicalizer, inputs=inputs,
+                                dtypes=(torch.float64,))
+    expected = [FRAME_OUTCOMES[m.stabilizer] for m in molecules()]
+    for m, want in zip(molecules(), expected):
+        assert reports[("float64", f"mol:{m.name}")].outcomes == [want], m.name
+    for layout in ("padded", "ragged"):
+        assert reports[("float64", layout)].outcomes == expected, layout
+    assert {repr(g) for _, g in ROTATION_GROUPS} == {"O(3)", "SO(3)", "E(3)", "SE(3)"}
