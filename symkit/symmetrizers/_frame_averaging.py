@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from symkit.groups import Group, Symmetric, Translation
+from symkit.groups import Group, Symmetric, Translation, map_element
 from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
@@ -54,6 +54,7 @@ from symkit.symmetrizers._geometry import (
     proper_only,
     vector_fields,
 )
+from symkit.symmetrizers._product_frames import product_elements, product_parts
 from symkit.symmetrizers._sorting import sorting_frame
 from symkit.symmetrizers._symmetric_frames import (
     MAX_FRAMES,
@@ -98,10 +99,17 @@ class FrameAveraging(Symmetrizer):
     ):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
         if not self.supports(group):
-            raise ValueError(f"frame_averaging supports O(d), SO(d), E(d), SE(d), T(d), S_N; "
-                             f"got {group!r}")
+            raise ValueError(f"frame_averaging supports O(d), SO(d), E(d), SE(d), T(d), S_N "
+                             f"and S_N x O(d)/SO(d)/E(d)/SE(d); got {group!r}")
         self.sorting = isinstance(group, Symmetric)
         self.field = None if self.sorting else point_field(in_spec, field)
+        self.product = product_parts(group)
+        if self.product is not None:  # S_N x E(d): a Euclidean frame, then sorting
+            self._euclidean = FrameAveraging(
+                nn.Identity(), self.product.euclidean, in_spec, out_spec, field=field,
+                extra_fields=extra_fields, degeneracy_tol=degeneracy_tol,
+                degenerate=degenerate, max_frames=max_frames, generator=generator,
+            )
         self.key = key
         self.extra_fields = tuple(extra_fields)
         self.stochastic, self.train_samples, self.eval_samples = (
@@ -114,7 +122,8 @@ class FrameAveraging(Symmetrizer):
 
     @classmethod
     def supports(cls, group: Group) -> bool:
-        return is_pca_group(group) or isinstance(group, Symmetric)
+        return (is_pca_group(group) or isinstance(group, Symmetric)
+                or product_parts(group) is not None)
 
     @property
     def is_exact(self) -> bool:
@@ -129,6 +138,8 @@ class FrameAveraging(Symmetrizer):
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[object, Tensor]:
         if self.sorting:
             return self._sorting_elements(sample)
+        if self.product is not None:
+            return self._product_elements(sample)
         layout = batch_layout(sample, self.in_spec)
         points = sample[self.field]
         mom = point_moments(
@@ -206,6 +217,32 @@ class FrameAveraging(Symmetrizer):
         k = rot.shape[1]
         g = make_element(self.group, rot.reshape(b * k, d, d),
                          mom.center.repeat_interleave(k, dim=0))
+        return g, weights
+
+    def _product_elements(self, sample: Mapping[str, Tensor]) -> tuple[tuple, Tensor]:
+        """S_N x E(d): the Euclidean frame, each canonical cloud sorted (`._product_frames`)."""
+        if batch_layout(sample, self.in_spec).batch is not None:
+            raise ValueError(f"frame averaging on {self.group!r} needs dense samples (B, N, ...) "
+                             f"with an optional mask: S_N permutes a fixed number of nodes")
+        inner = self._euclidean
+        inner.generator = self.generator
+        g_e, w_e = inner.elements(sample)
+        g, weights, sampled = product_elements(
+            self.product, self.group, g_e, w_e, sample, inner.field, self.in_spec,
+            tol=gap_tol(self.degeneracy_tol, sample[inner.field].dtype),
+            max_ties=self.max_ties, generator=self.generator,
+        )
+        self.flagged = inner.flagged | sampled
+        self._metrics = dict(inner._metrics) | {"degenerate_fraction": _fraction(self.flagged)}
+        draws = self._draws()
+        if draws is not None:
+            gen = self.generator
+            pick = torch.multinomial(weights.to(gen.device) if gen is not None else weights,
+                                     draws, replacement=True, generator=gen).to(weights.device)
+            b, k = weights.shape
+            flat = (pick + k * torch.arange(b, device=pick.device)[:, None]).reshape(-1)
+            g = map_element(lambda t: t[flat.to(t.device)], g)
+            weights = weights.new_full((b, draws), 1.0 / draws)
         return g, weights
 
     def _sorting_elements(self, sample: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
