@@ -4,7 +4,7 @@ Every kind answers *which elements, with which weights?* (:meth:`Symmetrizer.ele
 shares one batched forward pass ``y = sum_k w_k g_k . backbone(g_k^-1 x)``.
 
 Registered (registry ``symmetrizers``): ``group_averaging``, ``frame_averaging``,
-``canonicalization``.
+``canonicalization``; (registry ``canonicalizers``) ``pca_sort`` for S_N x O(d)/E(d).
 """
 
 from symkit.symmetrizers._base import Symmetrizer, Unsymmetrized, cast_element, tile_elements
@@ -21,7 +21,10 @@ from symkit.symmetrizers._frames import (
     sign_vectors,
 )
 from symkit.symmetrizers._group_averaging import GroupAveraging, group_averaging
+from symkit.symmetrizers._product_canonicalization import ProductCanonicalizer, pca_sort
+from symkit.symmetrizers._product_frames import product_parts
 from symkit.symmetrizers._sorting import sorting_frame
+from symkit.symmetrizers._symmetric_frames import point_set_frames, symmetric_frames
 
 __all__ = [
     "Symmetrizer",
@@ -45,4 +48,9 @@ __all__ = [
     "haar_blocks",
     "sign_vectors",
     "sorting_frame",
+    "ProductCanonicalizer",
+    "pca_sort",
+    "product_parts",
+    "point_set_frames",
+    "symmetric_frames",
 ]

@@ -36,7 +36,7 @@ from symkit.symmetrizers._batching import batch_layout, data_dtype
 __all__ = ["Canonicalization", "canonicalization", "default_canonicalizer"]
 
 #: canonicalizer used for a group when none is named
-_DEFAULTS = ("pca", "centroid", "scale", "sort")
+_DEFAULTS = ("pca", "centroid", "scale", "sort", "pca_sort")
 
 
 def default_canonicalizer(group: Group) -> str:

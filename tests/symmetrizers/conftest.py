@@ -23,6 +23,9 @@ def registered_groups() -> list[tuple[str, object]]:
     product = registry("groups").get("product").load()
     cases.append(("product(symmetric,so3)", product(["symmetric", "so3"])))
     cases.append(("product(c4,symmetric)", product(["c4", "symmetric"])))
+    # point clouds and graphs: frame averaging and pca_sort canonicalization (issue 17 item 5)
+    cases.append(("product(symmetric,e3)", product(["symmetric", "e3"])))
+    cases.append(("product(o3,symmetric)", product(["o3", "symmetric"])))
     return cases
 
 
