@@ -7,16 +7,24 @@ A frame ``F(x)`` is a set of elements with ``F(g x) = g F(x)``; averaging
   ``{(Q diag(s), c)}`` over sign vectors ``s``; ``2^d`` elements for O(d)/E(d), ``2^(d-1)`` for
   SO(d)/SE(d), one (the centroid) for T(d). Degenerate eigenspaces get Haar-random bases,
   drawn independently for each frame slot (see the module docs of ``_frames``).
+* **Symmetric frames** for degenerate samples whose stabilizer is finite (methane, benzene,
+  SF6; :mod:`symkit.symmetrizers._symmetric_frames`, Lin et al. 2024): the finite frame set
+  built from the points by invariant choices, replacing the Haar completion (``degenerate:
+  symmetric``, the default): exact and deterministic, ``|F|`` = the point group's order.
 * **Sorting frames** for S_N (:mod:`symkit.symmetrizers._sorting`).
+* **Product frames** for S_N x O(d)/SO(d)/E(d)/SE(d) (:mod:`symkit.symmetrizers._product_frames`):
+  the Euclidean frame, each canonical cloud sorted by invariant features and coordinates.
 
 Stochastic frame averaging draws ``train_samples`` frame elements per sample (uniformly, with
 replacement) while training, and uses the full frame at evaluation (or ``eval_samples`` draws
 when set).
 
 **Outcomes per sample.** Exact (to the dtype's precision) when the covariance eigenvalues are
-distinct (planar molecules included: their reflection through the plane is in the frame) or
-the sorting key has no ties; otherwise ``flagged`` (a degenerate eigenspace, a sample without
-points, or tied keys with sampled tie-breaks) and equivariant in distribution. A sample with a
+distinct (planar molecules included: their reflection through the plane is in the frame), when
+they repeat but the stabilizer is finite (symmetric frames), or the sorting key has no ties (or
+its ties are enumerated); otherwise ``flagged`` (an infinite stabilizer: linear inputs, a single
+point; a sample without points; tied keys with sampled tie-breaks) and equivariant in
+distribution. A sample with a
 NaN/Inf raises :class:`~symkit.errors.SampleError` naming it.
 
 **Gradient.** ``f`` is differentiable in the inputs *through the frame*: the frame elements
