@@ -65,7 +65,7 @@ def test_groups_and_options_it_refuses():
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("center", ["image", "centroid"])
+@pytest.mark.parametrize("center", ["image", "centroid", "learned"])
 def test_exact_on_quarter_turns(dtype, center):
     """Bilinear sampling commutes with the pixel grid's rot90: h(g x) = g h(x) and the
     canonicalized model is invariant, to rounding."""
@@ -84,11 +84,12 @@ def test_exact_on_quarter_turns(dtype, center):
     assert err.relative <= tol, err
 
 
-def test_pose_follows_continuous_rotations_and_scalings_up_to_resampling():
+@pytest.mark.parametrize("center", ["centroid", "learned"])
+def test_pose_follows_continuous_rotations_and_scalings_up_to_resampling(center):
     """The resampling error, measured: for random angles and log-normal scales (std 0.2) the
     pose moves with the element to a few degrees and a tenth of the log scale."""
     group = product([SO2, SCALE])
-    c = _canon(group, center="centroid").double()
+    c = _canon(group, center=center).double()
     images, _ = _digits(64)
     x = images.double()
     el = group.sample(64, generator=torch.Generator().manual_seed(0))
@@ -155,3 +156,23 @@ def test_check_reports_the_resampling_error(tmp_path, capsys):
     assert data["exact"] is True and data["exact_actions"] is False
     assert 0 < data["equivariance"]["all"] < 0.1
     assert any("claims exact equivariance: up to resampling" in line for line in out)
+
+
+def test_learned_translation_pose_follows_shifts_and_quarter_turns():
+    """Ordinary coordinates are canonical for translations: the learned centre moves with a
+    shift of a digit inside the frame, and turns with it under rot90, to rounding."""
+    from symkit_vision.canonicalizers._translation_pose import TranslationPose
+
+    torch.manual_seed(0)
+    pose = TranslationPose(1, 8).double()
+    images, _ = _digits(8)
+    x = torch.nn.functional.pad(images.double(), (8, 8, 8, 8))  # room to move
+    size = x.shape[-1]
+    with torch.no_grad():
+        c = pose(x)
+        shifted = pose(torch.roll(x, (3, -4), dims=(-2, -1)))  # 3 rows down, 4 columns left
+        turned = pose(torch.rot90(x, 1, dims=(-2, -1)))  # a quarter turn counterclockwise
+    step = torch.tensor([-4 * 2 / size, -3 * 2 / size], dtype=torch.float64)
+    assert torch.allclose(shifted - c, step.expand_as(c), atol=1e-9)
+    assert torch.allclose(turned, torch.stack([-c[:, 1], c[:, 0]], -1), atol=1e-9)
+    assert pose(torch.zeros(1, 1, 8, 8, dtype=torch.float64)).abs().max() == 0

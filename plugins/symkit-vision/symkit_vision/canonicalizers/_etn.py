@@ -20,9 +20,12 @@ normalize the scale), or one joint predictor (``[rotation_scale]``). The centre 
 log-polar grid is itself a pose in ordinary (Cartesian) coordinates, where translations act
 by translation: ``center: centroid`` uses the intensity centroid ``c(x) = sum_p |x_p| p /
 sum_p |x_p|``, which moves with rotations and scalings about the image centre, so an
-off-centre object is still read about itself. symkit's image representation acts through the
-linear part of a group (module :mod:`symkit.reps._image`), so translations are not
-canonicalized into the element; they only choose the origin of the canonical coordinates.
+off-centre object is still read about itself; ``center: learned`` predicts it, the soft
+arg-max of a square-symmetric convolutional heat map in ordinary coordinates
+(:mod:`._translation_pose`), exact for quarter turns as well. symkit's image
+representation acts through the linear part of a group (module :mod:`symkit.reps._image`), so
+translations are not canonicalized into the element; they only choose the origin of the
+canonical coordinates.
 
 **Exactness.** Bilinear sampling on a square pixel grid commutes with its rot90/flip
 symmetries, so with ``n_angles`` a multiple of 4 the predicted pose is exact (to rounding)
@@ -34,7 +37,8 @@ image representation is not exact on SO(2) or scalings, so nothing claims more).
 whose heat map has no preferred angle (a mean resultant below ``1e-6``, e.g. a blank image)
 are ``flagged``.
 
-Cost: one pose-network call per transform on a ``(C, n_radii, n_angles)`` log-polar image,
+Cost: one pose-network call per transform (and one translation-pose call with
+``center: learned``) on a ``(C, n_radii, n_angles)`` log-polar image,
 plus one backbone call per input.
 """
 
@@ -52,6 +56,7 @@ from symkit.errors import ConfigError
 from symkit.groups import Group, Scaling, SpecialOrthogonal
 from symkit.reps import Image
 from symkit.spec import Spec
+from symkit_vision.canonicalizers._translation_pose import TranslationPose
 
 __all__ = ["EquivariantTransformer", "LogPolarPose", "equivariant_transformer", "log_polar",
            "intensity_centroid", "TRANSFORMS"]
@@ -59,7 +64,7 @@ __all__ = ["EquivariantTransformer", "LogPolarPose", "equivariant_transformer", 
 #: the pose predictors and the group factors they produce
 TRANSFORMS = {"rotation": ("rotation",), "scale": ("scale",),
               "rotation_scale": ("rotation", "scale")}
-CENTERS = ("image", "centroid")
+CENTERS = ("image", "centroid", "learned")
 _DEGENERATE = 1e-6
 
 
@@ -161,7 +166,8 @@ class EquivariantTransformer(Canonicalizer):
         transforms: pose predictors in the order they run, from ``rotation``, ``scale``,
             ``rotation_scale``; together they must cover the group's factors once each
             (default: one predictor for the whole group).
-        center: ``image`` (the image centre) or ``centroid`` (the intensity centroid).
+        center: ``image`` (the image centre), ``centroid`` (the intensity centroid) or
+            ``learned`` (a translation pose network in ordinary coordinates).
         field: the image field (default: the first ``image`` field).
         channels: image channels ``C``; hidden: width of each pose network.
         n_radii, n_angles: log-polar grid (``n_angles`` a multiple of 4 keeps quarter turns
@@ -208,6 +214,7 @@ class EquivariantTransformer(Canonicalizer):
         self.grid = (n_radii, n_angles, r_min)
         self.poses = nn.ModuleList([LogPolarPose(channels, hidden, n_radii, n_angles, r_min)
                                     for _ in transforms])
+        self.translation = TranslationPose(channels, hidden) if center == "learned" else None
         self._metrics, self.flagged = {}, None
 
     #: exact for quarter turns; on other elements up to resampling error (module docs)
@@ -223,7 +230,7 @@ class EquivariantTransformer(Canonicalizer):
         x = sample[self.field]
         x = x.reshape(x.shape[0], -1, *x.shape[-2:])
         if x.is_floating_point() and self.poses[0].convs[0].weight.dtype != x.dtype:
-            self.poses.to(x.dtype)  # follow the data (float64 checks, half precision)
+            self.to(x.dtype)  # follow the data (float64 checks, half precision)
         b = x.shape[0]
         angle = torch.zeros(b, dtype=x.dtype, device=x.device)
         log_scale = torch.zeros_like(angle)
@@ -232,8 +239,9 @@ class EquivariantTransformer(Canonicalizer):
         for i, (name, pose) in enumerate(zip(self.transforms, self.poses)):
             if i:  # put the image into the pose predicted so far, then read the rest
                 current = _undo(x, angle, log_scale)
-            center = (intensity_centroid(current) if self.center == "centroid"
-                      else current.new_zeros(b, 2))
+            center = (intensity_centroid(current) if self.center == "centroid" else
+                      self.translation(current) if self.translation is not None else
+                      current.new_zeros(b, 2))
             a, s, resultant = pose(log_polar(current, center, *self.grid))
             if "rotation" in TRANSFORMS[name]:
                 angle = angle + a
@@ -273,7 +281,7 @@ def equivariant_transformer(group: Group, in_spec: Spec, *, transforms: list[str
 
     Args:
         transforms: pose predictors in order (``rotation``, ``scale``, ``rotation_scale``).
-        center: ``image`` or ``centroid`` (the origin of the log-polar grid).
+        center: ``image``, ``centroid`` or ``learned`` (the origin of the log-polar grid).
         field: the image field; channels: image channels; hidden: pose-network width.
         n_radii, n_angles, r_min: the log-polar grid.
         group, in_spec: filled from the model's context.
