@@ -16,8 +16,7 @@ from symkit.groups import Orthogonal, Scaling, SpecialOrthogonal, c4, product
 from symkit.registry import registry
 from symkit.reps import image, scalar
 from symkit.spec import Spec
-from symkit.testing import equivariance_error
-from symkit.testing._symmetrizers import QuarterTurns
+from symkit.testing import QuarterTurns, equivariance_error
 
 IN = Spec({"image": image()})
 OUT = Spec({"logits": scalar()})
