@@ -178,7 +178,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
              f"{min(eq.max_samples, len(dataset))} {split} samples"]
     lines += [f"  {kind:<12} relative error {value:.3g}" for kind, value in errors.items()]
     data["exact"] = bool(getattr(model, "is_exact", False))
-    claim = "yes" if data["exact"] else "no (measured above)"
+    # an exact symmetrizer is exact only where the group acts exactly on its fields (images on
+    # SO(2) or scalings are resampled): say so instead of a bare "yes"
+    inexact = [n for n, f in [*model.in_spec.items(), *model.out_spec.items()]
+               if not f.rep.is_exact(model.group)]
+    data["exact_actions"] = not inexact
+    claim = ("no (measured above)" if not data["exact"] else "yes" if not inexact else
+             f"up to resampling ({', '.join(inexact)} resampled on {model.group!r}; measured "
+             "above)")
     lines.append(f"  claims exact equivariance: {claim}")
     if args.worst_case:
         from symkit.runner.data import first_batch

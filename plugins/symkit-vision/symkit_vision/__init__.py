@@ -5,7 +5,8 @@ Registers (scope ``vision``), lazily:
 * datasets: ``mnist`` (a 5,000-digit MNIST subset shipped with the package, optional rotations)
 * backbones: ``cnn_classifier``, ``resnet_small``
 * canonicalizers: ``spatial_transformer`` (Jaderberg et al. 2015: a learned, non-equivariant
-  baseline that claims no equivariance)
+  baseline that claims no equivariance), ``equivariant_transformer`` (Tai et al. 2019: pose
+  in log-polar canonical coordinates, equivariant up to resampling)
 
 Group actions on images are symkit's core ``image`` representation (exact rot90/flip for
 multiples of 90 degrees, bilinear resampling otherwise); this plugin does not redefine them.
@@ -25,6 +26,8 @@ _PARTS = (
     ("backbones", "cnn_classifier", "symkit_vision.backbones:cnn_classifier"),
     ("backbones", "resnet_small", "symkit_vision.backbones:resnet_small"),
     ("canonicalizers", "spatial_transformer", "symkit_vision.canonicalizers:spatial_transformer"),
+    ("canonicalizers", "equivariant_transformer",
+     "symkit_vision.canonicalizers:equivariant_transformer"),
 )
 
 

@@ -14,6 +14,7 @@ def test_discovered_and_registered():
         ("backbones", "vision::cnn_classifier"),
         ("backbones", "vision::resnet_small"),
         ("canonicalizers", "vision::spatial_transformer"),
+        ("canonicalizers", "vision::equivariant_transformer"),
     }
     assert info.version == "0.1.0"
 

@@ -3,7 +3,8 @@ augmentation, invariant MDS inputs, soft equivariance and orbit-distance frames.
 
 Registered in ``canonicalizers``: ``learned_group_cnn``, ``learned_image_frame``,
 ``learned_point_frame``, ``learned_sort``. Registered in ``symmetrizers``:
-``learned_canonicalization``, ``probabilistic``, ``learned_augmentation``, ``mds_invariant``,
+``learned_canonicalization``, ``probabilistic``, ``learned_augmentation``,
+``constrained_augmentation``, ``mds_invariant``,
 ``soft_equivariance``, ``orbit_distance``.
 """
 
@@ -14,6 +15,11 @@ from symkit.symmetrizers.learned._canonicalizers import (
     ImageFrameCanonicalizer,
     PointFrameCanonicalizer,
     SortCanonicalizer,
+)
+from symkit.symmetrizers.learned._constrained_augmentation import (
+    ConstrainedAugmentation,
+    constrained_augmentation,
+    metropolis_hastings,
 )
 from symkit.symmetrizers.learned._inputs import (
     check_finite,
@@ -85,6 +91,9 @@ __all__ = [
     "probabilistic",
     "LearnedAugmentation",
     "learned_augmentation",
+    "ConstrainedAugmentation",
+    "constrained_augmentation",
+    "metropolis_hastings",
     "MDSInvariant",
     "mds_coordinates",
     "mds_invariant",
