@@ -38,6 +38,14 @@ METHODS = {
     "group averaging C8": ("upright_ga8_cnn.yaml", []),
     "canonicalization (fixed scorer)": ("upright_canon_cnn.yaml", []),
     "learned canonicalization": ("upright_lc_cnn.yaml", []),
+    "learned canonicalization, prior 100": ("upright_lc_cnn.yaml", [
+        "model.symmetrizer.canonicalizer.prior_weight=100"]),
+    "learned canonicalization, hidden 8": ("upright_lc_cnn.yaml", [
+        "model.symmetrizer.canonicalizer.hidden=8"]),
+    "learned canonicalization, shallow (1 layer, 5x5)": ("upright_lc_cnn.yaml", [
+        "model.symmetrizer.canonicalizer.layers=1", "model.symmetrizer.canonicalizer.downsample=1",
+        "model.symmetrizer.canonicalizer.kernel_size=5", "model.symmetrizer.canonicalizer.hidden=8",
+        "model.symmetrizer.canonicalizer.prior_weight=0.5"]),
     "learned augmentation SO(2)": ("upright_laug_cnn.yaml", []),
 }
 
@@ -157,6 +165,20 @@ class Job:
         """Fraction of the digits of the last :meth:`c4_error` that the model flagged."""
         return getattr(self, "_c4_flagged", 0.0)
 
+    def identity_rate(self, dataset) -> float | None:
+        """Fraction of ``dataset``'s images (upright ones: the validation split) that the
+        model's learned canonicalizer maps to the identity; ``None`` without one."""
+        import torch
+
+        canonicalizer = getattr(self.model, "canonicalizer", None)
+        if canonicalizer is None or not hasattr(canonicalizer, "identity_mask"):
+            return None
+        self.model.eval()
+        images = torch.stack([dataset[i]["image"] for i in range(len(dataset))])
+        with torch.no_grad():
+            proposal = canonicalizer.propose({"image": images})
+        return float(canonicalizer.identity_mask(proposal).double().mean())
+
     def parameters(self) -> dict[str, int]:
         count = {"total": sum(p.numel() for p in self.model.parameters())}
         backbone = getattr(self.model, "backbone", None)
@@ -194,6 +216,7 @@ def table(args: argparse.Namespace) -> dict:
                "test_c4": job.accuracy(job.test_sets["c4"]),
                "test_so2": job.accuracy(job.test_sets["so2"]),
                "c4_error": job.c4_error(), "c4_flagged": job.c4_flagged(),
+               "identity_rate_upright": job.identity_rate(job.valid_set),
                "epoch_s_median": statistics.median(job.epoch_s),
                "epoch_s": [round(t, 3) for t in job.epoch_s],
                "train_s": round(sum(job.epoch_s), 2), "parameters": job.parameters()}
