@@ -164,10 +164,12 @@ class ImageFrameCanonicalizer(LearnedCanonicalizer):
     compute_dtype = torch.float64
 
     def __init__(self, group: Group, in_spec: Spec | None = None, field: str | None = None,
-                 in_channels: int = 1, hidden: int = 16, layers: int = 2, **kwargs):
+                 in_channels: int = 1, hidden: int = 16, layers: int = 3, *,
+                 downsample: int = 1, dilate: bool = True, **kwargs):
         super().__init__(group, in_spec, **kwargs)
         self.field = find_field(in_spec, Image, field)
-        self.net = ImageVectors(in_channels + self.noise_dim, 2, hidden, layers)
+        self.net = ImageVectors(in_channels + self.noise_dim, 2, hidden, layers, downsample,
+                                dilate)
 
     @classmethod
     def supports(cls, group: Group) -> bool:
@@ -318,11 +320,13 @@ def learned_group_cnn(
 @register("canonicalizers", "learned_image_frame")
 def learned_image_frame(
     group: Group, in_spec: Spec | None = None, field: str | None = None, in_channels: int = 1,
-    hidden: int = 16, layers: int = 2, noise_dim: int = 0, prior_weight: float = 0.0,
+    hidden: int = 16, layers: int = 3, downsample: int = 1, dilate: bool = True,
+    noise_dim: int = 0, prior_weight: float = 0.0,
 ) -> ImageFrameCanonicalizer:
     """SO(2)/O(2) canonicalizer for images from equivariant moment vectors."""
     return ImageFrameCanonicalizer(group, in_spec, field, in_channels, hidden, layers,
-                                   noise_dim=noise_dim, prior_weight=prior_weight)
+                                   downsample=downsample, dilate=dilate, noise_dim=noise_dim,
+                                   prior_weight=prior_weight)
 
 
 @register("canonicalizers", "learned_point_frame")
