@@ -34,7 +34,8 @@ def digits_table(result: dict) -> str:
         lines.append(
             f"| {r['method']} | {r['test_c4']:.3f} | {r['test_so2']:.3f} | "
             f"{r['valid_upright']:.3f} | {'-' if ident is None else f'{ident:.3f}'} | "
-            f"{r['c4_error']:.2g} | {r['epoch_s_median']:.1f} | {r['epoch_vs_plain']:.2f} | "
+            f"{r['c4_error']:.2g} | {r['epoch_s_median']:.1f} | "
+            f"{'-' if r.get('epoch_vs_plain') is None else format(r['epoch_vs_plain'], '.2f')} | "
             f"{r['parameters']['total']:,}{'' if canon is None else f' ({canon:,})'} |")
     return "\n".join(lines)
 
