@@ -23,15 +23,20 @@ def digits_table(result: dict) -> str:
         f"Recorded {start['date']} - {end['date']}; {_machine(start)} at the start, "
         f"{end['load'][0]} at the end.",
         "",
-        "| method | test acc. c4 | test acc. so2 | valid acc. upright | C4 error | "
-        "s / epoch (median) | vs plain | parameters |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | test acc. c4 | test acc. so2 | valid acc. upright | identity rate "
+        "(upright valid) | C4 error | s / epoch (median) | vs plain | parameters "
+        "(canonicalizer) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
+        ident = r.get("identity_rate_upright")
+        canon = r["parameters"].get("canonicalizer")
         lines.append(
             f"| {r['method']} | {r['test_c4']:.3f} | {r['test_so2']:.3f} | "
-            f"{r['valid_upright']:.3f} | {r['c4_error']:.2g} | {r['epoch_s_median']:.1f} | "
-            f"{r['epoch_vs_plain']:.2f} | {r['parameters']['total']:,} |")
+            f"{r['valid_upright']:.3f} | {'-' if ident is None else f'{ident:.3f}'} | "
+            f"{r['c4_error']:.2g} | {r['epoch_s_median']:.1f} | "
+            f"{'-' if r.get('epoch_vs_plain') is None else format(r['epoch_vs_plain'], '.2f')} | "
+            f"{r['parameters']['total']:,}{'' if canon is None else f' ({canon:,})'} |")
     return "\n".join(lines)
 
 
@@ -54,6 +59,25 @@ def speed_table(result: dict) -> str:
             f"{', '.join(f'{x:.2f}' for x in r['ratios'])} | {p.get('backbone', p['total']):,} | "
             f"{p.get('canonicalizer', 0):,} | {r['test_c4']:.3f} | {r['test_so2']:.3f} | "
             f"{r['c4_error']:.2g} |")
+    return "\n".join(lines)
+
+
+def frozen_table(result: dict) -> str:
+    start, end = result["machine_start"], result["machine_end"]
+    lines = [
+        f"Recorded {start['date']} - {end['date']}; {_machine(start)} at the start, "
+        f"{end['load'][0]} at the end.",
+        "",
+        "| model | epochs | valid acc. upright | test acc. c4 | test acc. so2 | identity rate "
+        "(upright valid) | C4 error | trainable parameters |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        ident = r.get("identity_rate_upright")
+        lines.append(
+            f"| {r['model']} | {r['epochs']} | {r['valid_upright']:.3f} | {r['test_c4']:.3f} | "
+            f"{r['test_so2']:.3f} | {'-' if ident is None else f'{ident:.3f}'} | "
+            f"{r['c4_error']:.2g} | {r['trainable_parameters']:,} |")
     return "\n".join(lines)
 
 
@@ -80,9 +104,12 @@ def main(argv: list[str] | None = None) -> None:
     results = Path(args.results)
     files = ("digits_20ep.json", "digits.json", "digits_20ep_subset.json",
              "digits_5ep_lr1e-3_b64.json", "lc_speed_2.json", "lc_speed.json",
-             "lc_speed_h64.json", "lc_speed_all_3ep_lr1e-3.json", "nbody.json")
+             "lc_speed_h64.json", "lc_speed_all_3ep_lr1e-3.json", "nbody.json",
+             "digits_lc_gcnn.json", "digits_lc_covering.json", "digits_frozen.json",
+             "digits_so2_frame.json", "fashion_lc.json")
     for name in files:
-        render = (digits_table if name.startswith("digits") else
+        render = (frozen_table if "frozen" in name else
+                  digits_table if name.startswith(("digits", "fashion")) else
                   speed_table if name.startswith("lc_speed") else nbody_table)
         if (results / name).exists():
             print(f"<!-- {name} -->")

@@ -14,4 +14,12 @@ PYTHON=${PYTHON:-python3}
 for plugin in plugins/*/ contrib/symkit-*/; do
   .venv/bin/python -m pip install -q -e "$plugin"
 done
+# Fashion-MNIST (Debian's dataset-fashion-mnist: vision::fashion_mnist, its tests and the digits
+# benchmark) where apt-get works as root; never fatal: without it those tests skip with a message.
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] \
+    && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  { apt-get install -y -q --no-install-recommends dataset-fashion-mnist \
+    || { apt-get update -q && apt-get install -y -q --no-install-recommends dataset-fashion-mnist; }
+  } >/dev/null 2>&1 || echo "note: dataset-fashion-mnist not installed; its tests skip"
+fi
 .venv/bin/symkit plugins

@@ -41,8 +41,10 @@ def test_digits_smoke(tmp_path):
     assert [r["method"] for r in rows] == ["plain CNN", "learned canonicalization"]
     for row in rows:
         for key in ("test_c4", "test_so2", "c4_error", "c4_flagged", "epoch_s_median",
-                    "parameters"):
+                    "parameters", "identity_rate_upright"):
             assert key in row
+    assert rows[0]["identity_rate_upright"] is None
+    assert 0 <= rows[1]["identity_rate_upright"] <= 1
     # exactly C4-invariant on the digits it does not flag (tied canonicalization scores)
     assert rows[1]["c4_error"] < 1e-5, rows[1]
     assert rows[1]["c4_flagged"] < 0.5, rows[1]
@@ -54,6 +56,18 @@ def test_digits_speed_smoke(tmp_path):
     digits.main(["--smoke", "--speed", "--channels", "8", "16", "--out", str(out)])
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 3 and rows[0]["ratio_median"] == 1.0
+
+
+def test_digits_frozen_smoke(tmp_path):
+    """Train upright, freeze, train the canonicalizer only: only its parameters train."""
+    digits = _load("benchmarks/digits.py")
+    out = tmp_path / "frozen.json"
+    digits.main(["--smoke", "--frozen", "--epochs", "1", "--frozen-epochs", "1",
+                 "--out", str(out)])
+    base, adapted = json.loads(out.read_text())["rows"]
+    assert base["trainable_parameters"] == 16698  # the whole [16, 32] CNN
+    assert adapted["trainable_parameters"] == 4817  # the default learned_group_cnn alone
+    assert adapted["c4_error"] < 1e-5 and base["identity_rate_upright"] is None
 
 
 def test_plots(tmp_path):

@@ -2,7 +2,8 @@
 
 Registers (scope ``vision``), lazily:
 
-* datasets: ``mnist`` (a 5,000-digit MNIST subset shipped with the package, optional rotations)
+* datasets: ``mnist`` (a 5,000-digit MNIST subset shipped with the package, optional rotations),
+  ``fashion_mnist`` (read from Debian's ``dataset-fashion-mnist`` files, same splits)
 * backbones: ``cnn_classifier``, ``resnet_small``
 * canonicalizers: ``spatial_transformer`` (Jaderberg et al. 2015: a learned, non-equivariant
   baseline that claims no equivariance), ``equivariant_transformer`` (Tai et al. 2019: pose
@@ -23,6 +24,7 @@ __all__ = ["__version__", "SYMKIT_API_VERSION", "symkit_register"]
 
 _PARTS = (
     ("datasets", "mnist", "symkit_vision.datasets:mnist"),
+    ("datasets", "fashion_mnist", "symkit_vision.datasets:fashion_mnist"),
     ("backbones", "cnn_classifier", "symkit_vision.backbones:cnn_classifier"),
     ("backbones", "resnet_small", "symkit_vision.backbones:resnet_small"),
     ("canonicalizers", "spatial_transformer", "symkit_vision.canonicalizers:spatial_transformer"),

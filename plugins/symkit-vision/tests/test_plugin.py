@@ -11,6 +11,7 @@ def test_discovered_and_registered():
     assert info.status == "ok", info.error
     assert set(info.registered) == {
         ("datasets", "vision::mnist"),
+        ("datasets", "vision::fashion_mnist"),
         ("backbones", "vision::cnn_classifier"),
         ("backbones", "vision::resnet_small"),
         ("canonicalizers", "vision::spatial_transformer"),

@@ -34,7 +34,11 @@ from symkit.spec import Field, Spec
 from symkit.symmetrizers._base import tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout
 from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer, Proposal
-from symkit.symmetrizers.learned._image_nets import ImageVectors, LiftingScores, with_noise_channels
+from symkit.symmetrizers.learned._image_nets import (
+    GroupCNNScores,
+    ImageVectors,
+    with_noise_channels,
+)
 from symkit.symmetrizers.learned._inputs import (
     check_finite,
     degeneracy_tol,
@@ -121,13 +125,17 @@ class GroupCNNCanonicalizer(LearnedCanonicalizer):
     """``h(x) = argmax_g score_g(x)`` with lifting G-CNN scores, for a finite planar group.
 
     Exactly equivariant for groups whose image action is exact (C1, C2, C4, D1, D2, D4).
+    ``hidden``, ``layers``, ``kernel_size``, ``pooling``, ``downsample``: see
+    :class:`._image_nets.GroupCNNScores` (the defaults see the whole of a 28 x 28 image).
     """
 
     def __init__(self, group: Group, in_spec: Spec | None = None, field: str | None = None,
-                 in_channels: int = 1, hidden: int = 16, kernel_size: int = 5, **kwargs):
+                 in_channels: int = 1, hidden: int = 16, kernel_size: int = 3, *,
+                 layers: int = 3, pooling: str = "avg", downsample: int = 2, **kwargs):
         super().__init__(group, in_spec, **kwargs)
         self.field = find_field(in_spec, Image, field)
-        self.net = LiftingScores(group, in_channels + self.noise_dim, hidden, kernel_size)
+        self.net = GroupCNNScores(group, in_channels + self.noise_dim, hidden, layers,
+                                  kernel_size, pooling, downsample)
 
     @classmethod
     def supports(cls, group: Group) -> bool:
@@ -156,10 +164,12 @@ class ImageFrameCanonicalizer(LearnedCanonicalizer):
     compute_dtype = torch.float64
 
     def __init__(self, group: Group, in_spec: Spec | None = None, field: str | None = None,
-                 in_channels: int = 1, hidden: int = 16, layers: int = 2, **kwargs):
+                 in_channels: int = 1, hidden: int = 16, layers: int = 3, *,
+                 downsample: int = 1, dilate: bool = True, **kwargs):
         super().__init__(group, in_spec, **kwargs)
         self.field = find_field(in_spec, Image, field)
-        self.net = ImageVectors(in_channels + self.noise_dim, 2, hidden, layers)
+        self.net = ImageVectors(in_channels + self.noise_dim, 2, hidden, layers, downsample,
+                                dilate)
 
     @classmethod
     def supports(cls, group: Group) -> bool:
@@ -298,22 +308,25 @@ class OrbitScoresCanonicalizer(LearnedCanonicalizer):
 @register("canonicalizers", "learned_group_cnn")
 def learned_group_cnn(
     group: Group, in_spec: Spec | None = None, field: str | None = None, in_channels: int = 1,
-    hidden: int = 16, kernel_size: int = 5, noise_dim: int = 0, prior_weight: float = 0.0,
-    tau: float = 1.0,
+    hidden: int = 16, kernel_size: int = 3, layers: int = 3, pooling: str = "avg",
+    downsample: int = 2, noise_dim: int = 0, prior_weight: float = 0.0, tau: float = 1.0,
 ) -> GroupCNNCanonicalizer:
-    """Lifting G-CNN canonicalizer for C_n/D_n on images (exact where rot90/flip are)."""
+    """Deep lifting G-CNN canonicalizer for C_n/D_n on images (exact where rot90/flip are)."""
     return GroupCNNCanonicalizer(group, in_spec, field, in_channels, hidden, kernel_size,
+                                 layers=layers, pooling=pooling, downsample=downsample,
                                  noise_dim=noise_dim, prior_weight=prior_weight, tau=tau)
 
 
 @register("canonicalizers", "learned_image_frame")
 def learned_image_frame(
     group: Group, in_spec: Spec | None = None, field: str | None = None, in_channels: int = 1,
-    hidden: int = 16, layers: int = 2, noise_dim: int = 0, prior_weight: float = 0.0,
+    hidden: int = 16, layers: int = 3, downsample: int = 1, dilate: bool = True,
+    noise_dim: int = 0, prior_weight: float = 0.0,
 ) -> ImageFrameCanonicalizer:
     """SO(2)/O(2) canonicalizer for images from equivariant moment vectors."""
     return ImageFrameCanonicalizer(group, in_spec, field, in_channels, hidden, layers,
-                                   noise_dim=noise_dim, prior_weight=prior_weight)
+                                   downsample=downsample, dilate=dilate, noise_dim=noise_dim,
+                                   prior_weight=prior_weight)
 
 
 @register("canonicalizers", "learned_point_frame")
