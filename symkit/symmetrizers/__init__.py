@@ -4,7 +4,8 @@ Every kind answers *which elements, with which weights?* (:meth:`Symmetrizer.ele
 shares one batched forward pass ``y = sum_k w_k g_k . backbone(g_k^-1 x)``.
 
 Registered (registry ``symmetrizers``): ``group_averaging``, ``frame_averaging``,
-``canonicalization``.
+``canonicalization``,
+``layerwise_frame_averaging``.
 """
 
 from symkit.symmetrizers._base import Symmetrizer, Unsymmetrized, cast_element, tile_elements
@@ -21,6 +22,11 @@ from symkit.symmetrizers._frames import (
     sign_vectors,
 )
 from symkit.symmetrizers._group_averaging import GroupAveraging, group_averaging
+from symkit.symmetrizers._layerwise import (
+    LayerwiseFrameAveraging,
+    Stage,
+    layerwise_frame_averaging,
+)
 from symkit.symmetrizers._sorting import sorting_frame
 
 __all__ = [
@@ -45,4 +51,7 @@ __all__ = [
     "haar_blocks",
     "sign_vectors",
     "sorting_frame",
+    "LayerwiseFrameAveraging",
+    "Stage",
+    "layerwise_frame_averaging",
 ]
