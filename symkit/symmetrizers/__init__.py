@@ -9,7 +9,7 @@ Registered (registry ``symmetrizers``): ``group_averaging``, ``frame_averaging``
 """
 
 from symkit.symmetrizers._base import Symmetrizer, Unsymmetrized, cast_element, tile_elements
-from symkit.symmetrizers._batching import BatchLayout, Copies, batch_layout
+from symkit.symmetrizers._batching import BatchLayout, Copies, batch_layout, check_finite
 from symkit.symmetrizers._canonicalization import Canonicalization, canonicalization
 from symkit.symmetrizers._frame_averaging import FrameAveraging, frame_averaging
 from symkit.symmetrizers._frames import (
@@ -26,6 +26,12 @@ from symkit.symmetrizers._layerwise import (
     LayerwiseFrameAveraging,
     Stage,
     layerwise_frame_averaging,
+)
+from symkit.symmetrizers._node_frames import (
+    NodeFrames,
+    act_per_node,
+    node_frames,
+    supports_node_frames,
 )
 from symkit.symmetrizers._sorting import sorting_frame
 
@@ -54,4 +60,9 @@ __all__ = [
     "LayerwiseFrameAveraging",
     "Stage",
     "layerwise_frame_averaging",
+    "check_finite",
+    "NodeFrames",
+    "node_frames",
+    "supports_node_frames",
+    "act_per_node",
 ]
