@@ -9,7 +9,7 @@ second moment ``C_i = 1/n_i sum_j r_ij r_ij^T`` (plus ``v_i v_i^T`` for each ext
 ``v``) transforms as ``R C_i R^T`` under ``x -> R x + t``. Its eigenbasis ``Q_i`` (:func:`pca`:
 normalized, the gap tolerance raised to the dtype by :func:`gap_tol`) with axis ``k`` oriented
 by the sign of the third moment ``m_ik = 1/n_i sum_j (q_k . r_ij)^3`` (:func:`third_moments` of
-the PCA canonicalizer) gives ``L_i = Q_i diag(s_i)`` with ``L_i(g x) = R L_i(x)``. For
+the PCA canonicalizer, over the same rows: the ``r_ij`` and the extra vectors) gives ``L_i = Q_i diag(s_i)`` with ``L_i(g x) = R L_i(x)``. For
 SO(d)/SE(d) the least reliable axis takes its sign from ``det L_i = +1``. The node's element is
 ``g_i = (L_i, o_i)`` for E(d)/SE(d) with an equivariant origin ``o_i`` (default ``x_i``, or
 e.g. the centroid of the node's graph), ``L_i`` for O(d)/SO(d).
@@ -92,7 +92,10 @@ def node_frames(
     lonely = valid & frame.empty  # no neighbour: one Haar-random cluster
     cluster = torch.where(lonely[:, None], torch.zeros_like(frame.cluster), frame.cluster)
     basis = randomize_degenerate(frame.basis, cluster, 1, generator)[:, 0]
-    m3, r = third_moments(rel, torch.zeros_like(mom.center), basis, batch=dst,
+    # third moments of the same rows: the neighbours' r_ij and the node's own extra vectors
+    rows = torch.cat([rel, *[e.to(torch.float64).reshape(-1, d) for e in extra]])
+    owner = torch.cat([dst, *[torch.arange(v, device=dst.device) for _ in extra]])
+    m3, r = third_moments(rows, torch.zeros_like(mom.center), basis, batch=owner,
                           spread=mom.spread)
     undecided = m3.abs() <= dtype_tol(sign_tol, points.dtype) * r[:, None]
     s = torch.where(m3 < 0, -torch.ones_like(m3), torch.ones_like(m3))
