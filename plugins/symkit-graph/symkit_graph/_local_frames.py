@@ -5,22 +5,20 @@ Kofinas et al. (2021), "Roto-translated Local Coordinate Frames for Interacting 
 Systems"; local canonicalization as in LLoCa (Spinner et al. 2025, "Lorentz Local
 Canonicalization").
 
-**Frame of node i.** Its neighbours ``j -> i`` (the sample's ``edge_index``, else every other
-node of its graph) give the relative positions ``r_ij = x_j - x_i``. The second moment
-``C_i = 1/n_i sum_j r_ij r_ij^T`` (plus ``v_i v_i^T`` for each ``extra_fields`` vector ``v``)
-transforms as ``R C_i R^T``; its eigenbasis (:func:`symkit.symmetrizers.pca`, the shared PCA
-machinery: normalized, gap tolerance raised to the dtype) with each axis oriented by the sign
-of the third moment ``sum_j (q_k . r_ij)^3`` (:func:`symkit.canonicalizers.third_moments`) is
-an equivariant ``L_i``: ``L_i(g x) = R L_i(x)``. SO(d)/SE(d): the least reliable axis takes its
-sign from ``det L_i = +1``. The node's element is ``g_i = (L_i, x_i)`` (E(d)/SE(d); ``(L_i, 0)``
-for O(d)/SO(d)).
+**Frame of node i** (:func:`symkit.symmetrizers.node_frames`, on the shared PCA machinery):
+the eigenbasis of the second moment of the relative positions ``r_ij = x_j - x_i`` of its
+neighbours ``j -> i`` (the sample's ``edge_index``, else every other node of its graph), plus
+``v_i v_i^T`` for each ``extra_fields`` vector, each axis oriented by the sign of the third
+moment of the same rows: ``L_i(g x) = R L_i(x)``. The node's element is ``g_i = (L_i, o_i)``
+(E(d)/SE(d)) with ``o_i`` the centroid of its graph (``origin: centroid``) or ``x_i``
+(``origin: node``, as Kofinas et al.), ``L_i`` for O(d)/SO(d).
 
 **Model.** ``f(x)_i = g_i . y_i`` with ``y = backbone(x')`` and
 
-* node fields in their own node's frame: ``x'_i = g_i^{-1} . x_i`` (positions become 0 with a
-  translation group, velocities ``L_i^T v_i``);
-* per edge ``j -> i``, every non-scalar node field of ``j`` in the frame of ``i``: ``g_i^{-1}
-  . x_j`` (``L_i^T (x_j - x_i)``, ``L_i^T v_j``), flattened, in the field ``edge_field``:
+* node fields in their own node's frame: ``x'_i = g_i^{-1} . x_i`` (positions
+  ``L_i^T (x_i - o_i)``, velocities ``L_i^T v_i``);
+* per edge ``j -> i``, every non-scalar node field of ``j`` in the frame of ``i`` (points
+  relative to ``x_i``: ``L_i^T (x_j - x_i)``; vectors ``L_i^T v_j``), flattened, in the field ``edge_field``:
   ``(B, N, N, F)`` (edge ``j -> i`` at ``[b, i, j]``, zero elsewhere) for dense fully
   connected samples, ``(B, E, F)`` aligned with a dense ``edge_index``, ``(E, F)`` for ragged
   samples (whose constructed ``edge_index`` ``(2, E)`` is written too when absent).
