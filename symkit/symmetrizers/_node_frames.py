@@ -9,10 +9,11 @@ second moment ``C_i = 1/n_i sum_j r_ij r_ij^T`` (plus ``v_i v_i^T`` for each ext
 ``v``) transforms as ``R C_i R^T`` under ``x -> R x + t``. Its eigenbasis ``Q_i`` (:func:`pca`:
 normalized, the gap tolerance raised to the dtype by :func:`gap_tol`) with axis ``k`` oriented
 by the sign of the third moment ``m_ik = 1/n_i sum_j (q_k . r_ij)^3`` (:func:`third_moments` of
-the PCA canonicalizer, over the same rows: the ``r_ij`` and the extra vectors) gives ``L_i = Q_i diag(s_i)`` with ``L_i(g x) = R L_i(x)``. For
-SO(d)/SE(d) the least reliable axis takes its sign from ``det L_i = +1``. The node's element is
-``g_i = (L_i, o_i)`` for E(d)/SE(d) with an equivariant origin ``o_i`` (default ``x_i``, or
-e.g. the centroid of the node's graph), ``L_i`` for O(d)/SO(d).
+the PCA canonicalizer, over the same rows: the ``r_ij`` and the extra vectors) gives ``L_i =
+Q_i diag(s_i)`` with ``L_i(g x) = R L_i(x)``. For SO(d)/SE(d) the least reliable axis takes its
+sign from ``det L_i = +1``. The node's element is ``g_i = (L_i, o_i)`` for E(d)/SE(d) with an
+equivariant origin ``o_i`` (default ``x_i``, or e.g. the centroid of the node's graph), ``L_i``
+for O(d)/SO(d).
 
 **Flags** (the conventions of the global frames): a repeated eigenvalue (symmetric or collinear
 neighbourhood) gets a Haar-random basis of its eigenspace, an undecided sign

@@ -18,7 +18,8 @@ moment of the same rows: ``L_i(g x) = R L_i(x)``. The node's element is ``g_i = 
 * node fields in their own node's frame: ``x'_i = g_i^{-1} . x_i`` (positions
   ``L_i^T (x_i - o_i)``, velocities ``L_i^T v_i``);
 * per edge ``j -> i``, every non-scalar node field of ``j`` in the frame of ``i`` (points
-  relative to ``x_i``: ``L_i^T (x_j - x_i)``; vectors ``L_i^T v_j``), flattened, in the field ``edge_field``:
+  relative to ``x_i``: ``L_i^T (x_j - x_i)``; vectors ``L_i^T v_j``), flattened, in the field
+  ``edge_field``:
   ``(B, N, N, F)`` (edge ``j -> i`` at ``[b, i, j]``, zero elsewhere) for dense fully
   connected samples, ``(B, E, F)`` aligned with a dense ``edge_index``, ``(E, F)`` for ragged
   samples (whose constructed ``edge_index`` ``(2, E)`` is written too when absent).
