@@ -12,6 +12,7 @@ from symkit.backbones import activation as make_activation
 from symkit.backbones import node_features, node_mask, parse_writes, resolve_reads
 from symkit.errors import ConfigError, SpecError
 from symkit.ops import scatter_sum
+from symkit.reps import Pseudovector, Vector, space_dim
 from symkit_graph._edges import fully_connected_mask, global_edge_index, node_scalars
 
 __all__ = ["GNN", "MessagePassingLayer", "gnn"]
@@ -38,27 +39,33 @@ class MessagePassingLayer(nn.Module):
         w, h = self.edge_in.weight, self.hidden
         return w[:, :h], w[:, h:2 * h], w[:, 2 * h:]
 
-    def dense(self, h: Tensor, e: Tensor | None, adj: Tensor) -> Tensor:
+    def dense(self, h: Tensor, e: Tensor | None, adj: Tensor, extra: Tensor | None = None
+              ) -> Tensor:
         """Shapes: h ``(B, N, H)``; e ``(B, N, N, F)`` for edge ``j -> i`` at ``[b, i, j]``;
-        adj ``(B, N, N)`` bool."""
+        adj ``(B, N, N)`` bool; extra ``(B, N, N, H)``: a term added to the message input."""
         w_i, w_j, w_e = self._split()
         a = (h @ w_i.T).unsqueeze(2) + (h @ w_j.T).unsqueeze(1) + self.edge_in.bias
         if e is not None:
             a = a + e @ w_e.T
+        if extra is not None:
+            a = a + extra
         m = self.edge_out(a).masked_fill(~adj.unsqueeze(-1), 0)
         agg = m.sum(dim=2)
         if self.aggregate == "mean":
             agg = agg / adj.sum(dim=2, keepdim=True).clamp(min=1).to(agg.dtype)
         return h + self.node(torch.cat([h, agg], dim=-1))
 
-    def sparse(self, h: Tensor, e: Tensor | None, edge_index: Tensor) -> Tensor:
+    def sparse(self, h: Tensor, e: Tensor | None, edge_index: Tensor,
+               extra: Tensor | None = None) -> Tensor:
         """Shapes: h ``(V, H)``; e ``(E, F)``; edge_index ``(2, E)``, row 0 source ``j``, row 1
-        target ``i``."""
+        target ``i``; extra ``(E, H)``: a term added to the message input."""
         w_i, w_j, w_e = self._split()
         src, dst = edge_index
         a = (h @ w_i.T)[dst] + (h @ w_j.T)[src] + self.edge_in.bias
         if e is not None:
             a = a + e @ w_e.T
+        if extra is not None:
+            a = a + extra
         agg = scatter_sum(self.edge_out(a), dst, h.shape[0])
         if self.aggregate == "mean":
             deg = scatter_sum(torch.ones_like(dst, dtype=h.dtype).unsqueeze(-1), dst, h.shape[0])
@@ -71,10 +78,19 @@ class GNN(nn.Module):
 
     Node features are the read fields flattened per node; edge features are the products
     ``q_i q_j`` of the ``edge_product`` node scalars, plus ``|x_i - x_j|^2`` when
-    ``edge_distance``. Graphs are fully connected (dense batched message passing over
-    ``(B, N, N, F)``, padded nodes masked out) unless the sample carries an ``edge_index`` field
-    (sparse path). The output is ``residual + decoder(h)`` (or ``decoder(h)`` when ``residual``
-    is None), e.g. next position = position + learned displacement.
+    ``edge_distance``, plus the ``edge_attr`` field when set (per-edge features, e.g. those of
+    ``graph::local_frames``, through a linear map per layer). Graphs are fully connected (dense
+    batched message passing over ``(B, N, N, F)``, padded nodes masked out) unless the sample
+    carries an ``edge_index`` field (sparse path). The output is ``residual + decoder(h)`` (or
+    ``decoder(h)`` when ``residual`` is None), e.g. next position = position + learned
+    displacement.
+
+    **Layers.** :meth:`frame_stages` exposes the network as stages (embedding, one per
+    message-passing layer, decoder) for ``layerwise_frame_averaging``. With ``layer_geometry``
+    every layer also re-reads the node features (so that, under layer-wise frame averaging, it
+    sees the positions and velocities in its own frame) and updates the point and vector fields
+    it reads, ``x <- x + W h`` (the Frame Averaging paper's n-body layer); the forward pass is
+    the composition of the stages.
 
     Args:
         reads: node feature fields.
@@ -86,6 +102,12 @@ class GNN(nn.Module):
         residual: field added to the output (same per-node shape), or None.
         mask: optional ``(B, N)`` bool node mask field.
         edge_index: field holding ``(B, 2, E)`` or ``(2, E)`` per-sample edges.
+        edge_attr: field of per-edge features, ``(B, N, N, F)`` (edge ``j -> i`` at
+            ``[b, i, j]``) or ``(B, E, F)`` aligned with ``edge_index``; ``None``: none.
+        layer_geometry: every layer re-reads the node features and updates the point and
+            vector fields among ``reads`` (``geometric``).
+        geometric: the point/vector fields among ``reads`` that layers update, and ``dim``
+            their dimension (with ``layer_geometry``).
 
     Shapes:
         read fields ``(B, N, ...)`` -> ``out``: ``(B, N, *out_shape)``.
@@ -95,13 +117,19 @@ class GNN(nn.Module):
                  layers: int = 4, activation: str = "silu", aggregate: str = "sum",
                  edge_product: Sequence[str] = ("charge",), edge_distance: bool = False,
                  pos: str = "pos", residual: str | None = "pos", mask: str | None = "mask",
-                 edge_index: str | None = "edge_index"):
+                 edge_index: str | None = "edge_index", edge_attr: str | None = None,
+                 layer_geometry: bool = False, geometric: Sequence[str] = (), dim: int = 3):
         super().__init__()
         if aggregate not in ("sum", "mean"):
             raise ConfigError("aggregate", f"unknown aggregation '{aggregate}'; use sum or mean")
+        if layer_geometry and not geometric:
+            raise ConfigError("layer_geometry", "needs point or vector fields among the reads "
+                              "(and the model's in_spec to tell which they are)")
         self.reads, self.out, self.out_shape = list(reads), out, tuple(out_shape)
         self.edge_product, self.edge_distance = list(edge_product), edge_distance
         self.pos, self.residual, self.mask, self.edge_index = pos, residual, mask, edge_index
+        self.edge_attr, self.layer_geometry = edge_attr, layer_geometry
+        self.geometric, self.dim = list(geometric), dim
         edge_dim = len(self.edge_product) + int(edge_distance)
         self.embed = nn.LazyLinear(hidden)
         self.layers = nn.ModuleList(
@@ -109,17 +137,68 @@ class GNN(nn.Module):
         )
         self.decoder = nn.Sequential(nn.Linear(hidden, hidden), make_activation(activation),
                                      nn.Linear(hidden, int(torch.tensor(self.out_shape).prod())))
+        if edge_attr is not None:  # per layer: edge attributes -> message input
+            self.edge_attr_in = nn.ModuleList(
+                nn.LazyLinear(hidden, bias=False) for _ in range(layers))
+        if layer_geometry:  # per layer: node features in, updates of the geometric fields out
+            self.inject = nn.ModuleList(nn.LazyLinear(hidden) for _ in range(layers))
+            self.move = nn.ModuleList(
+                nn.Linear(hidden, dim * len(self.geometric)) for _ in range(layers))
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        if self.layer_geometry:
+            from symkit_graph._gnn_stages import run_stages
+
+            return run_stages(self, sample)
         x = node_features(sample, self.reads)
         b, n = x.shape[:2]
         mask = node_mask(sample, self.mask, x)
         h = self.embed(x)
+        graph = self.graph(sample, b, n, mask)
+        for i in range(len(self.layers)):
+            h = self.message(i, h, graph)
+        return {self.out: self.readout(sample, h, mask)}
+
+    def graph(self, sample: Mapping[str, Tensor], b: int, n: int, mask: Tensor | None):
+        """Edge features and connectivity of the sample: ``("dense", e, adj, attr)`` or
+        ``("sparse", e, edge_index, attr)`` (see :meth:`message`)."""
         q = node_scalars(sample, self.edge_product)
+        attr = None
+        if self.edge_attr is not None:
+            if self.edge_attr not in sample:
+                raise SpecError(self.edge_attr, f"missing edge-attribute field; sample has "
+                                f"{sorted(sample)}")
+            attr = sample[self.edge_attr]
         if self.edge_index is not None and self.edge_index in sample:
-            h = self._sparse(sample, h, q)
-        else:
-            h = self._dense(sample, h, q, mask)
+            ei = global_edge_index(sample[self.edge_index], b, n)
+            src, dst = ei
+            feats = [] if q is None else [q.reshape(b * n, -1)[dst] * q.reshape(b * n, -1)[src]]
+            if self.edge_distance:
+                x = sample[self.pos].reshape(b * n, -1)
+                feats.append((x[dst] - x[src]).square().sum(-1, keepdim=True))
+            e = torch.cat(feats, dim=-1) if feats else None
+            attr = None if attr is None else attr.reshape(-1, attr.shape[-1])
+            return "sparse", e, ei, attr
+        feats = [] if q is None else [q.unsqueeze(2) * q.unsqueeze(1)]
+        if self.edge_distance:
+            x = sample[self.pos]
+            feats.append((x.unsqueeze(2) - x.unsqueeze(1)).square().sum(-1, keepdim=True))
+        e = torch.cat(feats, dim=-1) if feats else None
+        return "dense", e, fully_connected_mask(n, mask, b, sample[self.reads[0]].device), attr
+
+    def message(self, i: int, h: Tensor, graph) -> Tensor:
+        """Layer ``i`` on node features ``h`` ``(B, N, H)`` over ``graph`` (:meth:`graph`)."""
+        kind, e, conn, attr = graph
+        layer = self.layers[i]
+        extra = None if attr is None else self.edge_attr_in[i](attr.to(h.dtype))
+        if kind == "dense":
+            return layer.dense(h, e, conn, extra)
+        b, n = h.shape[:2]
+        return layer.sparse(h.reshape(b * n, -1), e, conn, extra).reshape(b, n, -1)
+
+    def readout(self, sample: Mapping[str, Tensor], h: Tensor, mask: Tensor | None) -> Tensor:
+        """``residual + decoder(h)``, padded nodes zeroed: ``(B, N, *out_shape)``."""
+        b, n = h.shape[:2]
         y = self.decoder(h).reshape(b, n, *self.out_shape)
         if self.residual is not None:
             if self.residual not in sample:
@@ -127,33 +206,13 @@ class GNN(nn.Module):
             y = y + sample[self.residual].reshape(y.shape)
         if mask is not None:
             y = y.masked_fill(~mask.reshape(b, n, *(1,) * (y.ndim - 2)), 0)
-        return {self.out: y}
+        return y
 
-    def _dense(self, sample, h: Tensor, q: Tensor | None, mask: Tensor | None) -> Tensor:
-        b, n = h.shape[:2]
-        feats = [] if q is None else [q.unsqueeze(2) * q.unsqueeze(1)]
-        if self.edge_distance:
-            x = sample[self.pos]
-            feats.append((x.unsqueeze(2) - x.unsqueeze(1)).square().sum(-1, keepdim=True))
-        e = torch.cat(feats, dim=-1) if feats else None
-        adj = fully_connected_mask(n, mask, b, h.device)
-        for layer in self.layers:
-            h = layer.dense(h, e, adj)
-        return h
+    def frame_stages(self, in_spec: Any, out_spec: Any) -> list:
+        """The stages of layer-wise frame averaging: embedding, each layer, decoder."""
+        from symkit_graph._gnn_stages import gnn_stages
 
-    def _sparse(self, sample, h: Tensor, q: Tensor | None) -> Tensor:
-        b, n = h.shape[:2]
-        ei = global_edge_index(sample[self.edge_index], b, n)
-        src, dst = ei
-        feats = [] if q is None else [q.reshape(b * n, -1)[dst] * q.reshape(b * n, -1)[src]]
-        if self.edge_distance:
-            x = sample[self.pos].reshape(b * n, -1)
-            feats.append((x[dst] - x[src]).square().sum(-1, keepdim=True))
-        e = torch.cat(feats, dim=-1) if feats else None
-        h = h.reshape(b * n, -1)
-        for layer in self.layers:
-            h = layer.sparse(h, e, ei)
-        return h.reshape(b, n, -1)
+        return gnn_stages(self, in_spec, out_spec)
 
 
 def single_node_output(writes: Mapping[str, Sequence[int]] | None, default: str = "target",
@@ -181,7 +240,10 @@ def gnn(
     residual: str | None = "pos",
     mask: str | None = "mask",
     edge_index: str | None = "edge_index",
+    edge_attr: str | None = None,
+    layer_geometry: bool = False,
     in_spec: Any = None,
+    group: Any = None,
 ) -> GNN:
     """Plain (non-equivariant) message-passing GNN, the n-body baseline of the EGNN paper.
 
@@ -196,11 +258,29 @@ def gnn(
         pos: position field; residual: field added to the output (None: predict directly).
         mask: optional (B, N) bool node-mask field.
         edge_index: field with given edges (B, 2, E) or (2, E); absent = fully connected.
-        in_spec: filled from the model's context.
+        edge_attr: field of per-edge features (``graph::local_frames`` writes ``edge_attr``).
+        layer_geometry: every layer re-reads the node features and updates the point/vector
+            fields it reads (for ``layerwise_frame_averaging``; needs the model's in_spec).
+        in_spec, group: filled from the model's context.
     """
     reads = resolve_reads(reads, in_spec) if reads is not None or in_spec else \
         ["pos", "vel", "charge"]
     out, shape = single_node_output(writes)
+    geometric = geometric_fields(reads, in_spec)
+    dim = space_dim(group) if group is not None else None
     return GNN(reads, out, shape, hidden, layers, activation, aggregate,
                ["charge"] if edge_product is None else edge_product, edge_distance, pos,
-               residual, mask, edge_index)
+               residual, mask, edge_index, edge_attr, layer_geometry, geometric, dim or 3)
+
+
+def geometric_fields(reads: Sequence[str], in_spec: Any) -> list[str]:
+    """The read fields that ``in_spec`` declares points or vectors (not pseudo-vectors)."""
+    if in_spec is None:
+        return []
+    out = []
+    for name in reads:
+        if name in in_spec:
+            rep = in_spec[name].rep
+            if isinstance(rep, Vector) and not isinstance(rep, Pseudovector):
+                out.append(name)
+    return out

@@ -24,7 +24,7 @@ def test_discovered_and_registered():
     assert info.status == "ok", info.error
     assert set(info.registered) == {
         ("backbones", "graph::gnn"), ("backbones", "graph::egnn"), ("datasets", "graph::nbody"),
-        ("datasets", "graph::clusters"),
+        ("datasets", "graph::clusters"), ("symmetrizers", "graph::local_frames"),
     }
     assert len(registry("datasets").build("graph::nbody", split="valid", max_samples=4)) == 4
 
