@@ -12,9 +12,15 @@ from symkit.backbones import activation as make_activation
 from symkit.backbones import node_features, node_mask, parse_writes, resolve_reads
 from symkit.errors import ConfigError, SpecError
 from symkit.ops import scatter_sum
-from symkit_graph._edges import fully_connected_mask, global_edge_index, node_scalars
+from symkit_graph._edges import (
+    RadialBasis,
+    fully_connected_mask,
+    global_edge_index,
+    node_scalars,
+    radial_basis,
+)
 
-__all__ = ["GNN", "MessagePassingLayer", "gnn"]
+__all__ = ["GNN", "MessagePassingLayer", "gnn", "zero_readout_"]
 
 
 class MessagePassingLayer(nn.Module):
@@ -71,10 +77,11 @@ class GNN(nn.Module):
 
     Node features are the read fields flattened per node; edge features are the products
     ``q_i q_j`` of the ``edge_product`` node scalars, plus ``|x_i - x_j|^2`` when
-    ``edge_distance``. Graphs are fully connected (dense batched message passing over
-    ``(B, N, N, F)``, padded nodes masked out) unless the sample carries an ``edge_index`` field
-    (sparse path). The output is ``residual + decoder(h)`` (or ``decoder(h)`` when ``residual``
-    is None), e.g. next position = position + learned displacement.
+    ``edge_distance`` and the radial basis ``e_k(|x_i - x_j|)`` when ``edge_rbf`` is set.
+    Graphs are fully connected (dense batched message passing over ``(B, N, N, F)``, padded
+    nodes masked out) unless the sample carries an ``edge_index`` field (sparse path). The
+    output is ``residual + decoder(h)`` (or ``decoder(h)`` when ``residual`` is None), e.g.
+    next position = position + learned displacement.
 
     Args:
         reads: node feature fields.
@@ -83,6 +90,8 @@ class GNN(nn.Module):
         edge_product: node scalar fields whose pairwise products are edge features.
         edge_distance: add squared distances of the ``pos`` field as an edge feature.
         pos: the position field (for distances).
+        edge_rbf: a :class:`~symkit_graph._edges.RadialBasis` of distances as edge features.
+        zero_readout: start the decoder's last layer at zero (see :func:`zero_readout_`).
         residual: field added to the output (same per-node shape), or None.
         mask: optional ``(B, N)`` bool node mask field.
         edge_index: field holding ``(B, 2, E)`` or ``(2, E)`` per-sample edges.
@@ -95,20 +104,24 @@ class GNN(nn.Module):
                  layers: int = 4, activation: str = "silu", aggregate: str = "sum",
                  edge_product: Sequence[str] = ("charge",), edge_distance: bool = False,
                  pos: str = "pos", residual: str | None = "pos", mask: str | None = "mask",
-                 edge_index: str | None = "edge_index"):
+                 edge_index: str | None = "edge_index", edge_rbf: RadialBasis | None = None,
+                 zero_readout: bool = False):
         super().__init__()
         if aggregate not in ("sum", "mean"):
             raise ConfigError("aggregate", f"unknown aggregation '{aggregate}'; use sum or mean")
         self.reads, self.out, self.out_shape = list(reads), out, tuple(out_shape)
         self.edge_product, self.edge_distance = list(edge_product), edge_distance
         self.pos, self.residual, self.mask, self.edge_index = pos, residual, mask, edge_index
-        edge_dim = len(self.edge_product) + int(edge_distance)
+        self.edge_rbf = edge_rbf
+        edge_dim = len(self.edge_product) + int(edge_distance) + (edge_rbf.n if edge_rbf else 0)
         self.embed = nn.LazyLinear(hidden)
         self.layers = nn.ModuleList(
             MessagePassingLayer(hidden, edge_dim, activation, aggregate) for _ in range(layers)
         )
         self.decoder = nn.Sequential(nn.Linear(hidden, hidden), make_activation(activation),
                                      nn.Linear(hidden, int(torch.tensor(self.out_shape).prod())))
+        if zero_readout:
+            zero_readout_(self.decoder[-1])
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
         x = node_features(sample, self.reads)
@@ -132,28 +145,51 @@ class GNN(nn.Module):
     def _dense(self, sample, h: Tensor, q: Tensor | None, mask: Tensor | None) -> Tensor:
         b, n = h.shape[:2]
         feats = [] if q is None else [q.unsqueeze(2) * q.unsqueeze(1)]
-        if self.edge_distance:
+        if self.edge_distance or self.edge_rbf is not None:
             x = sample[self.pos]
-            feats.append((x.unsqueeze(2) - x.unsqueeze(1)).square().sum(-1, keepdim=True))
+            feats += self._distance_features((x.unsqueeze(2) - x.unsqueeze(1)).square().sum(-1))
         e = torch.cat(feats, dim=-1) if feats else None
         adj = fully_connected_mask(n, mask, b, h.device)
         for layer in self.layers:
             h = layer.dense(h, e, adj)
         return h
 
+    def _distance_features(self, sq: Tensor) -> list[Tensor]:
+        """``[d^2]`` and/or the radial basis of ``d``, from squared distances ``sq`` (...,)."""
+        feats = [sq.unsqueeze(-1)] if self.edge_distance else []
+        return feats + ([self.edge_rbf(sq)] if self.edge_rbf is not None else [])
+
     def _sparse(self, sample, h: Tensor, q: Tensor | None) -> Tensor:
         b, n = h.shape[:2]
         ei = global_edge_index(sample[self.edge_index], b, n)
         src, dst = ei
         feats = [] if q is None else [q.reshape(b * n, -1)[dst] * q.reshape(b * n, -1)[src]]
-        if self.edge_distance:
+        if self.edge_distance or self.edge_rbf is not None:
             x = sample[self.pos].reshape(b * n, -1)
-            feats.append((x[dst] - x[src]).square().sum(-1, keepdim=True))
+            feats += self._distance_features((x[dst] - x[src]).square().sum(-1))
         e = torch.cat(feats, dim=-1) if feats else None
         h = h.reshape(b * n, -1)
         for layer in self.layers:
             h = layer.sparse(h, e, ei)
         return h.reshape(b, n, -1)
+
+
+def zero_readout_(layer: nn.Linear) -> nn.Linear:
+    """Set a readout's last linear layer to zero, in place.
+
+    A per-atom energy readout summed over ``N`` atoms starts, with default initialisation, at
+    ``N`` times an arbitrary O(1-5) offset (tens of eV for Cu13), so the first hundreds of steps
+    fit that offset through the energy loss and not the forces. With a zero last layer the
+    model starts exactly at ``E = 0`` (the mean training energy once the data is centred) and
+    ``F = 0`` (the zero-force baseline); the layer's own gradient ``dL/dW = g h^T`` is nonzero,
+    so training starts at once, and the layers below receive gradient from the second step on
+    (the zero-initialised output of e.g. SpookyNet, Unke et al. 2021, and of the residual
+    branches of Goyal et al. 2017).
+    """
+    nn.init.zeros_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
 
 
 def single_node_output(writes: Mapping[str, Sequence[int]] | None, default: str = "target",
@@ -181,6 +217,8 @@ def gnn(
     residual: str | None = "pos",
     mask: str | None = "mask",
     edge_index: str | None = "edge_index",
+    edge_rbf: dict[str, Any] | None = None,
+    zero_readout: bool = False,
     in_spec: Any = None,
 ) -> GNN:
     """Plain (non-equivariant) message-passing GNN, the n-body baseline of the EGNN paper.
@@ -196,6 +234,10 @@ def gnn(
         pos: position field; residual: field added to the output (None: predict directly).
         mask: optional (B, N) bool node-mask field.
         edge_index: field with given edges (B, 2, E) or (2, E); absent = fully connected.
+        edge_rbf: radial-basis distance features, e.g. ``{n: 32, cutoff: 6.0, basis:
+            gaussian}`` (see :class:`~symkit_graph._edges.RadialBasis`); None: off.
+        zero_readout: initialise the output layer to zero, so the model starts at output 0
+            (for an atomic-energy readout: the centred data's mean energy, and zero forces).
         in_spec: filled from the model's context.
     """
     reads = resolve_reads(reads, in_spec) if reads is not None or in_spec else \
@@ -203,4 +245,4 @@ def gnn(
     out, shape = single_node_output(writes)
     return GNN(reads, out, shape, hidden, layers, activation, aggregate,
                ["charge"] if edge_product is None else edge_product, edge_distance, pos,
-               residual, mask, edge_index)
+               residual, mask, edge_index, radial_basis(edge_rbf), zero_readout)
