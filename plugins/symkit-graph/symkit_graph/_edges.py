@@ -93,22 +93,28 @@ class RadialBasis(nn.Module):
     def __init__(self, n: int = 32, cutoff: float = 6.0, basis: str = "gaussian",
                  start: float = 0.0):
         super().__init__()
-        self.n, self.cutoff, self.basis = n, float(cutoff), basis
+        self.n, self.cutoff, self.basis, self.start = n, float(cutoff), basis, float(start)
         if basis == "gaussian":
-            mu = torch.linspace(start, cutoff, n, dtype=torch.float64)
             delta = (cutoff - start) / max(n - 1, 1)
             self.coeff = -0.5 / delta ** 2
         else:
-            mu = torch.arange(1, n + 1, dtype=torch.float64) * math.pi / cutoff
             self.coeff = math.sqrt(2.0 / cutoff)
-        self.register_buffer("mu", mu.float())
+
+    def _centres(self, like: Tensor) -> Tensor:
+        """Gaussian centres ``mu_k`` or Bessel frequencies ``k pi / c``, in ``like``'s dtype
+        (built per call, so a float64 model is float64 throughout; they hold no state)."""
+        if self.basis == "gaussian":
+            return torch.linspace(self.start, self.cutoff, self.n, dtype=like.dtype,
+                                  device=like.device)
+        k = torch.arange(1, self.n + 1, dtype=like.dtype, device=like.device)
+        return k * (math.pi / self.cutoff)
 
     def forward(self, sq_dist: Tensor) -> Tensor:
         # d = 0 only on self-pairs or coincident padding: their features are masked out by the
         # caller, and routing them through sqrt(1) keeps the backward free of 0 * inf = nan.
         safe = torch.where(sq_dist > 0, sq_dist, torch.ones_like(sq_dist))
         d = safe.sqrt().unsqueeze(-1)
-        mu = self.mu.to(d.dtype)
+        mu = self._centres(d)
         if self.basis == "gaussian":
             e = torch.exp(self.coeff * (d - mu).square())
         else:
