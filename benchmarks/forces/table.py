@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (processes)")
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
 
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
     todo = [(name, seed, args.epochs, list(args.overrides))
