@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -11,8 +12,8 @@ from torch import Tensor, nn
 from symkit.backbones import activation as make_activation
 from symkit.backbones import node_mask
 from symkit.errors import ConfigError, SpecError
-from symkit_graph._edges import fully_connected_mask, node_scalars
-from symkit_graph._gnn import single_node_output
+from symkit_graph._edges import RadialBasis, fully_connected_mask, node_scalars, radial_basis
+from symkit_graph._gnn import single_node_output, zero_readout_
 
 __all__ = ["EGNN", "EquivariantLayer", "egnn"]
 
@@ -65,13 +66,18 @@ class EGNN(nn.Module):
 
     Invariant node features are ``|v_i|`` (when ``vel`` is set) and the ``scalars`` fields;
     edge attributes are the products ``q_i q_j`` of the ``edge_product`` fields and, when
-    ``edge_distance``, the input squared distances (as in the n-body experiments).
+    ``edge_distance``, the input squared distances (as in the n-body experiments), and when
+    ``edge_rbf`` is set the radial basis ``e_k(|x_i - x_j|)`` of the input distances.
 
     Args:
         pos: point field ``(B, N, d)``; vel: vector field ``(B, N, d)`` or None.
         scalars: invariant node fields ``(B, N)`` or ``(B, N, 1)``.
         edge_product: node scalars whose products are edge attributes.
         edge_distance: add the input ``|x_i - x_j|^2`` as an edge attribute.
+        edge_rbf: a :class:`~symkit_graph._edges.RadialBasis` of input distances as edge
+            attributes (invariant, so equivariance is kept).
+        zero_readout: start the scalar readout's last layer at zero (see
+            :func:`~symkit_graph._gnn.zero_readout_`).
         hidden, layers, activation: network size and nonlinearity.
         out: the written field; mask: optional (B, N) bool node mask.
         readout: ``pos`` (out is the final positions) or ``scalar`` (out is ``phi_out(h_i)``,
@@ -85,7 +91,8 @@ class EGNN(nn.Module):
                  edge_product: Sequence[str] = ("charge",), edge_distance: bool = True,
                  hidden: int = 64, layers: int = 4, activation: str = "silu",
                  out: str = "target", mask: str | None = "mask", readout: str = "pos",
-                 out_shape: Sequence[int] = (1,)):
+                 out_shape: Sequence[int] = (1,), edge_rbf: RadialBasis | None = None,
+                 zero_readout: bool = False):
         super().__init__()
         if readout not in ("pos", "scalar"):
             raise ConfigError("readout", f"unknown readout '{readout}'; use pos or scalar")
@@ -93,9 +100,12 @@ class EGNN(nn.Module):
         self.decoder = None if readout == "pos" else nn.Sequential(
             nn.Linear(hidden, hidden), make_activation(activation),
             nn.Linear(hidden, math.prod(self.out_shape)))
+        if zero_readout and self.decoder is not None:
+            zero_readout_(self.decoder[-1])
         self.pos, self.vel, self.scalars, self.out, self.mask = pos, vel, list(scalars), out, mask
         self.edge_product, self.edge_distance = list(edge_product), edge_distance
-        edge_dim = len(self.edge_product) + int(edge_distance)
+        self.edge_rbf = edge_rbf
+        edge_dim = len(self.edge_product) + int(edge_distance) + (edge_rbf.n if edge_rbf else 0)
         self.embed = nn.LazyLinear(hidden)
         self.layers = nn.ModuleList(
             EquivariantLayer(hidden, edge_dim, activation) for _ in range(layers)
@@ -116,8 +126,11 @@ class EGNN(nn.Module):
         h = self.embed(torch.cat(feats, dim=-1))
         q = node_scalars(sample, self.edge_product)
         attrs = [] if q is None else [q.unsqueeze(2) * q.unsqueeze(1)]
+        sq = (x.unsqueeze(2) - x.unsqueeze(1)).square().sum(-1)
         if self.edge_distance:
-            attrs.append((x.unsqueeze(2) - x.unsqueeze(1)).square().sum(-1, keepdim=True))
+            attrs.append(sq.unsqueeze(-1))
+        if self.edge_rbf is not None:
+            attrs.append(self.edge_rbf(sq))
         a = torch.cat(attrs, dim=-1) if attrs else None
         mask = node_mask(sample, self.mask, x)
         adj = fully_connected_mask(n, mask, b, x.device)
@@ -145,6 +158,8 @@ def egnn(
     activation: str = "silu",
     mask: str | None = "mask",
     readout: str = "pos",
+    edge_rbf: dict[str, Any] | None = None,
+    zero_readout: bool = False,
 ) -> EGNN:
     """EGNN (Satorras et al. 2021), velocity variant: a natively E(n)-equivariant reference.
 
@@ -159,7 +174,12 @@ def egnn(
         readout: ``pos`` (write the final positions) or ``scalar`` (write an invariant
             per-node output of the shape in ``writes``, e.g. ``{energy: [-1, 1]}`` atomic
             energies).
+        edge_rbf: radial-basis distance attributes, e.g. ``{n: 32, cutoff: 6.0, basis:
+            gaussian}`` (see :class:`~symkit_graph._edges.RadialBasis`); None: off.
+        zero_readout: initialise the scalar readout's output layer to zero, so an energy
+            model starts at the centred data's mean energy and zero forces.
     """
     out, shape = single_node_output(writes)
     return EGNN(pos, vel, scalars or [], ["charge"] if edge_product is None else edge_product,
-                edge_distance, hidden, layers, activation, out, mask, readout, shape)
+                edge_distance, hidden, layers, activation, out, mask, readout, shape,
+                radial_basis(edge_rbf), zero_readout)

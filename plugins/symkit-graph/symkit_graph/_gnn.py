@@ -13,9 +13,15 @@ from symkit.backbones import node_features, node_mask, parse_writes, resolve_rea
 from symkit.errors import ConfigError, SpecError
 from symkit.ops import scatter_sum
 from symkit.reps import Pseudovector, Vector, space_dim
-from symkit_graph._edges import fully_connected_mask, global_edge_index, node_scalars
+from symkit_graph._edges import (
+    RadialBasis,
+    fully_connected_mask,
+    global_edge_index,
+    node_scalars,
+    radial_basis,
+)
 
-__all__ = ["GNN", "MessagePassingLayer", "gnn"]
+__all__ = ["GNN", "MessagePassingLayer", "gnn", "zero_readout_"]
 
 
 class MessagePassingLayer(nn.Module):
@@ -78,7 +84,8 @@ class GNN(nn.Module):
 
     Node features are the read fields flattened per node; edge features are the products
     ``q_i q_j`` of the ``edge_product`` node scalars, plus ``|x_i - x_j|^2`` when
-    ``edge_distance``, plus the ``edge_attr`` field when set (per-edge features, e.g. those of
+    ``edge_distance``, plus the radial basis ``e_k(|x_i - x_j|)`` when ``edge_rbf`` is set,
+    plus the ``edge_attr`` field when set (per-edge features, e.g. those of
     ``graph::local_frames``, through a linear map per layer). Graphs are fully connected (dense
     batched message passing over ``(B, N, N, F)``, padded nodes masked out) unless the sample
     carries an ``edge_index`` field (sparse path). The output is ``residual + decoder(h)`` (or
@@ -108,6 +115,9 @@ class GNN(nn.Module):
             vector fields among ``reads`` (``geometric``).
         geometric: the point/vector fields among ``reads`` that layers update, and ``dim``
             their dimension (with ``layer_geometry``).
+        edge_rbf: radial-basis distance features (:class:`~symkit_graph._edges.RadialBasis`)
+            or None.
+        zero_readout: initialise the decoder's last layer to zero (:func:`zero_readout_`).
 
     Shapes:
         read fields ``(B, N, ...)`` -> ``out``: ``(B, N, *out_shape)``.
@@ -118,7 +128,8 @@ class GNN(nn.Module):
                  edge_product: Sequence[str] = ("charge",), edge_distance: bool = False,
                  pos: str = "pos", residual: str | None = "pos", mask: str | None = "mask",
                  edge_index: str | None = "edge_index", edge_attr: str | None = None,
-                 layer_geometry: bool = False, geometric: Sequence[str] = (), dim: int = 3):
+                 layer_geometry: bool = False, geometric: Sequence[str] = (), dim: int = 3,
+                 edge_rbf: RadialBasis | None = None, zero_readout: bool = False):
         super().__init__()
         if aggregate not in ("sum", "mean"):
             raise ConfigError("aggregate", f"unknown aggregation '{aggregate}'; use sum or mean")
@@ -130,7 +141,8 @@ class GNN(nn.Module):
         self.pos, self.residual, self.mask, self.edge_index = pos, residual, mask, edge_index
         self.edge_attr, self.layer_geometry = edge_attr, layer_geometry
         self.geometric, self.dim = list(geometric), dim
-        edge_dim = len(self.edge_product) + int(edge_distance)
+        self.edge_rbf = edge_rbf
+        edge_dim = len(self.edge_product) + int(edge_distance) + (edge_rbf.n if edge_rbf else 0)
         self.embed = nn.LazyLinear(hidden)
         self.layers = nn.ModuleList(
             MessagePassingLayer(hidden, edge_dim, activation, aggregate) for _ in range(layers)
@@ -144,6 +156,8 @@ class GNN(nn.Module):
             self.inject = nn.ModuleList(nn.LazyLinear(hidden) for _ in range(layers))
             self.move = nn.ModuleList(
                 nn.Linear(hidden, dim * len(self.geometric)) for _ in range(layers))
+        if zero_readout:
+            zero_readout_(self.decoder[-1])
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
         if self.layer_geometry:
@@ -173,18 +187,23 @@ class GNN(nn.Module):
             ei = global_edge_index(sample[self.edge_index], b, n)
             src, dst = ei
             feats = [] if q is None else [q.reshape(b * n, -1)[dst] * q.reshape(b * n, -1)[src]]
-            if self.edge_distance:
+            if self.edge_distance or self.edge_rbf is not None:
                 x = sample[self.pos].reshape(b * n, -1)
-                feats.append((x[dst] - x[src]).square().sum(-1, keepdim=True))
+                feats += self._distance_features((x[dst] - x[src]).square().sum(-1))
             e = torch.cat(feats, dim=-1) if feats else None
             attr = None if attr is None else attr.reshape(-1, attr.shape[-1])
             return "sparse", e, ei, attr
         feats = [] if q is None else [q.unsqueeze(2) * q.unsqueeze(1)]
-        if self.edge_distance:
+        if self.edge_distance or self.edge_rbf is not None:
             x = sample[self.pos]
-            feats.append((x.unsqueeze(2) - x.unsqueeze(1)).square().sum(-1, keepdim=True))
+            feats += self._distance_features((x.unsqueeze(2) - x.unsqueeze(1)).square().sum(-1))
         e = torch.cat(feats, dim=-1) if feats else None
         return "dense", e, fully_connected_mask(n, mask, b, sample[self.reads[0]].device), attr
+
+    def _distance_features(self, sq: Tensor) -> list[Tensor]:
+        """``[d^2]`` and/or the radial basis of ``d``, from squared distances ``sq`` (...,)."""
+        feats = [sq.unsqueeze(-1)] if self.edge_distance else []
+        return feats + ([self.edge_rbf(sq)] if self.edge_rbf is not None else [])
 
     def message(self, i: int, h: Tensor, graph) -> Tensor:
         """Layer ``i`` on node features ``h`` ``(B, N, H)`` over ``graph`` (:meth:`graph`)."""
@@ -215,6 +234,26 @@ class GNN(nn.Module):
         return gnn_stages(self, in_spec, out_spec)
 
 
+def zero_readout_(layer: nn.Linear) -> nn.Linear:
+    """Set a readout's last linear layer to zero, in place.
+
+    A per-atom energy readout summed over ``N`` atoms starts, with default initialisation, at
+    ``N`` times an arbitrary O(1-5) offset (tens of eV for Cu13), so the first hundreds of steps
+    fit that offset through the energy loss and not the forces. With a zero last layer the
+    model starts exactly at ``E = 0`` (the mean training energy once the data is centred) and
+    ``F = 0`` (the zero-force baseline); the layer's own gradient ``dL/dW = g h^T`` is nonzero,
+    so training starts at once, and the layers below receive gradient from the second step on
+    (the zero-initialised output of e.g. SpookyNet, Unke et al. 2021, and of the residual
+    branches of Goyal et al. 2017).
+    """
+    nn.init.zeros_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+
+
 def single_node_output(writes: Mapping[str, Sequence[int]] | None, default: str = "target",
                        dim: int = 3) -> tuple[str, tuple[int, ...]]:
     """The one per-node output ``{name: [-1, ...]}`` of a graph backbone."""
@@ -242,6 +281,8 @@ def gnn(
     edge_index: str | None = "edge_index",
     edge_attr: str | None = None,
     layer_geometry: bool = False,
+    edge_rbf: dict[str, Any] | None = None,
+    zero_readout: bool = False,
     in_spec: Any = None,
     group: Any = None,
 ) -> GNN:
@@ -261,6 +302,10 @@ def gnn(
         edge_attr: field of per-edge features (``graph::local_frames`` writes ``edge_attr``).
         layer_geometry: every layer re-reads the node features and updates the point/vector
             fields it reads (for ``layerwise_frame_averaging``; needs the model's in_spec).
+        edge_rbf: radial-basis distance features, e.g. ``{n: 32, cutoff: 6.0, basis:
+            gaussian}`` (see :class:`~symkit_graph._edges.RadialBasis`); None: off.
+        zero_readout: initialise the output layer to zero, so the model starts at output 0
+            (for an atomic-energy readout: the centred data's mean energy, and zero forces).
         in_spec, group: filled from the model's context.
     """
     reads = resolve_reads(reads, in_spec) if reads is not None or in_spec else \
@@ -270,7 +315,8 @@ def gnn(
     dim = space_dim(group) if group is not None else None
     return GNN(reads, out, shape, hidden, layers, activation, aggregate,
                ["charge"] if edge_product is None else edge_product, edge_distance, pos,
-               residual, mask, edge_index, edge_attr, layer_geometry, geometric, dim or 3)
+               residual, mask, edge_index, edge_attr, layer_geometry, geometric, dim or 3,
+               radial_basis(edge_rbf), zero_readout)
 
 
 def geometric_fields(reads: Sequence[str], in_spec: Any) -> list[str]:
