@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from symkit.canonicalizers import Canonicalizer
+from symkit.canonicalizers._base import Canonicalizer
 from symkit.groups import Group
 from symkit.registry import register
 from symkit.spec import Spec

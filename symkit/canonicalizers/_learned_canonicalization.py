@@ -41,6 +41,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from symkit.canonicalizers._canonicalization import Canonicalization
+from symkit.canonicalizers._learned import default_learned_canonicalizer
+from symkit.canonicalizers._learned_base import LearnedCanonicalizer
 from symkit.errors import ConfigError
 from symkit.groups._base import Element, Group
 from symkit.groups._symmetric import Symmetric
@@ -48,9 +51,6 @@ from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer, cast_element, tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
-from symkit.symmetrizers._canonicalization import Canonicalization
-from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer
-from symkit.symmetrizers.learned._canonicalizers import default_learned_canonicalizer
 from symkit.symmetrizers.learned._inputs import check_finite
 from symkit.symmetrizers.learned._relax import (
     soft_permutation_forward,

@@ -18,7 +18,7 @@ from symkit.registry import registry
 from symkit.reps import space_dim
 from symkit.testing import check_hard_inputs, molecule_in_spec, num_nodes
 
-from .conftest import registered_groups
+from .._cases import registered_groups
 from .test_conformance import NO_CLAIM
 
 #: CI runs the corpus in float64 (the run that proves the math, forces included; float32 on
