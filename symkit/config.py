@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from symkit._config_load import load_config, to_plain, to_yaml
 from symkit._config_types import Options, is_scalar, matches, options_of, type_name
 from symkit.errors import ConfigError, SymkitError
+from symkit.plugins import ensure_loaded
 from symkit.registry import Entry, registry
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def validate(cfg: Any, *, root_key: str = "", context: Iterable[str] = CONTEXT_N
         root_key: key path of ``cfg`` itself, prefixed to every error.
         context: parameter names a builder will inject (not required from YAML).
     """
+    ensure_loaded()
     _check_section(to_plain(cfg, key=root_key), root_key, frozenset(context))
 
 
@@ -163,6 +165,7 @@ def build(
     Raises:
         ConfigError: invalid node, or the factory raised (the cause is chained).
     """
+    ensure_loaded()
     context = dict(context or {})
     plain = to_plain(node, key=key)
     _check_typed(plain, category, key, frozenset(context) | CONTEXT_NAMES)

@@ -52,8 +52,10 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained:
     from symkit._sample_check import install_input_check
     from symkit.backbones._pretrained import apply_backbone_options, split_backbone_options
     from symkit.config import build, build_spec, to_plain
+    from symkit.plugins import ensure_loaded
     from symkit.symmetrizers import Unsymmetrized
 
+    ensure_loaded()
     cfg = to_plain(cfg_model, key=key)
     if not isinstance(cfg, Mapping):
         raise ConfigError(key, f"expected a mapping with {list(_KEYS)}, got {cfg!r}")
