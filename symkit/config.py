@@ -15,6 +15,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from symkit._config_keys import KEY_CATEGORIES, LIST_KEYS
 from symkit._config_load import load_config, to_plain, to_yaml
 from symkit._config_types import Options, is_scalar, matches, options_of, type_name
 from symkit.errors import ConfigError, SymkitError
@@ -36,23 +37,6 @@ __all__ = [
     "build_spec",
 ]
 
-#: Which registry a key's typed node comes from.
-KEY_CATEGORIES: dict[str, str] = {
-    "group": "groups",
-    "factors": "groups",
-    "backbone": "backbones",
-    "symmetrizer": "symmetrizers",
-    "canonicalizer": "canonicalizers",
-    "data": "datasets",
-    "dataset": "datasets",
-    "loss": "losses",
-    "metric": "metrics",
-    "metrics": "metrics",
-    "optimizer": "optimizers",
-    "scheduler": "schedulers",
-}
-#: Keys holding a list of typed nodes (one per item).
-LIST_KEYS = frozenset({"factors", "metrics"})
 #: Parameter names that builders usually inject (never reported missing by :func:`validate`).
 CONTEXT_NAMES = frozenset({"group", "in_spec", "out_spec", "backbone", "split", "params"})
 MISSING = "???"
