@@ -26,7 +26,8 @@ from typing import Any
 
 from symkit.errors import AmbiguousNameError, DuplicateNameError, RegistryError, UnknownNameError
 
-__all__ = ["CATEGORIES", "CORE_SCOPE", "Entry", "Registry", "registry", "register", "mark_loaded"]
+__all__ = ["CATEGORIES", "CORE_SCOPE", "Entry", "Registry", "registry", "register", "mark_loaded",
+           "supports_rule"]
 
 CATEGORIES: tuple[str, ...] = (
     "groups",
@@ -81,6 +82,17 @@ class Entry:
             else:
                 self._loaded = self.target
         return self._loaded
+
+    def supports(self, group: Any) -> bool:
+        """Whether the part declares that it works with ``group``.
+
+        The rule is written once, as a ``supports(group)`` classmethod of the class the factory
+        returns (found through the factory's return annotation), or as the factory's own
+        ``supports`` attribute (a class registered directly, or a plugin's explicit rule). A part
+        that declares no rule supports nothing that can be checked: ``False``.
+        """
+        rule = supports_rule(self.load())
+        return bool(rule(group)) if rule is not None else False
 
     @property
     def doc(self) -> str:
@@ -242,6 +254,22 @@ def register(category: str, name: str | None = None, *, scope: str = CORE_SCOPE)
         return factory
 
     return decorate
+
+
+def supports_rule(factory: Any) -> Callable[[Any], bool] | None:
+    """The ``supports(group)`` rule of a factory: its own attribute, else that of the class its
+    return annotation names; ``None`` when neither declares one."""
+    rule = getattr(factory, "supports", None)
+    if callable(rule):
+        return rule
+    returned = getattr(factory, "__annotations__", {}).get("return")
+    if isinstance(returned, str):  # ``from __future__ import annotations``
+        try:
+            returned = eval(returned, getattr(factory, "__globals__", {}))  # noqa: S307
+        except Exception:  # noqa: BLE001 - an annotation that cannot be resolved declares nothing
+            return None
+    rule = getattr(returned, "supports", None) if inspect.isclass(returned) else None
+    return rule if callable(rule) else None
 
 
 def _origin_of(target: Any) -> str:

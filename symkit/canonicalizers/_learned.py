@@ -340,10 +340,3 @@ def default_learned_canonicalizer(group: Group, in_spec: Spec, **params) -> Lear
             return cls(group, in_spec, **params)
     raise ConfigError("canonicalizer", f"no learned canonicalizer supports {group!r} with "
                       f"inputs {in_spec!r}")
-
-
-learned_group_cnn.supports = GroupCNNCanonicalizer.supports
-learned_image_frame.supports = ImageFrameCanonicalizer.supports
-learned_point_frame.supports = PointFrameCanonicalizer.supports
-learned_sort.supports = LearnedSortCanonicalizer.supports
-learned_orbit_scores.supports = OrbitScoresCanonicalizer.supports

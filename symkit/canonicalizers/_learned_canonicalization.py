@@ -99,7 +99,7 @@ class LearnedCanonicalization(Canonicalization):
         from symkit.registry import registry
 
         entries = registry("canonicalizers").entries("learned_*")
-        return any(e.load().supports(group) for e in entries)
+        return any(e.supports(group) for e in entries)
 
     def _finite_training(self) -> bool:
         return self.training and self.group.is_finite and not isinstance(self.group, Symmetric)
@@ -164,6 +164,3 @@ def learned_canonicalization(
     return LearnedCanonicalization(backbone, group, in_spec, out_spec,
                                    canonicalizer=canonicalizer, chunk_size=chunk_size,
                                    train_mode=train_mode)
-
-
-learned_canonicalization.supports = LearnedCanonicalization.supports

@@ -174,6 +174,3 @@ def probabilistic(
         train_samples=train_samples, eval_samples=eval_samples, noise_scale=noise_scale,
         seed=seed, chunk_size=chunk_size,
     )
-
-
-probabilistic.supports = ProbabilisticSymmetrization.supports

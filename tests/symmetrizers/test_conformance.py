@@ -32,7 +32,7 @@ CANONICALIZERS = list(registry("canonicalizers").entries())
 
 
 def _supports(entry, group) -> bool:
-    return bool(getattr(entry.load(), "supports", lambda g: False)(group))
+    return entry.supports(group)
 
 
 def _canonicalizer_case(name: str, gname: str, group):

@@ -44,7 +44,7 @@ def _corpus_groups() -> list[tuple[str, object]]:
 
 
 def _supports(entry, group) -> bool:
-    return bool(getattr(entry.load(), "supports", lambda g: False)(group))
+    return entry.supports(group)
 
 
 GROUPS = _corpus_groups()

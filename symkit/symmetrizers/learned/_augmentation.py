@@ -236,6 +236,3 @@ def learned_augmentation(
         entropy_max=entropy_max, entropy_weight=entropy_weight, train_samples=train_samples,
         eval_samples=eval_samples, seed=seed, chunk_size=chunk_size,
     )
-
-
-learned_augmentation.supports = LearnedAugmentation.supports

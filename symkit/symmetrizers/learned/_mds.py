@@ -245,6 +245,3 @@ def mds_invariant(
 ) -> MDSInvariant:
     """Canonicalize point sets to their sign-fixed MDS coordinates (E(d)-invariant input)."""
     return MDSInvariant(backbone, group, in_spec, out_spec, field=field, chunk_size=chunk_size)
-
-
-mds_invariant.supports = MDSInvariant.supports

@@ -178,6 +178,3 @@ def orbit_distance_canonicalization(
         backbone, group, in_spec, out_spec, field=field, eta=eta, hidden=hidden,
         orbit_weight=orbit_weight, steps=steps, chunk_size=chunk_size, tol=tol,
     )
-
-
-orbit_distance_canonicalization.supports = OrbitDistanceCanonicalization.supports

@@ -134,6 +134,3 @@ def soft_equivariance(
 ) -> SoftEquivariance:
     """Plain backbone + a per-kind penalty on its measured equivariance error."""
     return SoftEquivariance(backbone, group, in_spec, out_spec, weights=weights, always=always)
-
-
-soft_equivariance.supports = SoftEquivariance.supports
