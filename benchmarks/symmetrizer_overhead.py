@@ -41,6 +41,7 @@ import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 from symkit.groups import e3, o3  # noqa: E402
+from symkit.plugins import ensure_loaded  # noqa: E402
 from symkit.registry import registry  # noqa: E402
 from symkit.reps import point, scalar, vector  # noqa: E402
 from symkit.spec import Field, Spec  # noqa: E402
@@ -57,6 +58,7 @@ def nbody():
     in_spec = Spec({"pos": Field(point(), nodes=True), "vel": Field(vector(), nodes=True),
                     "charge": Field(scalar(), nodes=True)})
     out_spec = Spec({"target": Field(point(), nodes=True)})
+    ensure_loaded()  # register the core parts and installed plugins, once
     net = registry("backbones").build("graph::gnn", hidden=128, layers=4, in_spec=in_spec)
     return "n-body 100x5, GNN h128 L4", x, net, in_spec, out_spec
 

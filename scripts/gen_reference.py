@@ -74,7 +74,10 @@ def reference_markdown() -> str:
     """The whole reference page: the run config's own sections, then one section per
     category with one entry per registered part; every option has a one-line description."""
     from symkit._config_docs import CONTEXT_DOCS, part_options, run_sections
+    from symkit.plugins import ensure_loaded
     from symkit.registry import CATEGORIES, registry
+
+    ensure_loaded()  # every core and plugin part, as the CLI sees them
 
     context = frozenset(CONTEXT_DOCS)
     lines = [INTRO, "## Run config", "",

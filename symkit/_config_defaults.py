@@ -13,6 +13,8 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from symkit._config_keys import KEY_CATEGORIES, LIST_KEYS
+
 __all__ = ["with_defaults", "plain_default"]
 
 
@@ -27,8 +29,6 @@ def with_defaults(tree: Any, context: Iterable[str]) -> Any:
 
 
 def _section(value: Any, names: frozenset[str]) -> Any:
-    from symkit.config import KEY_CATEGORIES, LIST_KEYS
-
     if isinstance(value, dict):
         out = {}
         for key, child in value.items():
@@ -51,7 +51,6 @@ def _section(value: Any, names: frozenset[str]) -> Any:
 def _typed(node: Any, category: str, names: frozenset[str]) -> Any:
     """A typed node as a mapping with ``type``, its YAML options and its remaining defaults."""
     from symkit._config_types import options_of
-    from symkit.config import KEY_CATEGORIES
     from symkit.registry import registry
 
     if isinstance(node, str):

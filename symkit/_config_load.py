@@ -12,6 +12,7 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from symkit._config_keys import KEY_CATEGORIES
 from symkit.errors import ConfigError
 
 __all__ = ["load_config", "to_yaml", "to_plain"]
@@ -153,8 +154,6 @@ def _delete(cfg: DictConfig, key: str, item: str) -> None:
 
 def _expand_shorthand(cfg: DictConfig, parts: list[str]) -> None:
     """Before ``group.n=3`` lands on ``group: cyclic``, turn it into ``{type: cyclic}``."""
-    from symkit.config import KEY_CATEGORIES
-
     node: Any = cfg
     for part in parts[:-1]:
         if not isinstance(node, DictConfig) or part not in node:

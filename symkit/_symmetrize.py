@@ -83,7 +83,9 @@ def symmetrize(
     from symkit._sample_check import install_input_check
     from symkit.backbones import FieldAdapter
     from symkit.config import build
+    from symkit.plugins import ensure_loaded
 
+    ensure_loaded()
     if not isinstance(module, nn.Module):
         raise ConfigError("module", f"expected a torch.nn.Module, got {type(module).__name__}")
     g = _group(group)

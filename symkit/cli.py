@@ -38,9 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "func"):
             parser.print_help()
             return 0
-        if args.plugin:
-            from symkit.plugins import load_local_plugins
+        from symkit.plugins import ensure_loaded, load_local_plugins
 
+        ensure_loaded()  # symkit's one discovery step: core parts and entry-point plugins
+        if args.plugin:
             load_local_plugins(args.plugin)
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help, --version, usage errors

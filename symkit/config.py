@@ -15,9 +15,11 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from symkit._config_keys import KEY_CATEGORIES, LIST_KEYS
 from symkit._config_load import load_config, to_plain, to_yaml
 from symkit._config_types import Options, is_scalar, matches, options_of, type_name
 from symkit.errors import ConfigError, SymkitError
+from symkit.plugins import ensure_loaded
 from symkit.registry import Entry, registry
 
 if TYPE_CHECKING:
@@ -35,23 +37,6 @@ __all__ = [
     "build_spec",
 ]
 
-#: Which registry a key's typed node comes from.
-KEY_CATEGORIES: dict[str, str] = {
-    "group": "groups",
-    "factors": "groups",
-    "backbone": "backbones",
-    "symmetrizer": "symmetrizers",
-    "canonicalizer": "canonicalizers",
-    "data": "datasets",
-    "dataset": "datasets",
-    "loss": "losses",
-    "metric": "metrics",
-    "metrics": "metrics",
-    "optimizer": "optimizers",
-    "scheduler": "schedulers",
-}
-#: Keys holding a list of typed nodes (one per item).
-LIST_KEYS = frozenset({"factors", "metrics"})
 #: Parameter names that builders usually inject (never reported missing by :func:`validate`).
 CONTEXT_NAMES = frozenset({"group", "in_spec", "out_spec", "backbone", "split", "params"})
 MISSING = "???"
@@ -66,6 +51,7 @@ def validate(cfg: Any, *, root_key: str = "", context: Iterable[str] = CONTEXT_N
         root_key: key path of ``cfg`` itself, prefixed to every error.
         context: parameter names a builder will inject (not required from YAML).
     """
+    ensure_loaded()
     _check_section(to_plain(cfg, key=root_key), root_key, frozenset(context))
 
 
@@ -153,20 +139,31 @@ def _check_rep(value: Any, path: str) -> None:
 
 # -- building ---------------------------------------------------------------------------------
 def build(
-    node: Any, category: str, *, key: str, context: Mapping[str, Any] | None = None
+    node: Any, category: str, *, key: str, context: Mapping[str, Any] | None = None,
+    checked: bool = False,
 ) -> Any:
     """Validate, then build a typed node (children first) through the ``category`` registry.
 
     A factory parameter named in ``context`` is taken from it unless the YAML sets it; nested
     typed nodes are built with the same context.
 
+    Args:
+        node: a name, a ``{type: name, ...}`` mapping or ``DictConfig``.
+        category: the registry it is built from.
+        key: its key path, for errors.
+        context: values a builder injects (``group``, ``in_spec``, ``backbone``, ...).
+        checked: ``node`` is a plain node of a tree that :func:`validate` has passed (the
+            runner's one validation pass): it is neither converted nor checked again.
+
     Raises:
         ConfigError: invalid node, or the factory raised (the cause is chained).
     """
+    ensure_loaded()
     context = dict(context or {})
-    plain = to_plain(node, key=key)
-    _check_typed(plain, category, key, frozenset(context) | CONTEXT_NAMES)
-    return _build_typed(plain, category, key, context)
+    if not checked:
+        node = to_plain(node, key=key)
+        _check_typed(node, category, key, frozenset(context) | CONTEXT_NAMES)
+    return _build_typed(node, category, key, context)
 
 
 def _build_slot(value: Any, key: str, path: str, context: dict[str, Any]) -> Any:
@@ -189,7 +186,7 @@ def _build_typed(node: Any, category: str, path: str, context: dict[str, Any]) -
         if _is_typed_child(k, annotation):
             kwargs[k] = _build_slot(v, k, _join(path, k), context)
         elif isinstance(k, str) and k.endswith("spec") and not is_scalar(annotation):
-            kwargs[k] = build_spec(v, key=_join(path, k))
+            kwargs[k] = build_spec(v, key=_join(path, k), checked=True)  # checked with the node
         else:
             kwargs[k] = v
     for option in options.by_name.values():
@@ -206,13 +203,15 @@ def _build_typed(node: Any, category: str, path: str, context: dict[str, Any]) -
     return _call(entry, factory, kwargs, path)
 
 
-def build_rep(value: Any, *, key: str) -> Field:
-    """A :class:`~symkit.spec.Field` from a rep name or ``{rep: NAME, nodes: bool, **params}``."""
+def build_rep(value: Any, *, key: str, checked: bool = False) -> Field:
+    """A :class:`~symkit.spec.Field` from a rep name or ``{rep: NAME, nodes: bool, **params}``
+    (``checked``: see :func:`build`)."""
     from symkit.reps._base import Rep
     from symkit.spec import Field
 
-    value = to_plain(value, key=key)
-    _check_rep(value, key)
+    if not checked:
+        value = to_plain(value, key=key)
+        _check_rep(value, key)
     nodes = value.get("nodes", False) if isinstance(value, dict) else False
     node = {k: v for k, v in value.items() if k != "nodes"} if isinstance(value, dict) else value
     entry, params = _resolve(node, "reps", key, "rep")
@@ -222,13 +221,16 @@ def build_rep(value: Any, *, key: str) -> Field:
     return Field(rep, nodes=nodes)
 
 
-def build_spec(mapping: Any, *, key: str) -> Spec:
-    """A :class:`~symkit.spec.Spec` from ``{field: rep}`` (see :func:`build_rep`)."""
+def build_spec(mapping: Any, *, key: str, checked: bool = False) -> Spec:
+    """A :class:`~symkit.spec.Spec` from ``{field: rep}`` (see :func:`build_rep`;
+    ``checked``: see :func:`build`)."""
     from symkit.spec import Spec
 
-    mapping = to_plain(mapping, key=key)
-    _check_spec(mapping, key)
-    return Spec({name: build_rep(v, key=_join(key, name)) for name, v in mapping.items()})
+    if not checked:
+        mapping = to_plain(mapping, key=key)
+        _check_spec(mapping, key)
+    return Spec({name: build_rep(v, key=_join(key, name), checked=True)
+                 for name, v in mapping.items()})
 
 
 # -- helpers ----------------------------------------------------------------------------------

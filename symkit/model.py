@@ -24,13 +24,31 @@ from torch import nn
 
 from symkit.errors import ConfigError
 
-__all__ = ["build_model"]
+__all__ = ["MODEL_KEYS", "build_model", "check_model_keys"]
 
-_KEYS = ("group", "in_spec", "out_spec", "backbone", "symmetrizer", "forces")
+#: Every key a ``model:`` node may have (``group``, ``in_spec``, ``out_spec`` and ``backbone``
+#: are required to build one).
+MODEL_KEYS = ("group", "in_spec", "out_spec", "backbone", "symmetrizer", "forces")
 
 
-def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained: bool = True
-                ) -> nn.Module:
+def check_model_keys(cfg_model: Mapping[str, Any], key: str = "model") -> None:
+    """Refuse a key that a ``model:`` node cannot have, with a did-you-mean.
+
+    Raises:
+        ConfigError: ``model.KEY: unknown model key; did you mean ...? Keys: ...``.
+    """
+    import difflib
+
+    for name in cfg_model:
+        if name not in MODEL_KEYS:
+            close = difflib.get_close_matches(str(name), MODEL_KEYS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{key}.{name}", f"unknown model key{hint} Keys: "
+                              f"{', '.join(MODEL_KEYS)}")
+
+
+def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained: bool = True,
+                checked: bool = False) -> nn.Module:
     """The model of a ``model:`` config node (a mapping, a ``DictConfig`` or a YAML file's
     ``model:`` section read by the caller).
 
@@ -39,6 +57,8 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained:
         key: its key path, for errors.
         pretrained: load ``backbone.init`` weights (``False`` when a checkpoint of the whole
             model is loaded next, so the ``init`` source need not exist any more).
+        checked: ``cfg_model`` is the plain ``model:`` node of a run config that
+            :func:`symkit.runner.parts.read_config` has validated; it is not checked again.
 
     Returns:
         a module with attributes ``group``, ``in_spec``, ``out_spec``, ``backbone``,
@@ -52,23 +72,24 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained:
     from symkit._sample_check import install_input_check
     from symkit.backbones._pretrained import apply_backbone_options, split_backbone_options
     from symkit.config import build, build_spec, to_plain
+    from symkit.plugins import ensure_loaded
     from symkit.symmetrizers import Unsymmetrized
 
-    cfg = to_plain(cfg_model, key=key)
+    ensure_loaded()
+    cfg = cfg_model if checked else to_plain(cfg_model, key=key)
     if not isinstance(cfg, Mapping):
-        raise ConfigError(key, f"expected a mapping with {list(_KEYS)}, got {cfg!r}")
-    unknown = [k for k in cfg if k not in _KEYS]
-    if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}", f"unknown model key; expected {list(_KEYS)}")
+        raise ConfigError(key, f"expected a mapping with {list(MODEL_KEYS)}, got {cfg!r}")
+    if not checked:
+        check_model_keys(cfg, key)
     for required in ("group", "in_spec", "out_spec", "backbone"):
         if cfg.get(required) is None:
             raise ConfigError(f"{key}.{required}", "missing value")
-    group = build(cfg["group"], "groups", key=f"{key}.group")
-    in_spec = build_spec(cfg["in_spec"], key=f"{key}.in_spec")
-    out_spec = build_spec(cfg["out_spec"], key=f"{key}.out_spec")
+    group = build(cfg["group"], "groups", key=f"{key}.group", checked=checked)
+    in_spec = build_spec(cfg["in_spec"], key=f"{key}.in_spec", checked=checked)
+    out_spec = build_spec(cfg["out_spec"], key=f"{key}.out_spec", checked=checked)
     context: dict[str, Any] = {"group": group, "in_spec": in_spec, "out_spec": out_spec}
     node, options = split_backbone_options(cfg["backbone"], f"{key}.backbone")
-    backbone = build(node, "backbones", key=f"{key}.backbone", context=context)
+    backbone = build(node, "backbones", key=f"{key}.backbone", context=context, checked=checked)
     if not pretrained:
         options.pop("init", None)
         options.pop("strict", None)
@@ -78,7 +99,7 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained:
     else:
         context["backbone"] = backbone
         model = build(cfg["symmetrizer"], "symmetrizers", key=f"{key}.symmetrizer",
-                      context=context)
+                      context=context, checked=checked)
     model = install_input_check(model)
     if cfg.get("forces") is None:
         return model

@@ -42,6 +42,7 @@ import pluggy
 
 from symkit import hookspecs
 from symkit.errors import PluginError, SymkitError
+from symkit.registry import SEP, mark_loaded, registry
 
 __all__ = [
     "API_VERSION",
@@ -140,6 +141,12 @@ def _disabled_names() -> set[str]:
 def ensure_loaded() -> None:
     """Import core parts, then discover entry-point plugins (once per process).
 
+    This is symkit's one discovery step; registry lookups never trigger it. It is called by
+    the entry points that resolve names (the CLI, :func:`symkit.config.validate`,
+    :func:`symkit.config.build`, :func:`symkit.build_model`, :func:`symkit.symmetrize`, the
+    :mod:`symkit.testing` helpers); call it yourself before ``registry(...).get`` of a plugin
+    part. With ``SYMKIT_DISABLE_PLUGIN_AUTOLOAD=1`` it imports the core parts only.
+
     In strict mode (``SYMKIT_STRICT_PLUGINS=1``) every plugin is tried, then one
     :class:`PluginError` lists the failures; later calls raise it again.
     """
@@ -149,6 +156,7 @@ def ensure_loaded() -> None:
             raise _fatal
         return
     _loaded = True
+    mark_loaded()
     for module in CORE_MODULES:
         try:
             importlib.import_module(module)
@@ -300,8 +308,6 @@ def _register_parts(
     pm: pluggy.PluginManager, obj: Any, scope: str, *, origin: str
 ) -> list[tuple[str, str]]:
     """Run the plugin's ``symkit_register`` and add what it staged, all or nothing."""
-    from symkit.registry import SEP, registry
-
     staged: list[tuple[str, str, Any]] = []
 
     def register_part(category: str, part: str, target: Any) -> None:
@@ -328,8 +334,6 @@ def _register_parts(
 
 def unload_plugin(name: str) -> None:
     """Undo :func:`load_plugin`: unregister every plugin ``name`` and every part it added."""
-    from symkit.registry import registry
-
     for info in [i for i in _report if i.name == name]:
         _report.remove(info)
         for category, qualname in info.registered:
@@ -345,12 +349,13 @@ def plugin_report() -> list[PluginInfo]:
 
 
 def reset() -> None:
-    """Unload every plugin so the next lookup discovers them again (tests)."""
+    """Unload every plugin so the next :func:`ensure_loaded` discovers them again (tests)."""
     global _loaded, _fatal
     for name in {i.name for i in _report}:
         unload_plugin(name)
     _loaded = False
     _fatal = None
+    mark_loaded(False)
     importlib.invalidate_caches()
 
 

@@ -3,6 +3,14 @@
 A part is registered under ``scope::name`` (core parts use the scope ``symkit``, a plugin its
 own name). Lookups accept the scoped name or, when unambiguous, the bare name. A target may be
 the factory itself or a lazy ``"module:attribute"`` string that is imported on first use.
+
+Lookups have no side effect: a registry holds what has been registered so far. Core parts
+register when their module is imported, plugins when :func:`symkit.plugins.ensure_loaded` runs
+(once per process). The entry points of symkit call it before they resolve a name: the CLI,
+:func:`symkit.config.validate` and :func:`symkit.config.build` (hence the runner),
+:func:`symkit.build_model`, :func:`symkit.symmetrize` and the :mod:`symkit.testing` helpers.
+Code that calls ``registry(...).get`` itself calls ``ensure_loaded()`` first; a name missed
+before that fails with an :class:`~symkit.errors.UnknownNameError` that says so.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ from typing import Any
 
 from symkit.errors import AmbiguousNameError, DuplicateNameError, RegistryError, UnknownNameError
 
-__all__ = ["CATEGORIES", "CORE_SCOPE", "Entry", "Registry", "registry", "register"]
+__all__ = ["CATEGORIES", "CORE_SCOPE", "Entry", "Registry", "registry", "register", "mark_loaded",
+           "supports_rule"]
 
 CATEGORIES: tuple[str, ...] = (
     "groups",
@@ -73,6 +82,17 @@ class Entry:
             else:
                 self._loaded = self.target
         return self._loaded
+
+    def supports(self, group: Any) -> bool:
+        """Whether the part declares that it works with ``group``.
+
+        The rule is written once, as a ``supports(group)`` classmethod of the class the factory
+        returns (found through the factory's return annotation), or as the factory's own
+        ``supports`` attribute (a class registered directly, or a plugin's explicit rule). A part
+        that declares no rule supports nothing that can be checked: ``False``.
+        """
+        rule = supports_rule(self.load())
+        return bool(rule(group)) if rule is not None else False
 
     @property
     def doc(self) -> str:
@@ -130,8 +150,13 @@ class Registry:
 
     # -- lookup -------------------------------------------------------------------------------
     def get(self, name: str, key: str | None = None) -> Entry:
-        """The entry for a scoped or unambiguous bare name; ``key``: config path for errors."""
-        _ensure_loaded()
+        """The entry for a scoped or unambiguous bare name; ``key``: config path for errors.
+
+        Raises:
+            UnknownNameError: no such part (with a did-you-mean and the known names; before
+                :func:`symkit.plugins.ensure_loaded` has run, also how to load the parts).
+            AmbiguousNameError: a bare name registered under several scopes.
+        """
         return self._resolve(name, key)
 
     def build(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
@@ -165,12 +190,17 @@ class Registry:
         )
         hint = f"; did you mean '{close[0]}'?" if close else "."
         listing = ", ".join(sorted(self._entries)) or "(none registered)"
-        return f"unknown {self.category} name '{name}'{hint} Known {self.category}: {listing}"
+        message = f"unknown {self.category} name '{name}'{hint} Known {self.category}: {listing}"
+        if not _loaded:
+            message += (". Plugins and core parts are not loaded yet: call "
+                        "symkit.plugins.ensure_loaded() first (the CLI, symkit.config.build, "
+                        "symkit.build_model and symkit.symmetrize do)")
+        return message
 
     # -- listing ------------------------------------------------------------------------------
     def entries(self, pattern: str = "*") -> list[Entry]:
-        """Entries whose scoped or bare name matches the shell-style ``pattern``."""
-        _ensure_loaded()
+        """Entries registered so far whose scoped or bare name matches the shell-style
+        ``pattern`` (all parts once :func:`symkit.plugins.ensure_loaded` has run)."""
         return [
             e
             for q, e in sorted(self._entries.items())
@@ -226,6 +256,22 @@ def register(category: str, name: str | None = None, *, scope: str = CORE_SCOPE)
     return decorate
 
 
+def supports_rule(factory: Any) -> Callable[[Any], bool] | None:
+    """The ``supports(group)`` rule of a factory: its own attribute, else that of the class its
+    return annotation names; ``None`` when neither declares one."""
+    rule = getattr(factory, "supports", None)
+    if callable(rule):
+        return rule
+    returned = getattr(factory, "__annotations__", {}).get("return")
+    if isinstance(returned, str):  # ``from __future__ import annotations``
+        try:
+            returned = eval(returned, getattr(factory, "__globals__", {}))  # noqa: S307
+        except Exception:  # noqa: BLE001 - an annotation that cannot be resolved declares nothing
+            return None
+    rule = getattr(returned, "supports", None) if inspect.isclass(returned) else None
+    return rule if callable(rule) else None
+
+
 def _origin_of(target: Any) -> str:
     if isinstance(target, str):
         return target
@@ -233,7 +279,11 @@ def _origin_of(target: Any) -> str:
     return f"{module}.{getattr(target, '__qualname__', repr(target))}"
 
 
-def _ensure_loaded() -> None:
-    from symkit.plugins import ensure_loaded
+#: whether :func:`symkit.plugins.ensure_loaded` has run (set by it; only read for error hints)
+_loaded = False
 
-    ensure_loaded()
+
+def mark_loaded(loaded: bool = True) -> None:
+    """Record that core parts and plugins are loaded (called by :mod:`symkit.plugins`)."""
+    global _loaded
+    _loaded = loaded

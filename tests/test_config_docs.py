@@ -25,7 +25,7 @@ def _fields(cls, prefix):
 
 
 def test_every_run_section_and_option_is_described():
-    from symkit.model import _KEYS as MODEL_KEYS
+    from symkit.model import MODEL_KEYS
 
     sections = dict(run_sections())
     assert [r.name for r in sections["top level"]] == list(TOP_LEVEL_KEYS)

@@ -63,6 +63,7 @@ def test_environment_variable_loads_it_too(workdir, monkeypatch):
     (workdir / "my_parts.py").write_text(MODULE)
     monkeypatch.setenv("SYMKIT_PLUGINS", "my_parts")
     plugins.reset()
+    plugins.ensure_loaded()
     assert "my_parts::squares" in registry("datasets")
     info = next(i for i in plugins.plugin_report() if i.name == "my_parts")
     assert info.status == "ok" and "local module my_parts" in info.source

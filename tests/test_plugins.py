@@ -102,9 +102,9 @@ def test_strict_mode_makes_each_failure_fatal(site, monkeypatch, scenario):
     monkeypatch.setenv("SYMKIT_STRICT_PLUGINS", "1")
     name = "twin" if scenario == "twin_one" else scenario
     with pytest.raises(PluginError, match=rf"(?s)SYMKIT_STRICT_PLUGINS.*{name}:"):
-        registry("backbones").get("anything")
-    with pytest.raises(PluginError):  # stays fatal for later lookups
-        registry("groups").names()
+        plugins.ensure_loaded()
+    with pytest.raises(PluginError):  # stays fatal for later calls
+        plugins.ensure_loaded()
 
 
 def test_disable_by_name(site, monkeypatch):
@@ -123,11 +123,26 @@ def test_disable_autoload(site, monkeypatch):
     assert registry("losses").get("plugin_probe").load() is probe
 
 
+def test_lookups_never_discover_and_say_how_to_load(site):
+    site("good")
+    assert "good::tiny" not in registry("backbones")  # a lookup has no side effect
+    with pytest.raises(UnknownNameError, match=r"not loaded yet: call "
+                       r"symkit\.plugins\.ensure_loaded\(\) first"):
+        registry("backbones").get("good::tiny")
+    plugins.ensure_loaded()
+    assert registry("backbones").get("good::tiny").qualname == "good::tiny"
+    with pytest.raises(UnknownNameError) as err:  # loaded: the plain did-you-mean message
+        registry("backbones").get("good::tinny")
+    assert "ensure_loaded" not in str(err.value) and "did you mean 'good::tiny'" in str(err.value)
+
+
 def test_reset_rediscovers(site):
     site("good")
+    plugins.ensure_loaded()
     assert "good::tiny" in registry("backbones")
     plugins.reset()
-    assert "good::tiny" not in registry("backbones")._entries
+    assert "good::tiny" not in registry("backbones")
+    plugins.ensure_loaded()
     assert "good::tiny" in registry("backbones")
 
 

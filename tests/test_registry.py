@@ -110,3 +110,38 @@ def test_global_registries_and_decorator():
     finally:
         registry("metrics").remove("regtest::fancy_metric")
     assert "regtest::fancy_metric" not in registry("metrics")
+
+
+class _OnlyEven:
+    @classmethod
+    def supports(cls, group) -> bool:
+        return group % 2 == 0
+
+
+def _built_even() -> _OnlyEven:
+    return _OnlyEven()
+
+
+def test_supports_is_read_from_the_class_a_factory_returns():
+    from symkit.registry import Registry
+
+    reg = Registry("metrics")
+    reg.add("even", _built_even)
+    reg.add("cls", _OnlyEven)
+    reg.add("none", lambda: None)
+    own = reg.add("own", lambda: None)
+    own.target.supports = lambda group: group == 3
+    assert reg.get("even").supports(4) and not reg.get("even").supports(3)
+    assert reg.get("cls").supports(2)
+    assert reg.get("own").supports(3) and not reg.get("own").supports(4)
+    assert not reg.get("none").supports(4)  # no rule declared: supports nothing checkable
+
+
+def test_every_symmetrizer_and_canonicalizer_declares_its_groups_once():
+    from symkit.plugins import ensure_loaded
+    from symkit.registry import supports_rule
+
+    ensure_loaded()
+    for category in ("symmetrizers", "canonicalizers"):
+        for entry in registry(category).entries():
+            assert supports_rule(entry.load()) is not None, entry.qualname

@@ -267,6 +267,3 @@ def pca_canonicalizer(
         group, in_spec, field=field, extra_fields=extra_fields, degeneracy_tol=degeneracy_tol,
         sign_tol=sign_tol, ambiguous=ambiguous,
     )
-
-
-pca_canonicalizer.supports = PCACanonicalizer.supports

@@ -127,8 +127,3 @@ def scale(group: Group, in_spec: Spec, *, field: str | None = None) -> ScaleCano
 def sort(group: Group, in_spec: Spec, *, key: str | None = None) -> SortCanonicalizer:
     """S_N: sort nodes by a scalar key."""
     return SortCanonicalizer(group, in_spec, key=key)
-
-
-centroid.supports = CentroidCanonicalizer.supports
-scale.supports = ScaleCanonicalizer.supports
-sort.supports = SortCanonicalizer.supports

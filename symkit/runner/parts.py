@@ -1,25 +1,28 @@
-"""A run config read, validated and turned into parts: model, loss, metric, optimizer, schedule.
+"""A run config read, validated once and turned into parts: model, loss, metric, optimizer,
+schedule.
 
-Top-level keys (see :data:`~symkit.runner.schema.TOP_LEVEL_KEYS`): ``data``, ``model`` and
+What a run config contains is defined in :mod:`symkit.runner.schema`: ``data``, ``model`` and
 ``loss`` are required; ``metric`` defaults to the loss (``mode: min``), ``optimizer`` to adam,
 ``scheduler`` to constant. ``metric.mode`` (``min``/``max``) is the runner's, not the metric's.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig
 
-from symkit.errors import ConfigError
 from symkit.runner.schema import (
+    REQUIRED_KEYS,
+    RUNNER_CONTEXT,
+    RUNNER_SECTIONS,
     TOP_LEVEL_KEYS,
     TrackingConfig,
     TrainConfig,
+    check_run_keys,
     metric_mode,
     parse_section,
 )
@@ -27,67 +30,54 @@ from symkit.runner.schema import (
 __all__ = ["RunConfig", "read_config", "full_config", "build_model", "build_loss",
            "build_metric", "build_optimizer", "build_scheduler", "materialize"]
 
-REQUIRED = ("data", "model", "loss")
-RUNNER_CONTEXT = frozenset({"optimizer", "epochs"})
-
-
 @dataclass
 class RunConfig:
-    """The resolved config tree and its typed runner sections."""
+    """A run config read and validated: the tree, its plain form and its runner sections.
+
+    What a run config may contain is defined in :mod:`symkit.runner.schema`.
+    """
 
     cfg: DictConfig
     train: TrainConfig
     tracking: TrackingConfig
     mode: str  #: ``min`` or ``max``: which way the task metric improves
     source: str | None = None  #: the YAML file read, when the config came from one
+    #: the tree as plain dicts and lists, interpolation resolved: what the parts are built from
+    plain: dict[str, Any] = field(default_factory=dict)
 
     @property
     def experiment(self) -> str:
         return self.tracking.experiment or self.cfg.get("experiment") or "symkit"
 
 
-def read_config(source: Any, overrides: Sequence[str] = (), *, require: Iterable[str] = REQUIRED
-                ) -> RunConfig:
-    """Load (YAML path, mapping or DictConfig), apply overrides, validate everything."""
-    from symkit.config import CONTEXT_NAMES, load_config, validate
+def read_config(source: Any, overrides: Sequence[str] = (), *,
+                require: Iterable[str] = REQUIRED_KEYS) -> RunConfig:
+    """Load (YAML path, mapping or DictConfig), apply overrides, validate everything.
+
+    The one validation pass of a run: the keys (:func:`~symkit.runner.schema.check_run_keys`),
+    every registry node (:func:`symkit.config.validate`) and the runner's own sections, on the
+    tree converted once to plain containers (:attr:`RunConfig.plain`); the ``build_*``
+    functions below build from that tree without checking it again.
+    """
+    from symkit.config import CONTEXT_NAMES, load_config, to_plain, validate
+    from symkit.model import strip_backbone_options
 
     cfg = load_config(source, list(overrides))
-    for key in cfg:
-        if key not in TOP_LEVEL_KEYS:
-            close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(
-                str(key), f"unknown top-level key{hint} Keys: {', '.join(TOP_LEVEL_KEYS)}"
-            )
-    for key in require:
-        if cfg.get(key) is None:
-            raise ConfigError(key, "missing; a run config needs " + ", ".join(REQUIRED))
-    checked = OmegaConf.to_container(cfg, resolve=True)
-    for section in ("train", "tracking", "experiment"):
-        checked.pop(section, None)
-    if isinstance(checked.get("metric"), dict):
-        checked["metric"].pop("mode", None)
-    model = checked.get("model")
-    if isinstance(model, dict):
-        from symkit.model import _KEYS as MODEL_KEYS
-
-        for key in model:
-            if key not in MODEL_KEYS:
-                close = difflib.get_close_matches(str(key), MODEL_KEYS, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ConfigError(f"model.{key}", f"unknown model key{hint} Keys: "
-                                  f"{', '.join(MODEL_KEYS)}")
-        from symkit.model import strip_backbone_options
-
-        checked["model"] = strip_backbone_options(model)
-    validate(checked, context=CONTEXT_NAMES | RUNNER_CONTEXT)
-    train = parse_section(TrainConfig, _plain(cfg.get("train")), "train")
-    tracking = parse_section(TrackingConfig, _plain(cfg.get("tracking")), "tracking")
+    plain = to_plain(cfg)
+    check_run_keys(plain, require)
+    nodes = {k: v for k, v in plain.items() if k not in RUNNER_SECTIONS}
+    if isinstance(nodes.get("metric"), dict):
+        nodes["metric"] = {k: v for k, v in nodes["metric"].items() if k != "mode"}
+    if isinstance(nodes.get("model"), dict):
+        nodes["model"] = strip_backbone_options(nodes["model"])
+    validate(nodes, context=CONTEXT_NAMES | RUNNER_CONTEXT)
+    train = parse_section(TrainConfig, plain.get("train"), "train")
+    tracking = parse_section(TrackingConfig, plain.get("tracking"), "tracking")
     from symkit.runner.preflight import check_device_name
 
     check_device_name(train.device)
     path = str(source) if isinstance(source, (str, os.PathLike)) else None
-    run = RunConfig(cfg, train, tracking, metric_mode(_plain(cfg.get("metric"))), path)
+    run = RunConfig(cfg, train, tracking, metric_mode(plain.get("metric")), path, plain)
     if tracking.enabled:
         from symkit.runner.tracking import check_names, flatten
 
@@ -99,12 +89,13 @@ def full_config(run: RunConfig) -> dict[str, Any]:
     """The run's config with every default written out (``symkit config show --defaults``;
     what MLflow records): the ``train:`` and ``tracking:`` sections, the default optimizer,
     schedule and metric, and the defaults of every typed node."""
+    import copy
     import dataclasses
 
     from symkit._config_defaults import with_defaults
     from symkit.config import CONTEXT_NAMES
 
-    tree = _plain(run.cfg)
+    tree = copy.deepcopy(run.plain)
     tree.setdefault("experiment", run.experiment)
     tree["optimizer"] = tree.get("optimizer") or "adam"
     tree["scheduler"] = tree.get("scheduler") or "constant"
@@ -120,38 +111,32 @@ def full_config(run: RunConfig) -> dict[str, Any]:
     return {k: tree[k] for k in TOP_LEVEL_KEYS if k in tree}
 
 
-def _plain(node: Any) -> Any:
-    if isinstance(node, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(node, resolve=True)
-    return node
-
-
 def build_model(run: RunConfig, *, pretrained: bool = True):
     """The symmetrized model of ``model:`` (see :func:`symkit.model.build_model`)."""
     from symkit.model import build_model as build
 
-    return build(run.cfg.model, pretrained=pretrained)
+    return build(run.plain["model"], pretrained=pretrained, checked=True)
 
 
 def build_loss(run: RunConfig):
     from symkit.config import build
 
-    return build(run.cfg.loss, "losses", key="loss")
+    return build(run.plain["loss"], "losses", key="loss", checked=True)
 
 
 def build_metric(run: RunConfig):
     """The task metric; without ``metric:``, the loss function as a metric."""
     from symkit.config import build
 
-    node = _plain(run.cfg.get("metric"))
+    node = run.plain.get("metric")
     if node is None:
-        node = _plain(run.cfg.loss)
+        node = run.plain["loss"]
         category = "losses"
     else:
         category = "metrics"
     if isinstance(node, Mapping):
         node = {k: v for k, v in node.items() if k != "mode"}
-    return build(node, category, key="metric")
+    return build(node, category, key="metric", checked=True)
 
 
 def build_optimizer(run: RunConfig, params: Any):
@@ -159,16 +144,16 @@ def build_optimizer(run: RunConfig, params: Any):
     from symkit.config import build
 
     params = [p for p in params if p.requires_grad]
-    node = run.cfg.get("optimizer") or "adam"
-    return build(node, "optimizers", key="optimizer", context={"params": params})
+    node = run.plain.get("optimizer") or "adam"
+    return build(node, "optimizers", key="optimizer", context={"params": params}, checked=True)
 
 
 def build_scheduler(run: RunConfig, optimizer: Any):
     from symkit.config import build
 
-    node = run.cfg.get("scheduler") or "constant"
+    node = run.plain.get("scheduler") or "constant"
     return build(node, "schedulers", key="scheduler",
-                 context={"optimizer": optimizer, "epochs": run.train.epochs})
+                 context={"optimizer": optimizer, "epochs": run.train.epochs}, checked=True)
 
 
 def materialize(model: Any, dataset: Any, device: Any = None) -> None:

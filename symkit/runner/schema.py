@@ -1,7 +1,13 @@
-"""The run's own config sections: ``train:`` and ``tracking:``, as typed dataclasses.
+"""What a run config is: its top-level keys, and its own sections as typed dataclasses.
 
-Every other top-level key (``data``, ``model``, ``loss``, ``metric``, ``optimizer``,
-``scheduler``) is a registry node that :mod:`symkit.config` validates and builds.
+A run config has the keys :data:`TOP_LEVEL_KEYS`; :data:`REQUIRED_KEYS` must be set.
+``train:`` and ``tracking:`` are the runner's own sections (:class:`TrainConfig`,
+:class:`TrackingConfig`); ``metric.mode`` is the runner's too (:func:`metric_mode`). Every
+other key (``data``, ``model``, ``loss``, ``metric``, ``optimizer``, ``scheduler``) is a
+registry node that :func:`symkit.config.validate` checks, with :data:`RUNNER_CONTEXT` and
+:data:`symkit.config.CONTEXT_NAMES` injected by the runner; ``model:`` has the keys
+:data:`symkit.model.MODEL_KEYS`. :func:`symkit.runner.parts.read_config` checks all of it in
+one pass, before anything is built.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +24,10 @@ from symkit.errors import ConfigError
 
 __all__ = [
     "TOP_LEVEL_KEYS",
+    "REQUIRED_KEYS",
+    "RUNNER_SECTIONS",
+    "RUNNER_CONTEXT",
+    "check_run_keys",
     "EquivarianceConfig",
     "TrainConfig",
     "TrackingConfig",
@@ -29,6 +39,35 @@ __all__ = [
 TOP_LEVEL_KEYS = (
     "experiment", "data", "model", "loss", "metric", "optimizer", "scheduler", "train", "tracking",
 )
+#: Keys a run config must set (``metric`` defaults to the loss, ``optimizer`` to adam,
+#: ``scheduler`` to constant).
+REQUIRED_KEYS = ("data", "model", "loss")
+#: Top-level keys that are the runner's own (not registry nodes).
+RUNNER_SECTIONS = ("experiment", "train", "tracking")
+#: Options the runner injects into registry nodes, besides :data:`symkit.config.CONTEXT_NAMES`.
+RUNNER_CONTEXT = frozenset({"optimizer", "epochs"})
+
+
+def check_run_keys(cfg: Mapping[str, Any], require: Iterable[str] = REQUIRED_KEYS) -> None:
+    """The top-level keys of a run config, and those of its ``model:`` node.
+
+    Raises:
+        ConfigError: an unknown key (with a did-you-mean), or a key of ``require`` unset.
+    """
+    from symkit.model import check_model_keys
+
+    for key in cfg:
+        if key not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                str(key), f"unknown top-level key{hint} Keys: {', '.join(TOP_LEVEL_KEYS)}"
+            )
+    for key in require:
+        if cfg.get(key) is None:
+            raise ConfigError(key, "missing; a run config needs " + ", ".join(REQUIRED_KEYS))
+    if isinstance(cfg.get("model"), Mapping):
+        check_model_keys(cfg["model"], "model")
 
 
 def _at_least(low: float, default: Any) -> Any:

@@ -3,14 +3,25 @@
 Every kind answers *which elements, with which weights?* (:meth:`Symmetrizer.elements`) and
 shares one batched forward pass ``y = sum_k w_k g_k . backbone(g_k^-1 x)``.
 
-Registered (registry ``symmetrizers``): ``group_averaging``, ``frame_averaging``,
-``canonicalization``, ``layerwise_frame_averaging``; (registry ``canonicalizers``)
-``pca_sort`` for S_N x O(d)/E(d).
+This package holds the shared forward pass, the fixed frames (PCA, sorting, finite frame sets of
+symmetric inputs, S_N x E(d) products, per-node frames) and ``group_averaging``,
+``frame_averaging`` and ``layerwise_frame_averaging`` (registry ``symmetrizers``), and the
+``pca_sort`` canonicalizer of S_N x O(d)/E(d) (registry ``canonicalizers``). The other kinds live
+where their parts live:
+
+* :mod:`symkit.canonicalizers`: ``canonicalization``, ``learned_canonicalization`` and
+  ``probabilistic``, beside every canonicalizer (fixed and learned);
+* :mod:`symkit.symmetrizers.learned`: ``learned_augmentation``, ``mds_invariant``,
+  ``soft_equivariance`` and ``orbit_distance``.
+
+``symkit.registry.registry("symmetrizers").names()`` lists them all, plugins' included.
+``Canonicalization`` and ``canonicalization`` are also importable from here (an alias of
+:mod:`symkit.canonicalizers`' one definition, resolved on first use so that this package never
+imports the canonicalizers that build on it).
 """
 
 from symkit.symmetrizers._base import Symmetrizer, Unsymmetrized, cast_element, tile_elements
 from symkit.symmetrizers._batching import BatchLayout, Copies, batch_layout, check_finite
-from symkit.symmetrizers._canonicalization import Canonicalization, canonicalization
 from symkit.symmetrizers._frame_averaging import FrameAveraging, frame_averaging
 from symkit.symmetrizers._frames import (
     PCA,
@@ -43,10 +54,8 @@ __all__ = [
     "Unsymmetrized",
     "GroupAveraging",
     "FrameAveraging",
-    "Canonicalization",
     "group_averaging",
     "frame_averaging",
-    "canonicalization",
     "BatchLayout",
     "Copies",
     "batch_layout",
@@ -74,3 +83,11 @@ __all__ = [
     "supports_node_frames",
     "act_per_node",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("Canonicalization", "canonicalization"):
+        from symkit import canonicalizers
+
+        return getattr(canonicalizers, name)
+    raise AttributeError(f"module 'symkit.symmetrizers' has no attribute {name!r}")

@@ -304,4 +304,3 @@ def frame_averaging(
     )
 
 
-frame_averaging.supports = FrameAveraging.supports

@@ -155,6 +155,3 @@ def group_averaging(
         eval_samples=eval_samples, max_elements=max_elements, center=center,
         chunk_size=chunk_size,
     )
-
-
-group_averaging.supports = GroupAveraging.supports

@@ -198,4 +198,3 @@ def layerwise_frame_averaging(
     )
 
 
-layerwise_frame_averaging.supports = LayerwiseFrameAveraging.supports

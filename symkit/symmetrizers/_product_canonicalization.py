@@ -118,4 +118,3 @@ def pca_sort(
     )
 
 
-pca_sort.supports = ProductCanonicalizer.supports

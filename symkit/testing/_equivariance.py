@@ -18,6 +18,7 @@ from symkit.groups._base import Element, Group
 from symkit.reps._base import Rep
 from symkit.reps._point import Point
 from symkit.spec import Field, Spec
+from symkit.symmetrizers._frames import EXACT_RTOL
 
 __all__ = [
     "EquivarianceError",
@@ -35,7 +36,6 @@ __all__ = [
 
 Sample = Mapping[str, Tensor]
 _TINY = 1e-30
-_RTOL = {torch.float64: 1e-9, torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 1e-2}
 _ATOL = {torch.float64: 1e-12, torch.float32: 1e-6, torch.float16: 1e-3, torch.bfloat16: 1e-3}
 
 
@@ -186,7 +186,7 @@ def default_rtol(sample: Sample) -> tuple[float, float]:
     """Default ``(rtol, atol)`` from the sample's lowest floating precision."""
     floats = [x.dtype for x in sample.values() if isinstance(x, Tensor) and x.is_floating_point()]
     dtype = min(floats, key=lambda d: torch.finfo(d).bits, default=torch.float64)
-    return _RTOL.get(dtype, 1e-5), _ATOL.get(dtype, 1e-6)
+    return EXACT_RTOL.get(dtype, 1e-5), _ATOL.get(dtype, 1e-6)
 
 
 def assert_equivariant(

@@ -52,8 +52,10 @@ def molecule_in_spec() -> Spec:
 def _factory(symmetrizer: str | Factory, canonicalizer: str | None) -> tuple[Factory, dict]:
     if callable(symmetrizer):
         return symmetrizer, {}
+    from symkit.plugins import ensure_loaded
     from symkit.registry import registry
 
+    ensure_loaded()
     params = {} if canonicalizer is None else {"canonicalizer": canonicalizer}
     return registry("symmetrizers").get(symmetrizer).load(), params
 

@@ -37,16 +37,11 @@ from symkit.errors import SampleError
 from symkit.groups import Group
 from symkit.reps import Point
 from symkit.spec import Spec
+from symkit.symmetrizers._frames import EXACT_RTOL
 from symkit.testing._corpus import HardInput, remove_sample
 
 __all__ = ["OutcomeReport", "check_outcomes", "exact_rtol", "per_sample_error"]
 
-#: half precision: 1e-2, but never under 4 units of the dtype's precision (bfloat16: 4 x 2^-7
-#: = 3.1e-2): rounding ``g . x`` to the dtype and rounding the output already cost ``eps / 2``
-#: each, so 1e-2 (1.3 eps of bfloat16) would fail an exact symmetrizer on rounding alone.
-_RTOL = {torch.float64: 1e-9, torch.float32: 1e-5,
-         torch.float16: max(1e-2, 4 * torch.finfo(torch.float16).eps),
-         torch.bfloat16: max(1e-2, 4 * torch.finfo(torch.bfloat16).eps)}
 #: ``n`` of the two means compared by the statistical check, and the required fall of ``S_n``
 STAT_N, STAT_FALL = (1, 16), 6.0
 #: most samples (and random elements) the statistical check uses per input
@@ -54,8 +49,13 @@ STAT_ROWS, STAT_ELEMENTS = 1, 8
 
 
 def exact_rtol(dtype: torch.dtype) -> float:
-    """Relative tolerance of the exact outcome for inputs of ``dtype``."""
-    return _RTOL.get(dtype, 1e-5)
+    """Relative tolerance of the exact outcome for inputs of ``dtype``: symkit's one table
+    (:data:`symkit.symmetrizers._frames.EXACT_RTOL`: 1e-9 float64, 1e-5 float32, 1e-2 half),
+    but never under 4 units of the dtype's precision (bfloat16: 4 x 2^-7 = 3.1e-2): rounding
+    ``g . x`` to the dtype and rounding the output already cost ``eps / 2`` each, so 1e-2
+    (1.3 eps of bfloat16) would fail an exact symmetrizer on rounding alone."""
+    eps = float(torch.finfo(dtype).eps) if dtype.is_floating_point else 0.0
+    return max(EXACT_RTOL.get(dtype, 1e-5), 4 * eps)
 
 
 @dataclass

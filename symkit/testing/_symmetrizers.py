@@ -182,6 +182,7 @@ def check_symmetrizer(
     Raises:
         AssertionError: naming the group, the kind, the field and the error.
     """
+    from symkit.plugins import ensure_loaded
     from symkit.registry import registry
     from symkit.testing._corpus import HardInput
     from symkit.testing._outcomes import check_outcomes
@@ -189,6 +190,8 @@ def check_symmetrizer(
     torch.manual_seed(seed)
     sample = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sample.items()}
     backbone = FlatMLP.for_sample(group, in_spec, out_spec, sample).to(dtype)
+    if isinstance(name, str):
+        ensure_loaded()
     factory = registry("symmetrizers").get(name).load() if isinstance(name, str) else name
     model = factory(backbone, group, in_spec, out_spec, **dict(params or {})).to(dtype).eval()
     gen = torch.Generator().manual_seed(seed)

@@ -11,7 +11,9 @@ Parametrize over the registry with :func:`conformance_cases`::
     def test_reps(group_name, rep_name): ...
 
 This module is imported by every pytest run in an environment where symkit is installed, so it
-imports nothing heavy (no torch) at module level.
+imports nothing heavy (no torch) at module level. At the start of a session it runs symkit's one
+discovery step, :func:`symkit.plugins.ensure_loaded` (as the CLI does), so that tests and their
+registry-parametrized cases see every core and plugin part.
 """
 
 from __future__ import annotations
@@ -25,11 +27,20 @@ import pytest
 __all__ = ["symkit_registry", "symkit_plugin", "conformance_cases", "buildable_names"]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Load core parts and plugins once, before collection parametrizes over the registry."""
+    from symkit.plugins import ensure_loaded
+
+    ensure_loaded()
+
+
 @pytest.fixture
 def symkit_registry() -> Callable[[str], Any]:
-    """The registry lookup function: ``symkit_registry("reps").build("vector")``."""
+    """The registry lookup function, every part loaded: ``symkit_registry("reps")``."""
+    from symkit.plugins import ensure_loaded
     from symkit.registry import registry
 
+    ensure_loaded()
     return registry
 
 
@@ -61,8 +72,10 @@ def symkit_plugin() -> Iterator[Callable[..., Any]]:
 def buildable_names(category: str, scope: str | None = None) -> list[str]:
     """Scoped names of a category whose factories need no arguments (``c4``, not ``cyclic``...
     unless every parameter has a default), optionally only those of one ``scope``."""
+    from symkit.plugins import ensure_loaded
     from symkit.registry import registry
 
+    ensure_loaded()
     names = []
     for entry in registry(category).entries():
         if scope is not None and entry.scope != scope:

@@ -18,7 +18,8 @@ from symkit.spec import Spec
 from symkit.testing import check_hard_inputs, hard_inputs, molecule_in_spec
 from symkit.testing._symmetrizers import QuarterTurns, check_symmetrizer, example_sample
 
-from .conftest import OUT_SPECS, canonicalizer_inputs, grid_sample, in_spec, registered_groups
+from .._cases import OUT_SPECS, canonicalizer_inputs, grid_sample, registered_groups
+from .._cases import point_spec as in_spec
 
 
 def _non_trivial(group) -> bool:
@@ -31,7 +32,7 @@ CANONICALIZERS = list(registry("canonicalizers").entries())
 
 
 def _supports(entry, group) -> bool:
-    return bool(getattr(entry.load(), "supports", lambda g: False)(group))
+    return entry.supports(group)
 
 
 def _canonicalizer_case(name: str, gname: str, group):

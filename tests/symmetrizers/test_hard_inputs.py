@@ -25,7 +25,7 @@ from symkit.testing import (
     num_nodes,
 )
 
-from .conftest import registered_groups
+from .._cases import registered_groups
 from .test_conformance import NO_CLAIM
 
 #: CI runs the corpus in float64 (the run that proves the math, forces included; float32 on
@@ -51,7 +51,7 @@ def _corpus_groups() -> list[tuple[str, object]]:
 
 
 def _supports(entry, group) -> bool:
-    return bool(getattr(entry.load(), "supports", lambda g: False)(group))
+    return entry.supports(group)
 
 
 GROUPS = _corpus_groups()

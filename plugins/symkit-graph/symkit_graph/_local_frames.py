@@ -247,4 +247,3 @@ def local_frames(
                        origin=origin, degeneracy_tol=degeneracy_tol, sign_tol=sign_tol)
 
 
-local_frames.supports = LocalFrames.supports

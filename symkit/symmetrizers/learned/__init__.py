@@ -1,21 +1,13 @@
-"""Learned symmetrizers: canonicalization networks, probabilistic symmetrization, learned
-augmentation, invariant MDS inputs, soft equivariance and orbit-distance frames.
+"""Learned symmetrizers: learned augmentation, invariant MDS inputs, soft equivariance and
+orbit-distance frames, and the network pieces that learned canonicalizers share with them.
 
-Registered in ``canonicalizers``: ``learned_group_cnn``, ``learned_image_frame``,
-``learned_point_frame``, ``learned_sort``. Registered in ``symmetrizers``:
-``learned_canonicalization``, ``probabilistic``, ``learned_augmentation``,
-``constrained_augmentation``, ``mds_invariant``,
-``soft_equivariance``, ``orbit_distance``.
+Registered in ``symmetrizers``: ``learned_augmentation``, ``constrained_augmentation``,
+``mds_invariant``, ``soft_equivariance``, ``orbit_distance``. Learned canonicalizers,
+``learned_canonicalization`` and ``probabilistic`` (a noisy learned canonicalizer) live with the
+fixed canonicalizers in :mod:`symkit.canonicalizers`.
 """
 
 from symkit.symmetrizers.learned._augmentation import LearnedAugmentation, learned_augmentation
-from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer, Proposal
-from symkit.symmetrizers.learned._canonicalizers import (
-    GroupCNNCanonicalizer,
-    ImageFrameCanonicalizer,
-    PointFrameCanonicalizer,
-    SortCanonicalizer,
-)
 from symkit.symmetrizers.learned._constrained_augmentation import (
     ConstrainedAugmentation,
     constrained_augmentation,
@@ -28,10 +20,6 @@ from symkit.symmetrizers.learned._inputs import (
     point_batch,
     sample_keys,
     tie_tol,
-)
-from symkit.symmetrizers.learned._learned_canonicalization import (
-    LearnedCanonicalization,
-    learned_canonicalization,
 )
 from symkit.symmetrizers.learned._matrices import (
     complete_frame,
@@ -53,7 +41,6 @@ from symkit.symmetrizers.learned._orbit_distance import (
     OrbitDistanceCanonicalization,
     orbit_distance_canonicalization,
 )
-from symkit.symmetrizers.learned._probabilistic import ProbabilisticSymmetrization, probabilistic
 from symkit.symmetrizers.learned._relax import soft_sort, straight_through_onehot
 from symkit.symmetrizers.learned._soft_equivariance import (
     SoftEquivariance,
@@ -62,14 +49,6 @@ from symkit.symmetrizers.learned._soft_equivariance import (
 )
 
 __all__ = [
-    "LearnedCanonicalizer",
-    "Proposal",
-    "GroupCNNCanonicalizer",
-    "ImageFrameCanonicalizer",
-    "PointFrameCanonicalizer",
-    "SortCanonicalizer",
-    "LearnedCanonicalization",
-    "learned_canonicalization",
     "frame_from_vectors",
     "complete_frame",
     "cross_complement",
@@ -87,8 +66,6 @@ __all__ = [
     "project_to_group",
     "soft_sort",
     "straight_through_onehot",
-    "ProbabilisticSymmetrization",
-    "probabilistic",
     "LearnedAugmentation",
     "learned_augmentation",
     "ConstrainedAugmentation",

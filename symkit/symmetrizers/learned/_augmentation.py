@@ -49,11 +49,15 @@ from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import batch_layout, data_dtype
-from symkit.symmetrizers.learned._canonicalizer import follow_dtype
-from symkit.symmetrizers.learned._canonicalizers import is_matrix_group
-from symkit.symmetrizers.learned._inputs import check_finite, keyed_draws, sample_keys
+from symkit.symmetrizers.learned._inputs import (
+    check_finite,
+    follow_dtype,
+    is_matrix_group,
+    keyed_draws,
+    sample_device,
+    sample_keys,
+)
 from symkit.symmetrizers.learned._matrices import skew_basis
-from symkit.symmetrizers.learned._probabilistic import sample_device
 
 __all__ = ["LearnedAugmentation", "learned_augmentation"]
 
@@ -232,6 +236,3 @@ def learned_augmentation(
         entropy_max=entropy_max, entropy_weight=entropy_weight, train_samples=train_samples,
         eval_samples=eval_samples, seed=seed, chunk_size=chunk_size,
     )
-
-
-learned_augmentation.supports = LearnedAugmentation.supports

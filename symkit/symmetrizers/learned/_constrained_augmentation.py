@@ -51,8 +51,7 @@ from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import batch_layout, data_dtype
 from symkit.symmetrizers._group_averaging import GroupAveraging
-from symkit.symmetrizers.learned._inputs import check_finite
-from symkit.symmetrizers.learned._probabilistic import sample_device
+from symkit.symmetrizers.learned._inputs import check_finite, sample_device
 
 __all__ = ["ConstrainedAugmentation", "constrained_augmentation", "metropolis_hastings"]
 
@@ -257,4 +256,3 @@ def constrained_augmentation(
     )
 
 
-constrained_augmentation.supports = ConstrainedAugmentation.supports

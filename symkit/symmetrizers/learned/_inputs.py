@@ -19,15 +19,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from symkit.errors import ConfigError
+from symkit.groups._base import Group
+from symkit.groups._euclidean import Euclidean
+from symkit.groups._orthogonal import Orthogonal
 from symkit.spec import Spec
 from symkit.symmetrizers._batching import BatchLayout, check_finite
 from symkit.symmetrizers._frames import EXACT_RTOL as FRAME_EXACT_RTOL
 
 __all__ = ["check_finite", "point_batch", "sample_keys", "keyed_draws", "degeneracy_tol",
            "frame_tol", "sign_tol", "tie_tol", "node_counts", "EXACT_RTOL", "KeyedSource",
-           "gaussian", "uniform"]
+           "gaussian", "uniform", "find_field", "is_matrix_group", "follow_dtype",
+           "collapsed_points", "sample_device"]
 
 #: odd 64-bit constants of the SplitMix64 finalizer, used to mix (seed, key) into one seed
 _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
@@ -231,3 +236,46 @@ def uniform(source: torch.Generator | KeyedSource | None, rows: int, *shape: int
             device=None) -> Tensor:
     """``U[0, 1)`` float64 draws ``(rows, *shape)``, like :func:`gaussian`."""
     return _draw("uniform", source, rows, tuple(shape), device)
+
+
+def is_matrix_group(group: Group) -> bool:
+    """O(d), SO(d) (elements are matrices) or E(d), SE(d) (homogeneous matrices)."""
+    return isinstance(group, (Orthogonal, Euclidean))
+
+
+def find_field(in_spec: Spec | None, rep_type: type, field: str | None = None) -> str:
+    """``field`` if given, else the first field of ``in_spec`` whose rep is a ``rep_type``."""
+    if field is not None:
+        return field
+    for name, f in (in_spec or {}).items():
+        if isinstance(f.rep, rep_type):
+            return name
+    raise ConfigError("field", f"no {rep_type.__name__} field in the input spec {in_spec!r}; "
+                      "name the field")
+
+
+def follow_dtype(module: nn.Module, sample: Mapping[str, object],
+                 dtype: torch.dtype | None = None) -> None:
+    """Cast ``module``'s floating parameters to ``dtype`` (default: that of the sample's first
+    floating tensor).
+
+    ``Module.to`` keeps the parameter objects, so optimizers holding them are unaffected.
+    """
+    dtype = dtype or next((v.dtype for v in sample.values()
+                           if isinstance(v, Tensor) and v.is_floating_point()), None)
+    param = next((p for p in module.parameters() if p.is_floating_point()), None)
+    if dtype is not None and param is not None and param.dtype != dtype:
+        module.to(dtype)
+
+
+def collapsed_points(pos: Tensor, mask: Tensor, rho: Tensor, tol: float) -> Tensor:
+    """Samples whose valid points coincide up to rounding (or that have none), ``(B,)`` bool:
+    the spread ``rho`` is at most ``tol`` times the largest coordinate norm."""
+    size = (pos.detach().norm(dim=-1) * mask).amax(-1) if pos.shape[1] else rho.new_zeros(
+        pos.shape[0])
+    return (rho.detach() <= tol * size) | ~mask.any(-1)
+
+
+def sample_device(sample: Mapping[str, object]) -> torch.device:
+    """The device of the first tensor in a sample."""
+    return next(v.device for v in sample.values() if isinstance(v, Tensor))

@@ -49,12 +49,13 @@ from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import batch_layout, data_dtype
 from symkit.symmetrizers._frames import haar_blocks as frame_haar_blocks
-from symkit.symmetrizers.learned._canonicalizers import find_field, is_matrix_group
 from symkit.symmetrizers.learned._inputs import (
     KeyedSource,
     check_finite,
     degeneracy_tol,
+    find_field,
     gaussian,
+    is_matrix_group,
     point_batch,
     sign_tol,
     uniform,
@@ -244,6 +245,3 @@ def mds_invariant(
 ) -> MDSInvariant:
     """Canonicalize point sets to their sign-fixed MDS coordinates (E(d)-invariant input)."""
     return MDSInvariant(backbone, group, in_spec, out_spec, field=field, chunk_size=chunk_size)
-
-
-mds_invariant.supports = MDSInvariant.supports

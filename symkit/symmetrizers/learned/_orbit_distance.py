@@ -37,16 +37,14 @@ from symkit.reps._point import Point
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import batch_layout, data_dtype
-from symkit.symmetrizers.learned._canonicalizer import follow_dtype
-from symkit.symmetrizers.learned._canonicalizers import (
-    collapsed_points,
-    find_field,
-    is_matrix_group,
-)
 from symkit.symmetrizers.learned._inputs import (
     EXACT_RTOL,
     check_finite,
+    collapsed_points,
     degeneracy_tol,
+    find_field,
+    follow_dtype,
+    is_matrix_group,
     point_batch,
     sign_tol,
 )
@@ -180,6 +178,3 @@ def orbit_distance_canonicalization(
         backbone, group, in_spec, out_spec, field=field, eta=eta, hidden=hidden,
         orbit_weight=orbit_weight, steps=steps, chunk_size=chunk_size, tol=tol,
     )
-
-
-orbit_distance_canonicalization.supports = OrbitDistanceCanonicalization.supports

@@ -26,8 +26,7 @@ from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import BatchLayout, batch_layout, data_dtype
-from symkit.symmetrizers.learned._inputs import check_finite
-from symkit.symmetrizers.learned._probabilistic import sample_device
+from symkit.symmetrizers.learned._inputs import check_finite, sample_device
 
 
 def act_per_sample(spec: Spec, group: Group, g, sample: Mapping[str, Tensor],
@@ -135,6 +134,3 @@ def soft_equivariance(
 ) -> SoftEquivariance:
     """Plain backbone + a per-kind penalty on its measured equivariance error."""
     return SoftEquivariance(backbone, group, in_spec, out_spec, weights=weights, always=always)
-
-
-soft_equivariance.supports = SoftEquivariance.supports

@@ -11,7 +11,7 @@ from symkit.registry import registry
 from symkit.reps import point, scalar, vector
 from symkit.spec import Field, Spec
 
-from ._helpers import group
+from ..._cases import group
 
 #: name -> g2 formula, with the symmetry that matters here
 MOLECULES = {

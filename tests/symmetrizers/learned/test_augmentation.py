@@ -11,7 +11,7 @@ from symkit.registry import registry
 from symkit.testing import equivariance_error
 from symkit.testing._symmetrizers import FlatMLP, check_symmetrizer
 
-from ._helpers import OUT_SPECS, group, point_sample, point_spec
+from ..._cases import OUT_SPECS, group, point_sample, point_spec
 
 
 @pytest.mark.parametrize("gname", ["so2", "o2", "so3", "o3"])

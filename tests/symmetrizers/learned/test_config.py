@@ -10,7 +10,7 @@ from symkit.errors import ConfigError
 from symkit.registry import registry
 from symkit.testing._symmetrizers import FlatMLP
 
-from ._helpers import OUT_SPECS, group, point_sample, point_spec
+from ..._cases import OUT_SPECS, group, point_sample, point_spec
 
 NODES = {
     "learned_canonicalization": {"canonicalizer": {"type": "learned_point_frame", "hidden": 16,

@@ -8,7 +8,7 @@ import torch
 
 from symkit.symmetrizers.learned import complete_frame, cross_complement, polar_frame
 
-from ._helpers import group
+from ..._cases import group
 
 
 def _orthonormal(q: torch.Tensor) -> bool:

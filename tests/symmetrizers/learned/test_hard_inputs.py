@@ -11,10 +11,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from symkit.canonicalizers import PointFrameCanonicalizer
 from symkit.registry import registry
 from symkit.reps import vector
 from symkit.spec import Field, Spec
-from symkit.symmetrizers.learned import PointFrameCanonicalizer, mds_frame
+from symkit.symmetrizers.learned import mds_frame
 
 from ._molecules import (
     DTYPE_IDS,

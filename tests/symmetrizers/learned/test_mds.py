@@ -10,7 +10,7 @@ from symkit.spec import Field
 from symkit.symmetrizers.learned import mds_coordinates
 from symkit.testing._symmetrizers import check_symmetrizer
 
-from ._helpers import DTYPE_IDS, DTYPES, OUT_SPECS, group, point_sample, point_spec
+from ..._cases import DTYPE_IDS, DTYPES, OUT_SPECS, group, point_sample, point_spec
 
 
 @pytest.mark.parametrize("gname", ["e3", "e2"])

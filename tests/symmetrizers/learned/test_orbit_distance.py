@@ -12,7 +12,7 @@ from symkit.symmetrizers.learned import orbit_distance, project_to_group
 from symkit.testing import HardInput, check_outcomes
 from symkit.testing._symmetrizers import FlatMLP
 
-from ._helpers import DTYPE_IDS, DTYPES, OUT_SPECS, group, point_sample, point_spec
+from ..._cases import DTYPE_IDS, DTYPES, OUT_SPECS, group, point_sample, point_spec
 
 LORENTZ = torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=torch.float64)
 

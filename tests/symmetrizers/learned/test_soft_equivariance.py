@@ -13,7 +13,7 @@ from symkit.spec import Spec
 from symkit.testing import equivariance_error
 from symkit.testing._symmetrizers import FlatMLP
 
-from ._helpers import OUT_SPECS, group, point_sample, point_spec
+from ..._cases import OUT_SPECS, group, point_sample, point_spec
 
 
 class Centred(nn.Module):

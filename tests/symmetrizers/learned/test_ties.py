@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import torch
 
-from symkit.reps import scalar
-from symkit.spec import Field, Spec
-from symkit.symmetrizers.learned import (
+from symkit.canonicalizers import (
     GroupCNNCanonicalizer,
     ImageFrameCanonicalizer,
-    SortCanonicalizer,
+    LearnedSortCanonicalizer,
 )
+from symkit.reps import scalar
+from symkit.spec import Field, Spec
 from symkit.symmetrizers.learned._ties import argmax_ties, argsort_ties
 
-from ._helpers import group, image_sample, image_spec
+from ..._cases import group, image_sample, image_spec
 
 
 def test_argmax_ties_are_uniform_and_flagged():
@@ -68,7 +68,7 @@ def test_image_frame_flags_a_symmetric_image_and_stays_orthogonal():
 def test_learned_sort_flags_identical_nodes():
     spec = Spec({"h": Field(scalar(), nodes=True)})
     torch.manual_seed(0)
-    canon = SortCanonicalizer(group("symmetric", 4), spec).double()
+    canon = LearnedSortCanonicalizer(group("symmetric", 4), spec).double()
     h = torch.randn(2, 4, dtype=torch.float64)
     h[1, 2] = h[1, 0]
     order = canon({"h": h})

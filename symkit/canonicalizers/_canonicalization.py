@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from symkit.canonicalizers import Canonicalizer
+from symkit.canonicalizers._base import Canonicalizer
 from symkit.groups import Group
 from symkit.registry import register
 from symkit.spec import Spec
@@ -44,13 +44,12 @@ def default_canonicalizer(group: Group) -> str:
     from symkit.registry import registry
 
     for name in _DEFAULTS:
-        if registry("canonicalizers").get(name).load().supports(group):
+        if registry("canonicalizers").get(name).supports(group):
             return name
     able = []
     for entry in registry("canonicalizers").entries():
-        supports = getattr(entry.load(), "supports", None)
         try:
-            if callable(supports) and supports(group):
+            if entry.supports(group):
                 able.append(entry.qualname)
         except Exception:  # noqa: BLE001 - a part that cannot tell is not listed
             continue
@@ -132,6 +131,3 @@ def canonicalization(
     return Canonicalization(
         backbone, group, in_spec, out_spec, canonicalizer=canonicalizer, chunk_size=chunk_size
     )
-
-
-canonicalization.supports = Canonicalization.supports

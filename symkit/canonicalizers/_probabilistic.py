@@ -29,18 +29,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from symkit.canonicalizers._learned import default_learned_canonicalizer
+from symkit.canonicalizers._learned_base import LearnedCanonicalizer
 from symkit.groups._base import Element, Group
 from symkit.groups._symmetric import Symmetric
 from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer, tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
-from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer
-from symkit.symmetrizers.learned._canonicalizers import default_learned_canonicalizer
 from symkit.symmetrizers.learned._inputs import (
     KeyedSource,
     check_finite,
     keyed_draws,
+    sample_device,
     sample_keys,
 )
 from symkit.symmetrizers.learned._relax import (
@@ -49,15 +50,10 @@ from symkit.symmetrizers.learned._relax import (
     straight_through_onehot,
 )
 
-__all__ = ["ProbabilisticSymmetrization", "probabilistic", "sample_device"]
+__all__ = ["ProbabilisticSymmetrization", "probabilistic"]
 
 #: offset of the fallback streams' seed from the noise streams' (any constant works)
 FALLBACK_SEED = 0x5EED
-
-
-def sample_device(sample: Mapping[str, Any]) -> torch.device:
-    """The device of the first tensor in a sample."""
-    return next(v.device for v in sample.values() if isinstance(v, Tensor))
 
 
 class ProbabilisticSymmetrization(Symmetrizer):
@@ -95,7 +91,7 @@ class ProbabilisticSymmetrization(Symmetrizer):
 
     @classmethod
     def supports(cls, group: Group) -> bool:
-        from symkit.symmetrizers.learned._learned_canonicalization import LearnedCanonicalization
+        from symkit.canonicalizers._learned_canonicalization import LearnedCanonicalization
 
         return LearnedCanonicalization.supports(group)
 
@@ -178,6 +174,3 @@ def probabilistic(
         train_samples=train_samples, eval_samples=eval_samples, noise_scale=noise_scale,
         seed=seed, chunk_size=chunk_size,
     )
-
-
-probabilistic.supports = ProbabilisticSymmetrization.supports

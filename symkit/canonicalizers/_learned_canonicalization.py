@@ -41,6 +41,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from symkit.canonicalizers._canonicalization import Canonicalization
+from symkit.canonicalizers._learned import default_learned_canonicalizer
+from symkit.canonicalizers._learned_base import LearnedCanonicalizer
 from symkit.errors import ConfigError
 from symkit.groups._base import Element, Group
 from symkit.groups._symmetric import Symmetric
@@ -48,9 +51,6 @@ from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer, cast_element, tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
-from symkit.symmetrizers._canonicalization import Canonicalization
-from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer
-from symkit.symmetrizers.learned._canonicalizers import default_learned_canonicalizer
 from symkit.symmetrizers.learned._inputs import check_finite
 from symkit.symmetrizers.learned._relax import (
     soft_permutation_forward,
@@ -99,7 +99,7 @@ class LearnedCanonicalization(Canonicalization):
         from symkit.registry import registry
 
         entries = registry("canonicalizers").entries("learned_*")
-        return any(e.load().supports(group) for e in entries)
+        return any(e.supports(group) for e in entries)
 
     def _finite_training(self) -> bool:
         return self.training and self.group.is_finite and not isinstance(self.group, Symmetric)
@@ -164,6 +164,3 @@ def learned_canonicalization(
     return LearnedCanonicalization(backbone, group, in_spec, out_spec,
                                    canonicalizer=canonicalizer, chunk_size=chunk_size,
                                    train_mode=train_mode)
-
-
-learned_canonicalization.supports = LearnedCanonicalization.supports

@@ -8,7 +8,7 @@ import torch
 from symkit.registry import registry
 from symkit.testing._symmetrizers import FlatMLP, check_symmetrizer
 
-from ._helpers import DTYPE_IDS, DTYPES, OUT_SPECS, group, point_sample, point_spec
+from .._cases import DTYPE_IDS, DTYPES, OUT_SPECS, group, point_sample, point_spec
 
 GROUPS = ["o3", "se3", "c4", "symmetric"]
 

@@ -23,28 +23,14 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from symkit.canonicalizers import Canonicalizer
+from symkit.canonicalizers._base import Canonicalizer
 from symkit.groups._base import Element, Group
 from symkit.spec import Spec
-from symkit.symmetrizers.learned._inputs import KeyedSource
+from symkit.symmetrizers.learned._inputs import KeyedSource, follow_dtype
 
-__all__ = ["Proposal", "LearnedCanonicalizer", "follow_dtype"]
-
-
-def follow_dtype(module: nn.Module, sample: Mapping[str, object],
-                 dtype: torch.dtype | None = None) -> None:
-    """Cast ``module``'s floating parameters to ``dtype`` (default: that of the sample's first
-    floating tensor).
-
-    ``Module.to`` keeps the parameter objects, so optimizers holding them are unaffected.
-    """
-    dtype = dtype or next((v.dtype for v in sample.values()
-                           if isinstance(v, Tensor) and v.is_floating_point()), None)
-    param = next((p for p in module.parameters() if p.is_floating_point()), None)
-    if dtype is not None and param is not None and param.dtype != dtype:
-        module.to(dtype)
+__all__ = ["Proposal", "LearnedCanonicalizer"]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from symkit.registry import registry
 from symkit.reps import image, vector
 from symkit.testing._symmetrizers import FlatMLP, check_symmetrizer
 
-from ._helpers import (
+from .._cases import (
     DTYPE_IDS,
     DTYPES,
     OUT_SPECS,

@@ -9,7 +9,7 @@ from symkit.registry import registry
 from symkit.reps import image, point, scalar
 from symkit.spec import Field, Spec
 
-from ._helpers import DTYPE_IDS, DTYPES, group, image_sample, point_sample, point_spec
+from .._cases import DTYPE_IDS, DTYPES, group, image_sample, point_sample, point_spec
 
 
 def build(name: str, g, spec: Spec, dtype: torch.dtype, **params):

@@ -22,9 +22,10 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from symkit.canonicalizers._learned_base import LearnedCanonicalizer, Proposal
 from symkit.errors import ConfigError
 from symkit.groups._base import Group
-from symkit.groups._euclidean import Euclidean, homogeneous
+from symkit.groups._euclidean import homogeneous
 from symkit.groups._orthogonal import Orthogonal
 from symkit.groups._symmetric import Symmetric
 from symkit.registry import register
@@ -33,7 +34,6 @@ from symkit.reps._point import Point
 from symkit.spec import Field, Spec
 from symkit.symmetrizers._base import tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout
-from symkit.symmetrizers.learned._canonicalizer import LearnedCanonicalizer, Proposal
 from symkit.symmetrizers.learned._image_nets import (
     GroupCNNScores,
     ImageVectors,
@@ -41,8 +41,11 @@ from symkit.symmetrizers.learned._image_nets import (
 )
 from symkit.symmetrizers.learned._inputs import (
     check_finite,
+    collapsed_points,
     degeneracy_tol,
+    find_field,
     frame_tol,
+    is_matrix_group,
     point_batch,
     sign_tol,
     tie_tol,
@@ -56,31 +59,13 @@ __all__ = [
     "GroupCNNCanonicalizer",
     "ImageFrameCanonicalizer",
     "PointFrameCanonicalizer",
-    "SortCanonicalizer",
+    "LearnedSortCanonicalizer",
     "OrbitScoresCanonicalizer",
-    "is_matrix_group",
-    "find_field",
     "default_learned_canonicalizer",
 ]
 
 #: largest finite group that ``learned_orbit_scores`` enumerates
 MAX_ORDER = 128
-
-
-def is_matrix_group(group: Group) -> bool:
-    """O(d), SO(d) (elements are matrices) or E(d), SE(d) (homogeneous matrices)."""
-    return isinstance(group, (Orthogonal, Euclidean))
-
-
-def find_field(in_spec: Spec | None, rep_type: type, field: str | None = None) -> str:
-    """``field`` if given, else the first field of ``in_spec`` whose rep is a ``rep_type``."""
-    if field is not None:
-        return field
-    for name, f in (in_spec or {}).items():
-        if isinstance(f.rep, rep_type):
-            return name
-    raise ConfigError("field", f"no {rep_type.__name__} field in the input spec {in_spec!r}; "
-                      "name the field")
 
 
 def _proper(group: Group) -> bool:
@@ -111,14 +96,6 @@ def with_krylov(v: Tensor, size: Tensor, pos: Tensor, c: Tensor, mask: Tensor
     m = xc.transpose(1, 2) @ xc / w.sum(1).clamp_min(1.0)[:, None, None]
     trace = m.detach().diagonal(dim1=-2, dim2=-1).sum(-1)
     return torch.cat([v, m @ v], dim=-1), torch.cat([size, trace[:, None] * size], dim=-1)
-
-
-def collapsed_points(pos: Tensor, mask: Tensor, rho: Tensor, tol: float) -> Tensor:
-    """Samples whose valid points coincide up to rounding (or that have none), ``(B,)`` bool:
-    the spread ``rho`` is at most ``tol`` times the largest coordinate norm."""
-    size = (pos.detach().norm(dim=-1) * mask).amax(-1) if pos.shape[1] else rho.new_zeros(
-        pos.shape[0])
-    return (rho.detach() <= tol * size) | ~mask.any(-1)
 
 
 class GroupCNNCanonicalizer(LearnedCanonicalizer):
@@ -237,7 +214,7 @@ class PointFrameCanonicalizer(LearnedCanonicalizer):
         return Proposal(element, rotation=frame)
 
 
-class SortCanonicalizer(LearnedCanonicalizer):
+class LearnedSortCanonicalizer(LearnedCanonicalizer):
     """``h(x) = argsort(s(x))`` with DeepSets node scores: ``h^-1 x`` lists nodes by score.
 
     Reads ``field`` or, when ``None``, all node fields of ``in_spec`` concatenated per node.
@@ -343,9 +320,9 @@ def learned_point_frame(
 def learned_sort(
     group: Group, in_spec: Spec | None = None, field: str | None = None, hidden: int = 32,
     in_features: int | None = None, noise_dim: int = 0, prior_weight: float = 0.0, tau: float = 1.0,
-) -> SortCanonicalizer:
+) -> LearnedSortCanonicalizer:
     """S_N canonicalizer: sort nodes by learned DeepSets scores (soft sort while training)."""
-    return SortCanonicalizer(group, in_spec, field, hidden, in_features, noise_dim=noise_dim,
+    return LearnedSortCanonicalizer(group, in_spec, field, hidden, in_features, noise_dim=noise_dim,
                              prior_weight=prior_weight, tau=tau)
 
 
@@ -369,17 +346,10 @@ def default_learned_canonicalizer(group: Group, in_spec: Spec, **params) -> Lear
     has_image = any(isinstance(r, Image) for r in reps)
     has_points = any(isinstance(r, Point) for r in reps)
     choices = [(GroupCNNCanonicalizer, has_image), (ImageFrameCanonicalizer, has_image),
-               (PointFrameCanonicalizer, has_points), (SortCanonicalizer, True),
+               (PointFrameCanonicalizer, has_points), (LearnedSortCanonicalizer, True),
                (OrbitScoresCanonicalizer, True)]
     for cls, fits in choices:
         if fits and cls.supports(group):
             return cls(group, in_spec, **params)
     raise ConfigError("canonicalizer", f"no learned canonicalizer supports {group!r} with "
                       f"inputs {in_spec!r}")
-
-
-learned_group_cnn.supports = GroupCNNCanonicalizer.supports
-learned_image_frame.supports = ImageFrameCanonicalizer.supports
-learned_point_frame.supports = PointFrameCanonicalizer.supports
-learned_sort.supports = SortCanonicalizer.supports
-learned_orbit_scores.supports = OrbitScoresCanonicalizer.supports
