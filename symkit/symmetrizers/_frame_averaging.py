@@ -82,7 +82,7 @@ class FrameAveraging(Symmetrizer):
         self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
         field: str | None = None, extra_fields: Sequence[str] = (), key: str | None = None,
         stochastic: bool = False, train_samples: int = 1, eval_samples: int | None = None,
-        degeneracy_tol: float = 1e-3, max_ties: int = 24, chunk_size: int | None = None,
+        degeneracy_tol: float = 1e-3, max_ties: int = 24, chunk_size: int | str | None = None,
         generator: torch.Generator | None = None,
     ):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
@@ -197,7 +197,7 @@ def frame_averaging(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
     field: str | None = None, extra_fields: list[str] = (), key: str | None = None,
     stochastic: bool = False, train_samples: int = 1, eval_samples: int | None = None,
-    degeneracy_tol: float = 1e-3, max_ties: int = 24, chunk_size: int | None = None,
+    degeneracy_tol: float = 1e-3, max_ties: int = 24, chunk_size: int | str | None = None,
 ) -> FrameAveraging:
     """Frame averaging over PCA frames (O/SO/E/SE/T(d)) or sorting frames (S_N); exact."""
     return FrameAveraging(
