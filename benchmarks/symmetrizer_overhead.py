@@ -74,9 +74,15 @@ def clouds():
 DEVICE = torch.device("cpu")
 
 
+ONLY = ""  # --only: run the symmetrizer rows whose name contains one of these (comma list)
+WORKLOADS = "nbody,clouds"
+
+
 def workloads():
     out = []
     for make in (nbody, clouds):
+        if make.__name__ not in WORKLOADS.split(","):
+            continue
         name, x, net, in_spec, out_spec = make()
         x = {n: v.to(DEVICE) for n, v in x.items()}
         net.to(DEVICE).eval()
@@ -99,6 +105,8 @@ def symmetrizers(backbone, in_spec, out, batch: int):
     models["canonicalization E(3), K=1"] = Canonicalization(backbone, e3(), in_spec, out)
     models["canonicalization E(3), K=1, auto"] = Canonicalization(
         backbone, e3(), in_spec, out, chunk_size="auto")
+    if ONLY:
+        models = {n: m for n, m in models.items() if any(o in n for o in ONLY.split(","))}
     return models
 
 
@@ -201,6 +209,7 @@ def overhead_table(reps: int) -> list[str]:
                 f"{ms[name + ' own']:.2f} | {med[name + ' own']:.3f} | {linear} | "
                 f"{med[name + ' naive']:.3f} |"
             )
+            print(rows[-1], flush=True)
     return rows
 
 
@@ -226,11 +235,11 @@ def activation_bytes(model, x) -> tuple[int, int]:
 
 
 def memory_table() -> list[str]:
-    _, x, backbone, in_spec, out = workloads()[1]
+    _, x, backbone, in_spec, out = workloads()[-1]
     rows = ["| chunk_size | largest call (copies) | activation MiB per call | max abs diff |",
             "|---|---|---|---|"]
     ref = None
-    for chunk in (None, 64, 16):
+    for chunk in (None, 64, 16, "auto"):
         m = FrameAveraging(backbone, e3(), in_spec, out, chunk_size=chunk).eval()
         copies, nbytes = activation_bytes(m, x)
         with torch.inference_mode():
@@ -295,8 +304,11 @@ def main() -> None:
                         help="print the overhead curves against N and K instead (cost model)")
     parser.add_argument("--device", default="cpu",
                         help="cpu (default) or cuda (then wall-clock time, synchronized)")
+    parser.add_argument("--workloads", default="nbody,clouds", help="comma list: nbody,clouds")
+    parser.add_argument("--only", default="", help="comma list of row-name substrings")
     args = parser.parse_args()
-    global CLOCK, DEVICE
+    global CLOCK, DEVICE, ONLY, WORKLOADS
+    ONLY, WORKLOADS = args.only, args.workloads
     DEVICE = torch.device(args.device)
     CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.manual_seed(0)
@@ -307,7 +319,7 @@ def main() -> None:
         print("load average after: " + " / ".join(f"{v:.1f}" for v in os.getloadavg()))
         return
     over = overhead_table(args.reps)
-    mem = memory_table()
+    mem = memory_table() if "clouds" in WORKLOADS.split(",") else []
     thread_clock = args.clock == "cpu" and DEVICE.type == "cpu"
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
