@@ -73,11 +73,21 @@ def clouds():
     return "clouds 32x1024, PointNet", x, net, in_spec, Spec({"e": scalar()})
 
 
+DEVICE = torch.device("cpu")
+
+
+ONLY = ""  # --only: run the symmetrizer rows whose name contains one of these (comma list)
+WORKLOADS = "nbody,clouds"
+
+
 def workloads():
     out = []
     for make in (nbody, clouds):
+        if make.__name__ not in WORKLOADS.split(","):
+            continue
         name, x, net, in_spec, out_spec = make()
-        net.eval()
+        x = {n: v.to(DEVICE) for n, v in x.items()}
+        net.to(DEVICE).eval()
         with torch.no_grad():
             net(x)  # materialize lazy layers
         out.append((name, x, net, in_spec, out_spec))
@@ -85,15 +95,20 @@ def workloads():
 
 
 def symmetrizers(backbone, in_spec, out, batch: int):
-    """The three kinds, unchunked and with ``chunk_size = batch`` (K calls of the batch size)."""
+    """The three kinds, unchunked, with ``chunk_size = batch`` (K calls of the batch size) and
+    with ``chunk_size = "auto"`` (calls sized from the backbone's measured activations)."""
     models = {}
-    for chunk in (None, batch):
-        tag = "" if chunk is None else f", chunk {chunk}"
+    for chunk in (None, batch, "auto"):
+        tag = {None: ", unchunked", batch: f", chunk {chunk}", "auto": ", auto"}[chunk]
         models[f"group averaging O(3), K={K}{tag}"] = GroupAveraging(
             backbone, o3(), in_spec, out, eval_samples=K, chunk_size=chunk)
         models[f"frame averaging E(3), K={K}{tag}"] = FrameAveraging(
             backbone, e3(), in_spec, out, chunk_size=chunk)
     models["canonicalization E(3), K=1"] = Canonicalization(backbone, e3(), in_spec, out)
+    models["canonicalization E(3), K=1, auto"] = Canonicalization(
+        backbone, e3(), in_spec, out, chunk_size="auto")
+    if ONLY:
+        models = {n: m for n, m in models.items() if any(o in n for o in ONLY.split(","))}
     return models
 
 
@@ -115,6 +130,12 @@ CLOCK = time.thread_time
 
 
 def timed(fn) -> float:
+    if DEVICE.type == "cuda":  # wall-clock time of the queued kernels
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        return time.perf_counter() - start
     start = CLOCK()
     fn()
     return CLOCK() - start
@@ -169,6 +190,8 @@ def overhead_table(reps: int) -> list[str]:
             reference(1)
             for _, f in fns.values():
                 f()  # warm-up
+            for name, m in models.items():  # the stub's "auto" plans the real backbone's calls
+                stubbed[name]._activation_bytes = dict(m._activation_bytes)
             for _ in range(reps):
                 for key, (k, f) in fns.items():  # interleaved, each next to its reference
                     ref = timed(lambda k=k: reference(k))
@@ -181,12 +204,14 @@ def overhead_table(reps: int) -> list[str]:
         for name, m in models.items():
             k = fns[name][0]
             base = statistics.median(refs[k]) * 1e3
-            linear = med["backbone K*B"] if (k > 1 and m.chunk_size is None) else 1.0
+            linear = (f"{med['backbone K*B']:.3f}" if (k > 1 and m.chunk_size is None)
+                      else "-")
             rows.append(
                 f"| {wname} | {name} | {k} | {base:.2f} | {ms[name]:.2f} | {med[name]:.3f} | "
-                f"{ms[name + ' own']:.2f} | {med[name + ' own']:.3f} | {linear:.3f} | "
+                f"{ms[name + ' own']:.2f} | {med[name + ' own']:.3f} | {linear} | "
                 f"{med[name + ' naive']:.3f} |"
             )
+            print(rows[-1], flush=True)
     return rows
 
 
@@ -212,11 +237,11 @@ def activation_bytes(model, x) -> tuple[int, int]:
 
 
 def memory_table() -> list[str]:
-    _, x, backbone, in_spec, out = workloads()[1]
+    _, x, backbone, in_spec, out = workloads()[-1]
     rows = ["| chunk_size | largest call (copies) | activation MiB per call | max abs diff |",
             "|---|---|---|---|"]
     ref = None
-    for chunk in (None, 64, 16):
+    for chunk in (None, 64, 16, "auto"):
         m = FrameAveraging(backbone, e3(), in_spec, out, chunk_size=chunk).eval()
         copies, nbytes = activation_bytes(m, x)
         with torch.inference_mode():
@@ -227,6 +252,49 @@ def memory_table() -> list[str]:
     return rows
 
 
+def curve_rows(reps: int, sizes=(256, 1024, 4096, 16384, 65536), ks=(1, 4, 16, 64),
+               batch: int = 8) -> list[str]:
+    """Overhead of ``chunk_size = "auto"`` against points per cloud N (frame averaging E(3),
+    K = 8, and canonicalization) and against K (group averaging O(3), N = 1024), PointNet on
+    ``batch`` clouds; interleaved medians of ``reps`` ratios to K x backbone(batch)."""
+    rows = ["| curve | N | K | K x backbone ms | batched ms | overhead | own ms | own share |",
+            "|---|---|---|---|---|---|---|---|"]
+    in_spec = Spec({"pos": Field(point(), nodes=True)})
+    out = Spec({"e": scalar()})
+    net = registry("backbones").build("pointcloud::pointnet", hidden=[64, 128], head=[64],
+                                      writes={"e": [1]}, in_spec=in_spec).eval()
+    stub = Stub({"e": STUB_OUTPUTS["e"]})
+    cases = [("N", n, 8, lambda bb: FrameAveraging(bb, e3(), in_spec, out, chunk_size="auto"))
+             for n in sizes]
+    cases += [("N, canonicalization", n, 1,
+               lambda bb: Canonicalization(bb, e3(), in_spec, out, chunk_size="auto"))
+              for n in sizes]
+    cases += [("K", 1024, k, lambda bb, k=k: GroupAveraging(
+        bb, o3(), in_spec, out, eval_samples=k, chunk_size="auto")) for k in ks]
+    gen = torch.Generator().manual_seed(2)
+    with torch.inference_mode():
+        for curve, n, k, make in cases:
+            x = {"pos": torch.randn(batch, n, 3, generator=gen)}
+            model, own = make(net).eval(), make(stub).eval()
+            model(x)
+            own._activation_bytes = dict(model._activation_bytes)
+            ratio, t_ms, own_ms, ref_ms = [], [], [], []
+            for _ in range(reps):
+                ref = timed(lambda x=x, k=k: [net(x) for _ in range(k)])
+                t = timed(lambda m=model, x=x: m(x))
+                t_own = timed(lambda m=own, x=x: m(x))
+                ratio.append(t / ref)
+                t_ms.append(t * 1e3)
+                own_ms.append(t_own * 1e3)
+                ref_ms.append(ref * 1e3)
+            med = statistics.median
+            rows.append(f"| {curve} | {n} | {k} | {med(ref_ms):.1f} | {med(t_ms):.1f} | "
+                        f"{med(ratio):.3f} | {med(own_ms):.2f} | "
+                        f"{med(own_ms) / med(ref_ms):.3f} |")
+            print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=15, help="interleaved repetitions")
@@ -234,22 +302,41 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="cpu: the thread's CPU time (default); wall: wall-clock time")
+    parser.add_argument("--curves", action="store_true",
+                        help="print the overhead curves against N and K instead (cost model)")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default) or cuda (then wall-clock time, synchronized)")
+    parser.add_argument("--workloads", default="nbody,clouds", help="comma list: nbody,clouds")
+    parser.add_argument("--only", default="", help="comma list of row-name substrings")
     args = parser.parse_args()
-    global CLOCK
+    global CLOCK, DEVICE, ONLY, WORKLOADS
+    ONLY, WORKLOADS = args.only, args.workloads
+    DEVICE = torch.device(args.device)
     CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.manual_seed(0)
+    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    if args.curves:
+        print(f"load average before: {load}")
+        curve_rows(args.reps)
+        print("load average after: " + " / ".join(f"{v:.1f}" for v in os.getloadavg()))
+        return
     over = overhead_table(args.reps)
-    mem = memory_table()
+    mem = memory_table() if "clouds" in WORKLOADS.split(",") else []
+    thread_clock = args.clock == "cpu" and DEVICE.type == "cpu"
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-               f"Python {platform.python_version()}")
+               f"Python {platform.python_version()}"
+               + (f", {torch.cuda.get_device_name()}" if DEVICE.type == "cuda" else ""))
     text = "\n".join([
         "", "## Symmetrizer overhead (`benchmarks/symmetrizer_overhead.py`)", "",
-        f"Command: `OMP_NUM_THREADS=1 {Path(sys.executable).name} "
-        f"benchmarks/symmetrizer_overhead.py --reps {args.reps} --clock {args.clock}`  ",
+        f"Command: `OMP_NUM_THREADS=1 taskset -c 1 {Path(sys.executable).name} "
+        f"benchmarks/symmetrizer_overhead.py --reps {args.reps} --clock {args.clock}"
+        f"{' --device ' + args.device if DEVICE.type != 'cpu' else ''}`  ",
         f"Machine: {machine}  ",
+        f"Load average (1/5/15 min) before / after: {load} / "
+        + " / ".join(f"{v:.1f}" for v in os.getloadavg()) + "  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M')}", "",
-        f"Times: {'thread CPU time' if args.clock == 'cpu' else 'wall-clock time'}. "
+        f"Times: {'thread CPU time' if thread_clock else 'wall-clock time'}. "
         "overhead = time(symmetrized, K elements) / (K x time(backbone on the batch)); medians "
         "of per-repetition ratios, each method timed right after its reference (K backbone "
         "calls). 'own ms' = the symmetrizer with a free stub backbone (frames, elements, "

@@ -71,7 +71,7 @@ class Canonicalization(Symmetrizer):
     def __init__(
         self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
         canonicalizer: Canonicalizer | str | Mapping[str, Any] | None = None,
-        chunk_size: int | None = None,
+        chunk_size: int | str | None = None,
     ):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
         if canonicalizer is None:
@@ -125,7 +125,7 @@ class Canonicalization(Symmetrizer):
 @register("symmetrizers", "canonicalization")
 def canonicalization(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-    canonicalizer: Canonicalizer | None = None, chunk_size: int | None = None,
+    canonicalizer: Canonicalizer | None = None, chunk_size: int | str | None = None,
 ) -> Canonicalization:
     """One canonical element per input from a canonicalizer (default: the group's built-in)."""
     return Canonicalization(

@@ -25,7 +25,7 @@ from symkit.reps import Point, Scalar, Vector
 from symkit.spec import Spec
 from symkit.symmetrizers._batching import Copies
 
-__all__ = ["AffineAction"]
+__all__ = ["AffineAction", "add_shift"]
 
 #: reps whose action :class:`AffineAction` applies itself (exact types: subclasses may differ)
 _SCALAR, _VECTOR, _POINT = Scalar, Vector, Point
@@ -78,11 +78,12 @@ class AffineAction:
                             None if self.rot is None else self.rot[idx],
                             None if self.shift is None else self.shift[idx])
 
-    def apply(self, spec: Spec, sample: dict[str, object], copies: Copies, *, inverse: bool
-              ) -> dict[str, object]:
+    def apply(self, spec: Spec, sample: dict[str, object], copies: Copies | None, *,
+              inverse: bool) -> dict[str, object]:
         """Apply ``g`` (or ``g^-1``) to the spec's fields of ``sample``; others unchanged.
 
-        Node-level tensors of a ragged batch get their copy's element per node.
+        Node-level tensors of a ragged batch get their copy's element per node (``copies``:
+        the ragged expansion; ``None`` for a dense sample with one element per row).
         """
         out = dict(sample)
         per_node = None
@@ -91,12 +92,30 @@ class AffineAction:
             if not isinstance(x, Tensor):
                 continue
             act = self
-            if copies.is_node_level(x):
+            if copies is not None and copies.is_node_level(x):
                 if per_node is None:
                     per_node = self.index(copies.graph)
                 act = per_node
             out[name] = act._field(field, x, inverse)
         return out
+
+    def rotate_rows(self, x: Tensor, start: int, stop: int, weight: Tensor) -> Tensor:
+        """``w_i R_i x_i`` for the elements ``start:stop`` (rows of ``x``): the linear part of
+        ``g . x`` for vectors and points, scaled by ``weight`` ``(stop - start,)``; the
+        translation of points is left to the caller (summed once over the elements)."""
+        n, d = x.shape[0], x.shape[-1]
+        w = weight.to(x.dtype)
+        flat = x.reshape(n, math.prod(x.shape[1:-1]), d)
+        if self.rot is None or self.rot.shape[-1] != d:
+            return x * w.reshape((n,) + (1,) * (x.ndim - 1))
+        rot = self.rot[start:stop].to(x.dtype) * w[:, None, None]
+        return torch.bmm(flat, rot.transpose(1, 2)).reshape(x.shape)
+
+    def act_rows(self, field, x: Tensor, start: int, stop: int) -> Tensor:
+        """``g . x`` by ``field.act`` for the elements ``start:stop`` (rows of ``x``)."""
+        idx = torch.arange(start, stop, device=self.rot.device if self.rot is not None
+                           else x.device)
+        return field.act(self.group, self.group.index(self.g, idx), x)
 
     def _field(self, field, x: Tensor, inverse: bool) -> Tensor:
         rep = type(field.rep)
@@ -115,13 +134,13 @@ class AffineAction:
         shift = self.shift if point else None
         flat = x.reshape(n, math.prod(x.shape[1:-1]), d)  # explicit: n or rows may be 0
         if inverse and shift is not None:
-            flat = _add(flat, shift, -1.0)
+            flat = add_shift(flat, shift, -1.0)
         if self.rot is not None:
             rot = self.rot.to(x.dtype)
             # rows: v -> R^T v is v^T R; v -> R v is v^T R^T
             flat = torch.bmm(flat, rot if inverse else rot.transpose(1, 2))
         if not inverse and shift is not None:
-            flat = _add(flat, shift, 1.0)
+            flat = add_shift(flat, shift, 1.0)
         return flat.reshape(x.shape)
 
 
@@ -131,7 +150,7 @@ def _finer(a: torch.dtype, b: torch.dtype) -> bool:
         torch.finfo(a).eps < torch.finfo(b).eps)
 
 
-def _add(flat: Tensor, shift: Tensor, sign: float) -> Tensor:
+def add_shift(flat: Tensor, shift: Tensor, sign: float) -> Tensor:
     """``flat + sign * shift`` per row, at the finer of the two precisions, in ``flat``'s dtype."""
     if _finer(shift.dtype, flat.dtype):
         return (flat.to(shift.dtype) + sign * shift[:, None]).to(flat.dtype)

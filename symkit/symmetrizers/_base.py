@@ -23,6 +23,7 @@ from symkit.symmetrizers._batching import (
     check_finite,
     data_dtype,
 )
+from symkit.symmetrizers._streaming import stream_dense
 
 __all__ = ["Symmetrizer", "Unsymmetrized", "cast_element", "tile_elements"]
 
@@ -50,7 +51,9 @@ class Symmetrizer(nn.Module):
         backbone: any module mapping a sample dict to an output dict.
         group: the symmetry group.
         in_spec, out_spec: representations of the input and output fields.
-        chunk_size: most copies per backbone call (``None``: all ``B * K`` copies at once).
+        chunk_size: most copies per backbone call (``None``: all ``B * K`` copies at once;
+            ``"auto"``: from the backbone's measured activation bytes per copy, see
+            :mod:`symkit.symmetrizers._streaming` and ``docs/cost-model.md``).
 
     Shapes:
         dense samples: fields ``(B, ...)``, optional ``mask: (B, N)`` bool (passed through).
@@ -65,12 +68,17 @@ class Symmetrizer(nn.Module):
 
     def __init__(
         self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec,
-        *, chunk_size: int | None = None,
+        *, chunk_size: int | str | None = None,
     ):
         super().__init__()
+        if isinstance(chunk_size, str) and chunk_size != "auto":
+            raise ValueError(f"chunk_size must be a positive int, 'auto' or None, got "
+                             f"{chunk_size!r}")
         self.backbone, self.group = backbone, group
         self.in_spec, self.out_spec = in_spec, out_spec
         self.chunk_size = chunk_size
+        #: ``chunk_size = "auto"``: measured activation bytes per copy, per input shape
+        self._activation_bytes: dict = {}
         self._metrics: dict[str, float | Callable[[], float]] = {}
         #: per-sample flags of the last forward, ``(B,)`` bool or ``None`` (nothing flagged):
         #: ``True`` where the input was degenerate for this symmetrizer (a non-trivial
@@ -100,13 +108,19 @@ class Symmetrizer(nn.Module):
         g = cast_element(g, dtype, device)
         k = weights.shape[1]
         assert element_size(g) == layout.size * k, "elements() must return B * K elements"
-        copies = Copies(sample, layout, k)
         action = AffineAction.of(self.group, g, dtype, precise=precise)
+        auto = self.chunk_size == "auto"
+        if action is not None and not layout.ragged and layout.size > 0:
+            return stream_dense(
+                self.backbone, self.in_spec, self.out_spec, sample, action, weights,
+                None if auto else self.chunk_size, self._activation_bytes if auto else None)
+        copies = Copies(sample, layout, k)
         if action is not None:  # one batched matmul per field, no inverse elements built
             copies.sample = action.apply(self.in_spec, copies.sample, copies, inverse=True)
         else:
             copies.sample = self._act(self.in_spec, self.group.inverse(g), copies.sample, copies)
-        parts = [self.backbone(chunk) for chunk in copies.chunks(self.chunk_size)]
+        chunk = layout.size if auto else self.chunk_size  # ragged or generic: one element/call
+        parts = [self.backbone(part) for part in copies.chunks(chunk)]
         if len(parts) == 1:
             y = dict(parts[0])
         else:

@@ -102,7 +102,7 @@ class FrameAveraging(Symmetrizer):
         field: str | None = None, extra_fields: Sequence[str] = (), key: str | None = None,
         stochastic: bool = False, train_samples: int = 1, eval_samples: int | None = None,
         degeneracy_tol: float = 1e-3, degenerate: str = "symmetric", max_frames: int = MAX_FRAMES,
-        max_ties: int = 24, chunk_size: int | None = None,
+        max_ties: int = 24, chunk_size: int | str | None = None,
         generator: torch.Generator | None = None,
     ):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
@@ -293,7 +293,7 @@ def frame_averaging(
     field: str | None = None, extra_fields: list[str] = (), key: str | None = None,
     stochastic: bool = False, train_samples: int = 1, eval_samples: int | None = None,
     degeneracy_tol: float = 1e-3, degenerate: str = "symmetric", max_frames: int = MAX_FRAMES,
-    max_ties: int = 24, chunk_size: int | None = None,
+    max_ties: int = 24, chunk_size: int | str | None = None,
 ) -> FrameAveraging:
     """Frame averaging over PCA frames (O/SO/E/SE/T(d)) or sorting frames (S_N); exact."""
     return FrameAveraging(

@@ -54,7 +54,7 @@ class GroupAveraging(Symmetrizer):
     def __init__(
         self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
         train_samples: int = 8, eval_samples: int = 32, max_elements: int = 1024,
-        center: bool = True, chunk_size: int | None = None,
+        center: bool = True, chunk_size: int | str | None = None,
         generator: torch.Generator | None = None,
     ):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
@@ -147,7 +147,7 @@ _NON_COMPACT_KINDS = {"translation", "scaling", "boost"}
 def group_averaging(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
     train_samples: int = 8, eval_samples: int = 32, max_elements: int = 1024,
-    center: bool = True, chunk_size: int | None = None,
+    center: bool = True, chunk_size: int | str | None = None,
 ) -> GroupAveraging:
     """Average over a finite group's elements (exact) or K Haar samples (Monte-Carlo)."""
     return GroupAveraging(
