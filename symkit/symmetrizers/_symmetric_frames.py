@@ -94,6 +94,26 @@ def invariant_node_fields(spec: Spec) -> list[str]:
     return [n for n, f in spec.items() if f.nodes and type(f.rep) is Scalar]
 
 
+def feature_labels(features: Tensor | None, n: int, tol: float) -> list[tuple]:
+    """Per node, the tuple of per-channel cluster labels of its invariant features.
+
+    Each channel ``c`` is divided by its largest magnitude over the set and clustered to
+    ``tol`` (:func:`cluster_values`), so features that symmetry makes equal but rounding makes
+    differ (hidden features computed in floating point, e.g. the stages of layer-wise frame
+    averaging) fall in one group, and the labels stay an invariant function of the set.
+
+    Shapes:
+        features: ``(n, F)`` or None; returns ``n`` tuples of ``F`` labels (``()`` if None).
+    """
+    if features is None or features.shape[-1] == 0:
+        return [()] * n
+    f = features.detach().to(torch.float64).reshape(n, -1)
+    scale = f.abs().amax(0).clamp_min(torch.finfo(torch.float64).tiny)
+    labels = torch.stack([cluster_values(f[:, c] / scale[c], tol) for c in range(f.shape[1])],
+                         dim=1)
+    return [tuple(row) for row in labels.tolist()]
+
+
 def _groups(keys: list[tuple]) -> dict[tuple, list[int]]:
     out: dict[tuple, list[int]] = {}
     for i, k in enumerate(keys):
@@ -109,7 +129,8 @@ def point_set_frames(
 
     Args:
         points: the points about the frame's centre, float64.
-        features: invariant node features (atom types), compared exactly.
+        features: invariant node features (atom types, hidden scalars), clustered per channel
+            to ``tol`` relative to the channel's largest magnitude (:func:`feature_labels`).
         proper: rotations only (SO(d)/SE(d)); else both handednesses.
         tol: relative tolerance of the invariant groupings.
         max_frames: return ``None`` above this many frames.
@@ -132,7 +153,7 @@ def point_set_frames(
         away = rn > tol
         if not bool(away.any()):
             return None
-        feats = [()] * n if features is None else [tuple(f) for f in features.tolist()]
+        feats = feature_labels(features, n, tol)
         norm_label = cluster_values(rn, tol).tolist()
         shells = _groups([(feats[i], norm_label[i]) if away[i] else None for i in range(n)])
         shells.pop(None, None)

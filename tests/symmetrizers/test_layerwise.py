@@ -18,7 +18,8 @@ from symkit.spec import Field, Spec
 from symkit.symmetrizers import LayerwiseFrameAveraging, Stage, frame_averaging
 from symkit.testing import FlatMLP, NodeMLP, check_hard_inputs, check_symmetrizer, example_sample
 
-from .conftest import OUT_SPECS, in_spec
+from .._cases import OUT_SPECS
+from .._cases import point_spec as in_spec
 
 GROUPS = ["e3", "o3", "se3", "so3"]
 

@@ -289,3 +289,32 @@ def test_helpers():
     assert r2.shape == (2, 6, 3, 3) and w2[0].tolist() == [0.25] * 4 + [0.0] * 2
     torch.testing.assert_close(w2[1], torch.full((6,), 1 / 6, dtype=torch.float64))
     assert torch.equal(r2[1], f)
+
+
+def _same_set(a: torch.Tensor, b: torch.Tensor, atol: float) -> bool:
+    """Whether the frame sets ``a`` and ``b`` ``(K, d, d)`` are equal up to order."""
+    if a.shape != b.shape:
+        return False
+    dist = (a[:, None] - b[None]).flatten(2).abs().amax(-1)
+    return bool((dist.amin(1) < atol).all() and (dist.amin(0) < atol).all())
+
+
+@pytest.mark.parametrize("name", ["CH4", "C6H6", "NH3"])
+def test_features_equal_up_to_rounding_group_as_equal(name):
+    """Invariant features that symmetry makes equal and rounding makes differ (the hidden
+    features of layer-wise frame averaging's stages) give the same, equivariant frame set."""
+    mol = molecule(name)
+    p = torch.tensor(mol.positions, dtype=torch.float64)
+    p = p - p.mean(0)
+    z = torch.tensor(mol.numbers, dtype=torch.float64)[:, None]
+    gen = torch.Generator().manual_seed(0)
+
+    def noisy() -> torch.Tensor:  # the same features, rounded differently
+        eps = 1e-13 * torch.randn(len(z), 2, generator=gen, dtype=torch.float64)
+        return torch.cat([z, 0.3 * z], 1) * (1 + eps)
+
+    rot = o3().sample(1, generator=gen, dtype=torch.float64)[0]
+    a = point_set_frames(p, noisy(), proper=False)
+    b = point_set_frames(p @ rot.T, noisy(), proper=False)
+    assert a is not None and b is not None
+    assert _same_set(rot @ a, b, 1e-9)

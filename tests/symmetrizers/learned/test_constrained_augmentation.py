@@ -12,7 +12,7 @@ from symkit.registry import registry
 from symkit.symmetrizers.learned import metropolis_hastings
 from symkit.testing._symmetrizers import FlatMLP
 
-from ._helpers import OUT_SPECS, group, point_sample, point_spec
+from ..._cases import OUT_SPECS, group, point_sample, point_spec
 
 
 @pytest.mark.parametrize("temperature", [0.5, 2.0])

@@ -11,7 +11,7 @@ from symkit.errors import ConfigError
 from symkit.reps import image
 from symkit.symmetrizers.learned._image_nets import GroupCNNScores, ImageVectors
 
-from ._helpers import DTYPE_IDS, DTYPES, group
+from ..._cases import DTYPE_IDS, DTYPES, group
 
 
 def _regular_permutation(g) -> torch.Tensor:
