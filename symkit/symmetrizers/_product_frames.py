@@ -43,7 +43,7 @@ from symkit.spec import Spec
 from symkit.symmetrizers._frames import ZERO_SPREAD
 from symkit.symmetrizers._geometry import is_pca_group
 from symkit.symmetrizers._sorting import sorting_frame
-from symkit.symmetrizers._symmetric_frames import invariant_node_fields
+from symkit.symmetrizers._symmetric_frames import feature_labels, invariant_node_fields
 
 __all__ = ["ProductParts", "product_parts", "product_elements", "canonical_sort_keys"]
 
@@ -103,8 +103,11 @@ def canonical_sort_keys(
     return torch.empty_like(rank).scatter_(-1, order, rank).to(torch.float64)
 
 
-def _feature_labels(sample: Mapping[str, Tensor], in_spec: Spec, valid: Tensor) -> Tensor | None:
-    """Per sample, equal invariant node features get equal labels ``(B, N)`` long."""
+def _feature_labels(sample: Mapping[str, Tensor], in_spec: Spec, valid: Tensor, tol: float
+                    ) -> Tensor | None:
+    """Per sample, invariant node features equal up to ``tol`` (per channel, relative to its
+    largest magnitude: :func:`~._symmetric_frames.feature_labels`) get equal labels
+    ``(B, N)`` long, so rounding never splits nodes that symmetry makes alike."""
     names = [n for n in invariant_node_fields(in_spec) if n in sample]
     if not names:
         return None
@@ -113,7 +116,9 @@ def _feature_labels(sample: Mapping[str, Tensor], in_spec: Spec, valid: Tensor) 
     out = torch.zeros(b, n, dtype=torch.long, device=f.device)
     for i in range(b):
         if n:
-            _, inverse = torch.unique(f[i], dim=0, return_inverse=True)
+            labels = torch.tensor(feature_labels(f[i], n, tol), dtype=torch.long,
+                                  device=f.device).reshape(n, -1)
+            _, inverse = torch.unique(labels, dim=0, return_inverse=True)
             out[i] = inverse
     return out
 
@@ -152,7 +157,7 @@ def product_elements(
     spread = ((y[:, 0].square().sum(-1) * w).sum(1) / w.sum(1).clamp_min(1)).sqrt()
     flat = spread <= ZERO_SPREAD ** 0.5 * x.square().sum(-1).amax(1).sqrt()
     spread = torch.where(flat, torch.ones_like(spread), spread)
-    feats = _feature_labels(sample, in_spec, valid)
+    feats = _feature_labels(sample, in_spec, valid, tol)
     keys = canonical_sort_keys(
         (y / spread[:, None, None, None]).reshape(b * k, n, d),
         valid.repeat_interleave(k, 0),

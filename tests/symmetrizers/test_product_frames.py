@@ -134,3 +134,16 @@ def test_product_groups_build_from_yaml():
     group = build_node({"type": "product", "factors": [{"type": "symmetric", "n": 5}, "e3"]},
                        "groups", key="model.group")
     assert repr(group) == "S5 x E(3)" and product_parts(group) is not None
+
+
+def test_feature_labels_group_values_equal_up_to_rounding():
+    """Node features that symmetry makes equal and rounding makes differ share a label; the
+    sort of S_N x E(d) frames then ties them (as exact equality would not)."""
+    from symkit.reps import scalar
+    from symkit.spec import Field, Spec
+    from symkit.symmetrizers._product_frames import _feature_labels
+
+    h = torch.tensor([[[1.0], [1.0 + 1e-13], [2.0], [1.0 - 1e-13]]], dtype=torch.float64)
+    spec = Spec({"h": Field(scalar(), nodes=True)})
+    labels = _feature_labels({"h": h}, spec, torch.ones(1, 4, dtype=torch.bool), 1e-3)
+    assert labels.tolist() == [[0, 0, 1, 0]]
