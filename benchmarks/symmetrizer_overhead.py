@@ -309,6 +309,7 @@ def main() -> None:
     parser.add_argument("--workloads", default="nbody,clouds", help="comma list: nbody,clouds")
     parser.add_argument("--only", default="", help="comma list of row-name substrings")
     args = parser.parse_args()
+    ensure_loaded()  # register the core parts and installed plugins, once
     global CLOCK, DEVICE, ONLY, WORKLOADS
     ONLY, WORKLOADS = args.only, args.workloads
     DEVICE = torch.device(args.device)
