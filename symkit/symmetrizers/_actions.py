@@ -25,7 +25,36 @@ from symkit.reps import Point, Scalar, Vector
 from symkit.spec import Spec
 from symkit.symmetrizers._batching import Copies
 
-__all__ = ["AffineAction", "add_shift"]
+__all__ = ["AffineAction", "act_fields", "add_shift"]
+
+
+def act_fields(spec: Spec, group: Group, g: Element, sample: dict[str, object],
+               node_rows=None, graph: Tensor | None = None) -> dict[str, object]:
+    """``g . x`` for each field of ``spec`` in ``sample``, one element per row.
+
+    In a ragged batch, tensors whose rows are nodes (``node_rows(x)`` is true) take their graph's
+    element ``g[graph]`` (one element per graph, applied to each of its nodes); other tensors
+    take ``g`` row by row. Non-tensor entries and fields missing from ``sample`` pass through.
+
+    Args:
+        spec: the fields to act on; group, g: the group and its ``R`` elements.
+        sample: the fields, ``(R, ...)`` per row, or ``(num_nodes, ...)`` for node rows.
+        node_rows: predicate telling node-row tensors (None: no ragged fields).
+        graph: ``(num_nodes,)`` long, each node row's element index.
+    """
+    out = dict(sample)
+    g_node = None
+    for name, field in spec.items():
+        x = out.get(name)
+        if not isinstance(x, Tensor):
+            continue
+        if node_rows is not None and node_rows(x):
+            if g_node is None:
+                g_node = group.index(g, graph)
+            out[name] = field.act(group, g_node, x)
+        else:
+            out[name] = field.act(group, g, x)
+    return out
 
 #: reps whose action :class:`AffineAction` applies itself (exact types: subclasses may differ)
 _SCALAR, _VECTOR, _POINT = Scalar, Vector, Point

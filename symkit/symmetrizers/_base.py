@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from symkit.groups._base import Element, Group, element_size, map_element
 from symkit.spec import Spec
-from symkit.symmetrizers._actions import AffineAction
+from symkit.symmetrizers._actions import AffineAction, act_fields
 from symkit.symmetrizers._batching import (
     BatchLayout,
     Copies,
@@ -135,19 +135,7 @@ class Symmetrizer(nn.Module):
         self, spec: Spec, g: Element, sample: dict[str, object], copies: Copies
     ) -> dict[str, object]:
         """Apply one element per copy to the spec's fields (per node in ragged node fields)."""
-        out = dict(sample)
-        g_node = None
-        for name, field in spec.items():
-            x = out.get(name)
-            if not isinstance(x, Tensor):
-                continue
-            if copies.is_node_level(x):
-                if g_node is None:
-                    g_node = self.group.index(g, copies.graph)
-                out[name] = field.act(self.group, g_node, x)
-            else:
-                out[name] = field.act(self.group, g, x)
-        return out
+        return act_fields(spec, self.group, g, sample, copies.is_node_level, copies.graph)
 
     @staticmethod
     def _average(y: Tensor, weights: Tensor, copies: Copies, layout: BatchLayout) -> Tensor:

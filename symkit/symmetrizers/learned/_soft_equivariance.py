@@ -24,6 +24,7 @@ from symkit.errors import ConfigError
 from symkit.groups._base import Group
 from symkit.registry import register
 from symkit.spec import Spec
+from symkit.symmetrizers._actions import act_fields
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._batching import BatchLayout, batch_layout, data_dtype
 from symkit.symmetrizers.learned._inputs import check_finite, sample_device
@@ -34,18 +35,8 @@ def act_per_sample(spec: Spec, group: Group, g, sample: Mapping[str, Tensor],
     """``g_b . x_b`` for each sample; in a ragged batch node rows take their graph's element."""
     if not layout.ragged:
         return spec.act(group, g, sample)
-    out = dict(sample)
-    g_node = None
-    for name, field in spec.items():
-        x = out.get(name)
-        if not isinstance(x, Tensor):
-            continue
-        if x.shape[0] == layout.num_nodes:
-            g_node = group.index(g, layout.batch) if g_node is None else g_node
-            out[name] = field.act(group, g_node, x)
-        else:
-            out[name] = field.act(group, g, x)
-    return out
+    return act_fields(spec, group, g, dict(sample),
+                      lambda x: x.shape[0] == layout.num_nodes, layout.batch)
 
 __all__ = ["SoftEquivariance", "soft_equivariance", "equivariance_penalty"]
 
