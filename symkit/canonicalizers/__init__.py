@@ -7,8 +7,9 @@ canonicalizer, fixed or learned, is a :class:`Canonicalizer`; learned ones are
 :class:`LearnedCanonicalizer` (an equivariant network, a prior toward the identity).
 
 Registered in ``canonicalizers``: fixed ``centroid`` (T(d)), ``scale`` (scaling), ``pca``
-(O(d), SO(d), E(d), SE(d)), ``sort`` (S_N); learned ``learned_group_cnn``,
-``learned_image_frame``, ``learned_point_frame``, ``learned_sort``, ``learned_orbit_scores``.
+(O(d), SO(d), E(d), SE(d)), ``sort`` (S_N), ``pca_sort`` (S_N x O(d)/E(d)); learned
+``learned_group_cnn``, ``learned_image_frame``, ``learned_point_frame``, ``learned_sort``,
+``learned_orbit_scores``.
 Registered in ``symmetrizers``: ``canonicalization`` (any canonicalizer),
 ``learned_canonicalization`` (a learned one, trained through straight-through choices) and
 ``probabilistic`` (``K`` draws of a learned canonicalizer fed invariant noise: an equivariant
@@ -36,6 +37,7 @@ from symkit.canonicalizers._learned_canonicalization import (
 )
 from symkit.canonicalizers._pca import PCACanonicalizer, pca_canonicalizer, third_moments
 from symkit.canonicalizers._probabilistic import ProbabilisticSymmetrization, probabilistic
+from symkit.canonicalizers._product import ProductCanonicalizer, pca_sort
 from symkit.canonicalizers._simple import (
     CentroidCanonicalizer,
     ScaleCanonicalizer,
@@ -56,6 +58,8 @@ __all__ = [
     "scale",
     "sort",
     "pca_canonicalizer",
+    "ProductCanonicalizer",
+    "pca_sort",
     "LearnedCanonicalizer",
     "Proposal",
     "GroupCNNCanonicalizer",

@@ -52,14 +52,11 @@ from torch import Tensor
 
 from symkit.canonicalizers._base import Canonicalizer
 from symkit.groups import Group, Translation
-from symkit.ops.scatter import scatter_sum
 from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._batching import batch_layout, check_finite
 from symkit.symmetrizers._frames import (
     dtype_tol,
-    flatten_batch,
-    flatten_points,
     gap_tol,
     pca,
     point_moments,
@@ -73,43 +70,10 @@ from symkit.symmetrizers._geometry import (
     proper_only,
     vector_fields,
 )
+from symkit.symmetrizers._signs import third_moments
 from symkit.symmetrizers._symmetric_frames import resolve_degenerate
 
 __all__ = ["PCACanonicalizer", "third_moments"]
-
-
-def third_moments(
-    points: Tensor, center: Tensor, basis: Tensor, *, mask: Tensor | None = None,
-    batch: Tensor | None = None, spread: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
-    """``m_i = 1/n sum_j p_ji^3`` and ``r = 1/n sum_j |p_j|^3``, ``p_j = basis^T (x_j - c) / s``.
-
-    ``s`` is ``spread`` (default 1): dividing by the RMS spread makes both unit-free. ``r`` is
-    rotation invariant. Computed in float64 and detached (signs carry no gradient).
-
-    Shapes:
-        points: ``(B, N, d)`` or ragged ``(total, d)`` with ``batch``; center ``(B, d)``;
-        basis ``(B, d, d)``; spread ``(B,)``; returns ``m`` ``(B, d)`` and ``r`` ``(B,)``.
-    """
-    b = center.shape[0]
-    center, basis = center.detach(), basis.detach()
-    if spread is None:
-        spread = center.new_ones(b)
-    inv = (1.0 / spread.detach())[:, None, None]
-    x, w = flatten_points(points.detach(), mask, batch)
-    if batch is None:
-        p = torch.bmm(x - center[:, None], basis * inv)
-        if mask is not None:  # padding rows: weight 0
-            p = p * w[..., None]
-        p2 = p * p
-        n = w.sum(1).clamp_min(1.0) if mask is not None else p.new_full((b,), max(p.shape[1], 1))
-        q = p2 @ p2.new_ones(p2.shape[-1])  # |p_j|^2 (a matvec: sum(-1) over 3 is slow)
-        return (p2 * p).sum(1) / n[:, None], (q * q.sqrt()).sum(1) / n
-    row = flatten_batch(points, batch)
-    p = torch.einsum("ni,nij->nj", x - center[row], (basis * inv)[row])
-    p2 = p * p
-    n = scatter_sum(torch.ones_like(p[:, 0]), row, b).clamp_min(1.0)
-    return scatter_sum(p2 * p, row, b) / n[:, None], scatter_sum(p2.sum(-1).pow(1.5), row, b) / n
 
 
 class PCACanonicalizer(Canonicalizer):

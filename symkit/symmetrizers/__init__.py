@@ -5,9 +5,8 @@ shares one batched forward pass ``y = sum_k w_k g_k . backbone(g_k^-1 x)``.
 
 This package holds the shared forward pass, the fixed frames (PCA, sorting, finite frame sets of
 symmetric inputs, S_N x E(d) products, per-node frames) and ``group_averaging``,
-``frame_averaging`` and ``layerwise_frame_averaging`` (registry ``symmetrizers``), and the
-``pca_sort`` canonicalizer of S_N x O(d)/E(d) (registry ``canonicalizers``). The other kinds live
-where their parts live:
+``frame_averaging`` and ``layerwise_frame_averaging`` (registry ``symmetrizers``). The other
+kinds live where their parts live:
 
 * :mod:`symkit.canonicalizers`: ``canonicalization``, ``learned_canonicalization`` and
   ``probabilistic``, beside every canonicalizer (fixed and learned);
@@ -44,7 +43,6 @@ from symkit.symmetrizers._node_frames import (
     node_frames,
     supports_node_frames,
 )
-from symkit.symmetrizers._product_canonicalization import ProductCanonicalizer, pca_sort
 from symkit.symmetrizers._product_frames import product_parts
 from symkit.symmetrizers._sorting import sorting_frame
 from symkit.symmetrizers._symmetric_frames import point_set_frames, symmetric_frames
@@ -69,8 +67,6 @@ __all__ = [
     "haar_blocks",
     "sign_vectors",
     "sorting_frame",
-    "ProductCanonicalizer",
-    "pca_sort",
     "product_parts",
     "point_set_frames",
     "symmetric_frames",

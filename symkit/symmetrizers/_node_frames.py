@@ -33,11 +33,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from symkit.canonicalizers import third_moments
 from symkit.groups import Element, Group, Translation
 from symkit.spec import Field
 from symkit.symmetrizers._frames import dtype_tol, gap_tol, pca, point_moments, randomize_degenerate
 from symkit.symmetrizers._geometry import has_translation, is_pca_group, make_element, proper_only
+from symkit.symmetrizers._signs import third_moments
 
 __all__ = ["NodeFrames", "node_frames", "supports_node_frames", "act_per_node"]
 

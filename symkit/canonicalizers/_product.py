@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from symkit.canonicalizers import Canonicalizer, PCACanonicalizer
+from symkit.canonicalizers._base import Canonicalizer
+from symkit.canonicalizers._pca import PCACanonicalizer
 from symkit.groups import Group
 from symkit.registry import register
 from symkit.spec import Spec
