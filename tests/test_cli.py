@@ -188,7 +188,7 @@ def one_line_error(code, out, err, key, *fragments):
 @pytest.mark.parametrize("overrides, key, fragments", [
     (["model.group=c4"], "model.symmetrizer", ["frame_averaging supports O(d)", "got C4"]),
     (["model.symmetrizer={type: canonicalization}", "model.group=c4"], "model.symmetrizer",
-     ["no built-in canonicalizer (pca, centroid, scale, sort) supports C4",
+     ["no built-in canonicalizer (pca, centroid, scale, sort, pca_sort) supports C4",
       "canonicalizers that do: symkit::learned_group_cnn"]),
     (["model.group=SO3"], "model.group", ["did you mean 'so3'?"]),
     (["model.backbone.type=MLP"], "model.backbone.type", ["did you mean 'mlp'?"]),

@@ -288,7 +288,15 @@ def learned_group_cnn(
     hidden: int = 16, kernel_size: int = 3, layers: int = 3, pooling: str = "avg",
     downsample: int = 2, noise_dim: int = 0, prior_weight: float = 0.0, tau: float = 1.0,
 ) -> GroupCNNCanonicalizer:
-    """Deep lifting G-CNN canonicalizer for C_n/D_n on images (exact where rot90/flip are)."""
+    """Deep lifting G-CNN canonicalizer for C_n/D_n on images (exact where rot90/flip are).
+
+    Args:
+        hidden: channels of every layer of the scoring G-CNN.
+        kernel_size: odd filter size.
+        layers: number of convolutions (depth).
+        pooling: ``max`` or ``avg``: 2x2 pooling between layers.
+        downsample: average-pooling factor of the image before the first layer (1: none).
+    """
     return GroupCNNCanonicalizer(group, in_spec, field, in_channels, hidden, kernel_size,
                                  layers=layers, pooling=pooling, downsample=downsample,
                                  noise_dim=noise_dim, prior_weight=prior_weight, tau=tau)
@@ -300,7 +308,14 @@ def learned_image_frame(
     hidden: int = 16, layers: int = 3, downsample: int = 1, dilate: bool = True,
     noise_dim: int = 0, prior_weight: float = 0.0,
 ) -> ImageFrameCanonicalizer:
-    """SO(2)/O(2) canonicalizer for images from equivariant moment vectors."""
+    """SO(2)/O(2) canonicalizer for images from equivariant moment vectors.
+
+    Args:
+        hidden: channels of every D4-invariant layer.
+        layers: number of convolutions (depth).
+        downsample: average-pooling factor of the image before the first layer (1: none).
+        dilate: dilate the layers (1, 2, 4, ...) so the receptive field covers the image.
+    """
     return ImageFrameCanonicalizer(group, in_spec, field, in_channels, hidden, layers,
                                    downsample=downsample, dilate=dilate, noise_dim=noise_dim,
                                    prior_weight=prior_weight)

@@ -124,7 +124,8 @@ class ConstrainedAugmentation(Symmetrizer):
         epsilon: the constraint level ``eps`` on the augmented loss.
         temperature: ``T`` of the tilted law ``exp(l / T)``.
         mcmc_steps: Metropolis-Hastings proposals per sample and batch.
-        dual_lr: step of the dual ascent on ``gamma``; dual_init: ``gamma`` at the start.
+        dual_lr: step of the dual ascent on ``gamma``.
+        dual_init: ``gamma`` at the start.
         eval_samples: Haar draws averaged at evaluation (``0``: the bare backbone).
 
     Raises:
