@@ -13,12 +13,11 @@ from symkit.errors import ConfigError
 from symkit.model import build_model
 from symkit.registry import registry
 from symkit.spec import Field, Spec
-from symkit.testing import assert_equivariant
+from symkit.testing import assert_equivariant, exact_rtol
 
 IN = {"pos": {"rep": "point", "nodes": True}, "vel": {"rep": "vector", "nodes": True},
       "charge": {"rep": "scalar", "nodes": True}}
 OUT = {"target": {"rep": "point", "nodes": True}}
-RTOL = {torch.float64: 1e-9, torch.float32: 1e-5}
 
 
 def batch(b: int = 6, dtype: str = "float64") -> dict[str, torch.Tensor]:
@@ -64,9 +63,9 @@ def test_layerwise_fa_gnn_is_equivariant(dtype, group, geometry):
     m = model(group, dtype, layer_geometry=geometry)
     x = batch(5, str(dtype).removeprefix("torch."))
     for kind in (None, *m.group.kinds):
-        err = assert_equivariant(m, m.group, m.in_spec, m.out_spec, x, rtol=RTOL[dtype],
+        err = assert_equivariant(m, m.group, m.in_spec, m.out_spec, x, rtol=exact_rtol(dtype),
                                  atol=1e-6 if dtype == torch.float32 else 1e-12, kind=kind)
-        assert err.relative <= RTOL[dtype]
+        assert err.relative <= exact_rtol(dtype)
     assert not bool(m.flagged.any())
 
 
