@@ -26,6 +26,7 @@ from torch import Tensor
 
 from symkit.canonicalizers._base import Canonicalizer
 from symkit.canonicalizers._pca import PCACanonicalizer
+from symkit.errors import SpecError
 from symkit.groups import Group
 from symkit.registry import register
 from symkit.spec import Spec
@@ -51,7 +52,7 @@ class ProductCanonicalizer(Canonicalizer):
         :meth:`elements`: ``B * K`` elements and weights ``(B, K)``.
 
     Raises:
-        ValueError: a ragged sample (``batch`` vector).
+        SpecError: a ragged sample (``batch`` vector); a ``ValueError``.
     """
 
     def __init__(
@@ -86,9 +87,9 @@ class ProductCanonicalizer(Canonicalizer):
 
     def _product(self, sample, g_e, w_e, *, max_ties: int):
         if batch_layout(sample, self.in_spec).batch is not None:
-            raise ValueError(f"canonicalization on {self.group!r} needs dense samples "
-                             f"(B, N, ...) with an optional mask: S_N permutes a fixed number "
-                             f"of nodes")
+            raise SpecError("batch", f"canonicalization on {self.group!r} needs dense samples "
+                            f"(B, N, ...) with an optional mask: S_N permutes a fixed number "
+                            f"of nodes")
         self.pca.generator = self.generator
         if w_e is None:
             w_e = torch.ones(sample[self.pca.field].shape[0], 1, dtype=torch.float64)

@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from symkit.errors import SpecError
 from symkit.groups import Group, Symmetric, Translation, map_element
 from symkit.registry import register
 from symkit.spec import Spec
@@ -230,8 +231,9 @@ class FrameAveraging(Symmetrizer):
     def _product_elements(self, sample: Mapping[str, Tensor]) -> tuple[tuple, Tensor]:
         """S_N x E(d): the Euclidean frame, each canonical cloud sorted (`._product_frames`)."""
         if batch_layout(sample, self.in_spec).batch is not None:
-            raise ValueError(f"frame averaging on {self.group!r} needs dense samples (B, N, ...) "
-                             f"with an optional mask: S_N permutes a fixed number of nodes")
+            raise SpecError("batch", f"frame averaging on {self.group!r} needs dense samples "
+                            f"(B, N, ...) with an optional mask: S_N permutes a fixed number "
+                            f"of nodes")
         inner = self._euclidean
         inner.generator = self.generator
         g_e, w_e = inner.elements(sample)
