@@ -248,7 +248,9 @@ def speed(args: argparse.Namespace) -> dict:
     channels = f"model.backbone.channels=[{','.join(str(c) for c in args.channels)}]"
     hidden = f"model.symmetrizer.canonicalizer.hidden={args.hidden}"
     lc = CONFIGS / "upright_lc_cnn.yaml"
-    jobs = {"bare": Job("bare backbone", CONFIGS / "upright_cnn.yaml", [*overrides, channels])}
+    # model.symmetrizer.* overrides shape the canonicalized models only (the bare CNN has none)
+    bare_overrides = [o for o in overrides if not o.startswith("model.symmetrizer.")]
+    jobs = {"bare": Job("bare backbone", CONFIGS / "upright_cnn.yaml", [*bare_overrides, channels])}
     for mode in args.modes:
         jobs[mode] = Job(f"learned canonicalization ({mode})", lc,
                          [*overrides, channels, hidden, f"model.symmetrizer.train_mode={mode}"])
