@@ -24,7 +24,7 @@ from symkit.groups._base import Element, Group
 from symkit.registry import register
 from symkit.reps._base import Rep
 
-__all__ = ["Image", "image", "signed_permutation_code"]
+__all__ = ["Image", "exact_action", "image", "signed_permutation_code"]
 
 _FLIP_Y = torch.tensor([[1.0, 0.0], [0.0, -1.0]], dtype=torch.float64)
 
@@ -45,8 +45,9 @@ def signed_permutation_code(m: Tensor, tol: float = 1e-6) -> Tensor:
     return torch.where(exact, k + 4 * s, -1)
 
 
-def _exact(x: Tensor, code: int) -> Tensor:
-    """Apply ``rot(k * 90deg) @ flip_y^s`` to images ``(n, C, H, W)`` (flip first)."""
+def exact_action(x: Tensor, code: int) -> Tensor:
+    """Apply ``rot(k * 90deg) @ flip_y^s`` (``code = k + 4 s``, see
+    :func:`signed_permutation_code`) to images ``(..., H, W)``: flip first, exact."""
     if code >= 4:
         x = torch.flip(x, dims=(-2,))
     return torch.rot90(x, code % 4, dims=(-2, -1))
@@ -86,12 +87,20 @@ class Image(Rep):
         flat = x.reshape(x.shape[0], -1, *x.shape[-2:])
         out = torch.empty_like(flat)
         codes = signed_permutation_code(m)
-        for code in codes.unique().tolist():
-            rows = (codes == code).nonzero().squeeze(1).to(x.device)
+        change = (codes[1:] != codes[:-1]).nonzero().squeeze(1).add(1).tolist()
+        bounds = [0, *change, len(codes)]
+        if len(bounds) - 1 <= 8:  # few runs (element-major batches): turn slices, no gather
+            parts = [(slice(a, b), int(codes[a])) for a, b in zip(bounds, bounds[1:])]
+        else:
+            parts = [((codes == c).nonzero().squeeze(1), c) for c in codes.unique().tolist()]
+        for rows, code in parts:
+            if isinstance(rows, Tensor):
+                rows = rows.to(x.device)
             if code >= 0:
-                out[rows] = _exact(flat[rows], code)
+                out[rows] = exact_action(flat[rows], code)
             else:
-                out[rows] = _resample(flat[rows], m[rows.to(m.device)])
+                out[rows] = _resample(flat[rows], m[rows.to(m.device) if isinstance(rows, Tensor)
+                                                      else rows])
         return out.reshape(x.shape)
 
     def supports(self, group: Group) -> bool:

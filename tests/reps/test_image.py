@@ -5,7 +5,7 @@ import math
 import torch
 
 from symkit.registry import registry
-from symkit.reps._image import _exact, _resample
+from symkit.reps._image import _resample, exact_action
 
 groups, reps = registry("groups"), registry("reps")
 
@@ -45,7 +45,7 @@ def test_resampling_agrees_with_exact_path_at_quarter_turns():
     m = d4.matrix(d4.elements())
     for code in range(8):
         torch.testing.assert_close(_resample(x[code:code + 1], m[code:code + 1]),
-                                   _exact(x[code:code + 1], code), rtol=0, atol=1e-12)
+                                   exact_action(x[code:code + 1], code), rtol=0, atol=1e-12)
 
 
 def test_so2_quarter_turn_is_exact():
