@@ -162,7 +162,7 @@ def target_verdict(runs) -> str:
                  f"{_summary(closest)}, {closest.stat('test_mse')[0] / TARGET:.2f}x the target.")
     best = min(groups, key=lambda g: g.stat("test_mse")[0])
     family, exact_text = describe(best.first.config, best.first.overrides)
-    return text + f" Lowest overall: {family} (exact: {exact_text}), {_summary(best)}."
+    return text + f" Lowest overall: {family} (exact: {exact_text}): {_summary(best)}."
 
 
 def forces_table(runs, superseded: bool = False) -> str:

@@ -48,12 +48,12 @@ def write_readme(readme: Path, results: Path) -> list[str]:
     text = readme.read_text()
     for name, render in BLOCKS.items():
         pattern = re.compile(rf"(<!-- generated:{re.escape(name)} -->\n).*?"
-                             rf"(\n<!-- /generated:{re.escape(name)} -->)", re.S)
+                             rf"(<!-- /generated:{re.escape(name)} -->)", re.S)
         if not pattern.search(text):
             raise DataError(f"{readme}: no '<!-- generated:{name} -->' ... "
                             f"'<!-- /generated:{name} -->' block")
         table = render(results)
-        text = pattern.sub(lambda m, t=table: m.group(1) + t + m.group(2), text)
+        text = pattern.sub(lambda m, t=table: f"{m.group(1)}\n{t}\n\n{m.group(2)}", text)
     readme.write_text(text)
     return list(BLOCKS)
 
