@@ -45,6 +45,10 @@ def wall(group: Group) -> str:
             f"{max(values):.0f})")
 
 
+def _load(value: float | None) -> str:
+    return NR if value is None else f"{value:.2f}"
+
+
 def machine(group: Group) -> str:
     """Machine, torch threads per run and the 1-min load average at start -> end, per seed."""
     run = group.first
@@ -55,10 +59,9 @@ def machine(group: Group) -> str:
     if all(s is None and e is None for s, e in loads):
         parts.append(f"load {NR}")
     elif all(e is None for _, e in loads):
-        parts.append("load at start " + ", ".join(NR if s is None else str(s) for s, _ in loads))
+        parts.append("load at start " + ", ".join(_load(s) for s, _ in loads))
     else:
-        parts.append("load " + ", ".join(
-            f"{NR if s is None else s} → {NR if e is None else e}" for s, e in loads))
+        parts.append("load " + ", ".join(f"{_load(s)} → {_load(e)}" for s, e in loads))
     return "; ".join(parts)
 
 

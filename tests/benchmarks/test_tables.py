@@ -178,7 +178,7 @@ def test_forces_table_groups_seeds_and_keeps_superseded_apart(gen, results):
     canon = _row(table, "canon_gnn")
     assert canon[1:9] == ["canonicalization, E(3)", "yes", "20", "0, 1, 2", "0.0030 ± 0.0010",
                           "0.0600 ± 0.0100", "110 s (mean; 100-120)",
-                          "gpu box (16 cores), device cuda; load at start 1.0, 2.0, 3.0"]
+                          "gpu box (16 cores), device cuda; load at start 1.00, 2.00, 3.00"]
     assert canon[10] == ("`python benchmarks/forces/table.py --configs canon_gnn --seeds 0 1 2 "
                          "--epochs 20 --out forces_new.json`")
     gnn = _row(table, "configs/forces/gnn.yaml")
