@@ -182,7 +182,7 @@ def forces_table(runs, superseded: bool = False) -> str:
         family, exact = describe(run.config, run.overrides)
         note = f" ({SUPERSEDED[run.source]})" if superseded else ""
         lines.append(_row([f"`{run.config}`", family, exact, str(run.epochs or NR), seeds(g),
-                           mean_sd(g, "energy_mae_per_atom", 4), mean_sd(g, "force_mae", 4),
+                           mean_sd(g, "energy_mae_per_atom", 5), mean_sd(g, "force_mae", 4),
                            wall(g), machine(g), equivariance(g), forces_command(g),
                            f"`{run.source}`{note}"]))
     return "\n".join(lines)

@@ -176,14 +176,14 @@ def test_forces_table_groups_seeds_and_keeps_superseded_apart(gen, results):
     table = glance.forces_table(loaded)
     assert "forces_5ep.json" not in table
     canon = _row(table, "canon_gnn")
-    assert canon[1:9] == ["canonicalization, E(3)", "yes", "20", "0, 1, 2", "0.0030 ± 0.0010",
+    assert canon[1:9] == ["canonicalization, E(3)", "yes", "20", "0, 1, 2", "0.00300 ± 0.00100",
                           "0.0600 ± 0.0100", "110 s (mean; 100-120)",
                           "gpu box (16 cores), device cuda; load at start 1.00, 2.00, 3.00"]
     assert canon[10] == ("`python benchmarks/forces/table.py --configs canon_gnn --seeds 0 1 2 "
                          "--epochs 20 --out forces_new.json`")
     gnn = _row(table, "configs/forces/gnn.yaml")
-    assert gnn[6:10] == ["0.0800", "not recorded", "machine not recorded; load not recorded",
-                         "not recorded"]
+    assert gnn[5:10] == ["0.00400", "0.0800", "not recorded",
+                         "machine not recorded; load not recorded", "not recorded"]
     assert gnn[10].endswith("train.val_every=3`")
     old = glance.forces_table(loaded, superseded=True)
     assert "forces_new.json" not in old and "superseded" in _row(old, "egnn")[11]
