@@ -55,11 +55,13 @@ def digits_plot(result: dict, path: Path) -> Path:
 
 
 def _machine_label(machine: str | None) -> str:
-    """The machine's name: its description up to the first comma or semicolon."""
+    """The machine's name: its description up to the first comma or semicolon, and its device."""
     if not machine:
         return "machine not recorded"
     label = re.split(r"[,;]", machine)[0]
-    return (label.split("(")[0] if label.count("(") > label.count(")") else label).strip()
+    label = (label.split("(")[0] if label.count("(") > label.count(")") else label).strip()
+    device = re.search(r"device \S+", machine)
+    return f"{label}, {device.group(0)}" if device else label
 
 
 def _time_plot(groups, metric: str, path: Path, *, title: str, ylabel: str,
