@@ -60,7 +60,7 @@ def _machine_label(machine: str | None) -> str:
         return "machine not recorded"
     label = re.split(r"[,;]", machine)[0]
     label = (label.split("(")[0] if label.count("(") > label.count(")") else label).strip()
-    device = re.search(r"device \S+", machine)
+    device = re.search(r"device (?:cpu|cuda|mps)\S*", machine)
     return f"{label}, {device.group(0)}" if device else label
 
 
