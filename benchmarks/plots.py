@@ -1,9 +1,9 @@
 """Plots of the recorded benchmark results: quality against training time, one point per method.
 
 Reads ``benchmarks/results/digits_20ep.json`` (else ``digits.json``; from
-``benchmarks/digits.py``) and
-``benchmarks/results/nbody.json`` (the n-body table of ``benchmarks/README.md``) and writes
-PNGs to ``benchmarks/plots/`` with matplotlib's Agg backend. Missing inputs are skipped.
+``benchmarks/digits.py``), every ``nbody*.json`` and ``forces_*.json`` (through
+``benchmarks/runs.py``: one point per configuration, mean over its seeds) and writes PNGs to
+``benchmarks/plots/`` with matplotlib's Agg backend. Missing inputs are skipped.
 
     python benchmarks/plots.py [--results benchmarks/results] [--out benchmarks/plots]
 """
@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # the sibling modules runs.py and glance.py
+    sys.path.insert(0, str(HERE))
+
+from runs import SUPERSEDED  # noqa: E402
 
 
 def _pyplot():
@@ -48,32 +54,99 @@ def digits_plot(result: dict, path: Path) -> Path:
     return path
 
 
-def nbody_plot(result: dict, path: Path) -> Path:
-    """Test MSE at the best validation epoch against wall time, per method and setting."""
+def _machine_label(machine: str | None) -> str:
+    """The machine's name: its description up to the first comma or semicolon, and its device."""
+    if not machine:
+        return "machine not recorded"
+    label = re.split(r"[,;]", machine)[0]
+    label = (label.split("(")[0] if label.count("(") > label.count(")") else label).strip()
+    device = re.search(r"device (?:cpu|cuda|mps)\S*", machine)
+    return f"{label}, {device.group(0)}" if device else label
+
+
+def _time_plot(groups, metric: str, path: Path, *, title: str, ylabel: str,
+               lines: dict[str, tuple[float, str]]) -> Path:
+    """Mean ``metric`` (error bar: sd over seeds) against mean wall time, log-log.
+
+    Colour: symmetrizer family; filled marker: exact by construction, hollow: not; marker
+    shape: machine. Each point is labelled with its epochs and seed count; groups without a
+    recorded wall time or metric are left out (counted in the caption).
+    """
+    from runs import describe
+
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 7))
-    markers = {"16-core host": "s", "2-core machine": "o"}
+    fig, ax = plt.subplots(figsize=(9, 6.5))
+    families, machines, skipped = {}, {}, 0
+    for g in groups:
+        walls = [r.wall_s for r in g.runs]
+        mean, sd, n = g.stat(metric)
+        if n == 0 or any(w is None for w in walls):
+            skipped += 1
+            continue
+        family, exact = describe(g.first.config, g.first.overrides)
+        color = families.setdefault(family, f"C{len(families) % 10}")
+        marker = machines.setdefault(_machine_label(g.first.machine),
+                                     "os^Dvp<>"[len(machines) % 8])
+        x = sum(walls) / len(walls)
+        ax.errorbar([x], [mean], yerr=None if sd is None else [[sd], [sd]], fmt=marker,
+                    color=color, mfc=color if exact.startswith("yes") else "none",
+                    ms=7, capsize=2, lw=0.8)
+        ax.annotate(f"{g.first.epochs} ep" + (f", {n} seeds" if n > 1 else ""), (x, mean),
+                    fontsize=6, xytext=(4, 3), textcoords="offset points", color=color)
+    from matplotlib.ticker import ScalarFormatter
+
     ax.set_xscale("log")
     ax.set_yscale("log")
-    for i, row in enumerate(r for r in result["rows"] if r.get("wall_s") and r.get("test_mse")):
-        ax.scatter([row["wall_s"]], [row["test_mse"]], color=f"C{i % 10}",
-                   marker=markers.get(row.get("where"), "o"),
-                   label=f"{row['method']} ({row['epochs']} ep, {row.get('where', '')})")
-    left = ax.get_xlim()[0]
-    for name, value in result.get("published", {}).items():
-        ax.axhline(value, color="grey", lw=0.7, ls="--")
-        ax.text(left, value, f" published {name} {value}", fontsize=7, va="bottom",
-                color="grey")
-    ax.set_xlabel("wall time of the run (s)")
-    ax.set_ylabel("test MSE at best validation epoch")
-    ax.set_title("Charged 5-body: test MSE against wall time\n"
-                 "(square: 16-core host, 2 threads/run; circle: 2-core machine, 1 thread)")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(which="minor", labelsize=6)
+    for label, (value, color) in lines.items():
+        ax.axhline(value, color=color, lw=0.8, ls="--")
+        ax.text(ax.get_xlim()[1], value, f"{label} {value} ", fontsize=7, va="bottom",
+                ha="right", color=color)
+    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=f) for f, c in
+               families.items()]
+    handles += [plt.Line2D([], [], color="k", marker=m, ls="", mfc="none", label=name)
+                for name, m in machines.items()]
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12),
+              ncol=2)
+    ax.set_xlabel("wall time per run (s; mean over seeds)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title}\nfilled: exact by construction; hollow: not; error bar: sd over "
+                 f"seeds" + (f"; {skipped} configuration(s) without wall time not shown"
+                             if skipped else ""), fontsize=9)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def nbody_plot(results: Path, path: Path) -> Path:
+    """n-body test MSE (best validation epoch) against wall time, one point per configuration."""
+    from glance import TARGET
+    from runs import group_runs, load_runs
+
+    published = {}
+    if (results / "nbody.json").exists():
+        published = json.loads((results / "nbody.json").read_text()).get("published", {})
+    lines = {f"published {k}": (v, "grey") for k, v in published.items()}
+    lines["issue 18 target"] = (TARGET, "red")
+    return _time_plot(group_runs(load_runs(results, "nbody")), "test_mse", path,
+                      title="Charged 5-body: test MSE against wall time",
+                      ylabel="test MSE at the best validation epoch", lines=lines)
+
+
+def forces_plot(results: Path, path: Path) -> Path:
+    """Cu13 test force MAE against wall time, current (not superseded) configs only."""
+    from runs import SUPERSEDED, group_runs, load_runs
+
+    groups = [g for g in group_runs(load_runs(results, "forces"))
+              if g.first.source not in SUPERSEDED]
+    return _time_plot(groups, "force_mae", path,
+                      title="Cu13 energies and forces: test force MAE against wall time",
+                      ylabel="test force MAE (eV/Å)", lines={})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,9 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     if digits is not None:
         made.append(digits_plot(json.loads(digits.read_text()),
                                 out / "digits_accuracy_vs_time.png"))
-    if (results / "nbody.json").exists():
-        made.append(nbody_plot(json.loads((results / "nbody.json").read_text()),
-                               out / "nbody_mse_vs_time.png"))
+    if any(results.glob("nbody*.json")):
+        made.append(nbody_plot(results, out / "nbody_mse_vs_time.png"))
+    if any(p.name not in SUPERSEDED for p in results.glob("forces_*.json")):
+        made.append(forces_plot(results, out / "forces_mae_vs_time.png"))
     for path in made:
         print(path)
 

@@ -1,15 +1,61 @@
-"""Markdown tables of the recorded benchmark results (pasted into ``benchmarks/README.md``).
+"""Markdown tables of the recorded benchmark results, printed or written into the README.
 
-    python benchmarks/tables.py [--results benchmarks/results]
+    python benchmarks/tables.py [--results benchmarks/results]      # print every table
+    python benchmarks/tables.py --readme [benchmarks/README.md]     # rewrite its generated
+                                                                    # blocks, then the plots
+
+``--readme`` replaces the text between ``<!-- generated:NAME -->`` and
+``<!-- /generated:NAME -->`` for every block in :data:`BLOCKS` (the "Results at a glance"
+tables: n-body, how far toward issue 18's target, forces) and regenerates the PNGs of
+``benchmarks/plots.py``. A new results file (``benchmarks/results/nbody*.json`` or
+``forces_*.json``) is picked up by running it again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # the sibling modules runs.py, glance.py, plots.py
+    sys.path.insert(0, str(HERE))
+
+import glance  # noqa: E402
+from runs import load_runs  # noqa: E402
+
+from symkit.errors import DataError  # noqa: E402
+
+#: generated README block -> renderer of the results folder
+BLOCKS = {
+    "nbody": lambda results: glance.nbody_table(load_runs(results, "nbody")),
+    "nbody-target": lambda results: glance.target_table(load_runs(results, "nbody")),
+    "forces": lambda results: glance.forces_table(load_runs(results, "forces")),
+    "forces-superseded": lambda results: glance.forces_table(load_runs(results, "forces"),
+                                                             superseded=True),
+    "nbody-runs": lambda results: nbody_table(json.loads((results / "nbody.json").read_text())),
+}
+
+
+def write_readme(readme: Path, results: Path) -> list[str]:
+    """Replace every generated block of ``readme`` by its table; return the block names.
+
+    Raises:
+        DataError: a block of :data:`BLOCKS` has no (or no closed) marker pair in ``readme``.
+    """
+    text = readme.read_text()
+    for name, render in BLOCKS.items():
+        pattern = re.compile(rf"(<!-- generated:{re.escape(name)} -->\n).*?"
+                             rf"(<!-- /generated:{re.escape(name)} -->)", re.S)
+        if not pattern.search(text):
+            raise DataError(f"{readme}: no '<!-- generated:{name} -->' ... "
+                            f"'<!-- /generated:{name} -->' block")
+        table = render(results)
+        text = pattern.sub(lambda m, t=table: f"{m.group(1)}\n{t}\n\n{m.group(2)}", text)
+    readme.write_text(text)
+    return list(BLOCKS)
 
 
 def _machine(m: dict) -> str:
@@ -82,16 +128,18 @@ def frozen_table(result: dict) -> str:
 
 
 def nbody_table(result: dict) -> str:
+    """The rows of ``nbody.json`` one by one, as recorded (section 3 of the README)."""
     lines = [
         "| method | config + overrides | epochs | test MSE | best valid MSE | wall s | "
-        "where | equivariance error |",
+        "where | equivariance error (all kinds) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
-        mse = f"{r['test_mse']:.5f}" if r.get("test_mse") is not None else "pending"
-        valid = f"{r['valid_mse']:.5f}" if r.get("valid_mse") is not None else ""
-        wall = f"{r['wall_s']:.0f}" if r.get("wall_s") else ""
-        eq = f"{r['equivariance']:.1e}" if r.get("equivariance") is not None else ""
+        nr = "not recorded"
+        mse = f"{r['test_mse']:.5f}" if r.get("test_mse") is not None else nr
+        valid = f"{r['valid_mse']:.5f}" if r.get("valid_mse") is not None else nr
+        wall = f"{r['wall_s']:.0f}" if r.get("wall_s") is not None else nr
+        eq = f"{r['equivariance']:.1e}" if r.get("equivariance") is not None else nr
         lines.append(f"| {r['method']} | `{r['config']}` | {r['epochs']} | {mse} | {valid} | "
                      f"{wall} | {r['where']} | {eq} |")
     return "\n".join(lines)
@@ -100,8 +148,20 @@ def nbody_table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", default=str(HERE / "results"))
+    parser.add_argument("--readme", nargs="?", const=str(HERE / "README.md"), default=None,
+                        help="rewrite the generated blocks of this README (default: "
+                             "benchmarks/README.md) and the plots, instead of printing")
+    parser.add_argument("--plots", default=str(HERE / "plots"),
+                        help="where --readme writes the PNGs")
     args = parser.parse_args(argv)
     results = Path(args.results)
+    if args.readme is not None:
+        import plots
+
+        names = write_readme(Path(args.readme), results)
+        print(f"{args.readme}: rewrote blocks {', '.join(names)}")
+        plots.main(["--results", str(results), "--out", args.plots])
+        return
     files = ("digits_20ep.json", "digits.json", "digits_20ep_subset.json",
              "digits_5ep_lr1e-3_b64.json", "lc_speed_2.json", "lc_speed.json",
              "lc_speed_h64.json", "lc_speed_all_3ep_lr1e-3.json", "nbody.json",
@@ -114,6 +174,11 @@ def main(argv: list[str] | None = None) -> None:
         if (results / name).exists():
             print(f"<!-- {name} -->")
             print(render(json.loads((results / name).read_text())))
+            print()
+    for name, render in BLOCKS.items():
+        if name != "nbody-runs":
+            print(f"<!-- generated:{name} -->")
+            print(render(results))
             print()
 
 
