@@ -108,7 +108,7 @@ class GroupCNNCanonicalizer(LearnedCanonicalizer):
 
     def __init__(self, group: Group, in_spec: Spec | None = None, field: str | None = None,
                  in_channels: int = 1, hidden: int = 16, kernel_size: int = 3, *,
-                 layers: int = 3, pooling: str = "avg", downsample: int = 2, **kwargs):
+                 layers: int = 3, pooling: str = "avg", downsample: int = 4, **kwargs):
         super().__init__(group, in_spec, **kwargs)
         self.field = find_field(in_spec, Image, field)
         self.net = GroupCNNScores(group, in_channels + self.noise_dim, hidden, layers,
@@ -286,7 +286,7 @@ class OrbitScoresCanonicalizer(LearnedCanonicalizer):
 def learned_group_cnn(
     group: Group, in_spec: Spec | None = None, field: str | None = None, in_channels: int = 1,
     hidden: int = 16, kernel_size: int = 3, layers: int = 3, pooling: str = "avg",
-    downsample: int = 2, noise_dim: int = 0, prior_weight: float = 0.0, tau: float = 1.0,
+    downsample: int = 4, noise_dim: int = 0, prior_weight: float = 0.0, tau: float = 1.0,
 ) -> GroupCNNCanonicalizer:
     """Deep lifting G-CNN canonicalizer for C_n/D_n on images (exact where rot90/flip are).
 

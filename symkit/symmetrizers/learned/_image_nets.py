@@ -68,9 +68,10 @@ class GroupCNNScores(nn.Module):
 
     Unlike a single local layer (a bag of stroke features that look alike after a half turn),
     the receptive field of the scores covers the whole image (:meth:`receptive_field`): with
-    the defaults 64 pixels, enough for 28 x 28 digits, and each layer after the first runs at a
+    the defaults 72 pixels, more than a 28 x 28 digit, and each layer after the first runs at a
     quarter of the pixels of the one before, so the cost is about ``|G|`` small CNNs at a
-    quarter of the image's resolution.
+    sixteenth of the image's pixels (``downsample: 4``: a 28 x 28 digit is scored at 7 x 7,
+    which on MNIST-5k is as accurate as 14 x 14 at ~0.8x the cost; benchmarks/README.md §1a).
 
     Args:
         group: a finite group acting on the plane (exact on the grid for the groups above).
@@ -89,7 +90,7 @@ class GroupCNNScores(nn.Module):
     """
 
     def __init__(self, group: Group, in_channels: int, hidden: int = 16, layers: int = 3,
-                 kernel_size: int = 3, pooling: str = "avg", downsample: int = 2):
+                 kernel_size: int = 3, pooling: str = "avg", downsample: int = 4):
         super().__init__()
         if pooling not in POOLINGS:
             raise ConfigError("pooling", f"unknown pooling '{pooling}'; use one of {POOLINGS}")

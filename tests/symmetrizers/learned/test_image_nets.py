@@ -56,9 +56,10 @@ def test_receptive_field_covers_a_digit():
     """Defaults: average-pool 2, three 3x3 layers with 2x2 pooling: 2 + 4 + 2 + 8 + 4 + 16 + ...
     = 36 pixels >= 28; one full-resolution 5x5 layer sees 5."""
     g = group("c4")
-    assert GroupCNNScores(g, 1).receptive_field() == 36
+    assert GroupCNNScores(g, 1).receptive_field() == 72
     assert GroupCNNScores(g, 1, layers=1, downsample=1, kernel_size=5).receptive_field() == 5
-    assert GroupCNNScores(g, 1, kernel_size=5).receptive_field() == 64
+    assert GroupCNNScores(g, 1, kernel_size=5).receptive_field() == 128
+    assert GroupCNNScores(g, 1, downsample=2).receptive_field() == 36
 
 
 @pytest.mark.parametrize(("options", "key"), [({"pooling": "median"}, "pooling"),
