@@ -200,7 +200,7 @@ def overhead_table(reps: int) -> list[str]:
         tiled = {n: v.repeat_interleave(K, dim=0) for n, v in x.items()}
 
         # reference work per row: K backbone calls, on the samples of non-zero weight
-        slots = {K: [x] * K}
+        slots = {1: [x], K: [x] * K}
 
         def reference(k, bb=backbone, slots=slots):
             for xj in slots[k]:

@@ -28,11 +28,11 @@ when autograd records the weights (their gradient at ``w = 0`` is the copy's out
 
 **Automatic chunks.** ``chunk_size = "auto"`` measures the backbone's activations on the first
 call of an input shape (forward hooks on its leaf modules sum the bytes of their outputs, the
-activations an inference forward allocates) and plans calls against a byte budget
-(:func:`auto_budget`, :func:`_plan`): several whole elements per call when they fit, else one
-element per call, split into sub-batches only when a call is at least twice the budget (each
-piece keeps at least the budget, so the backbone's fixed cost per call stays amortized). See
-``docs/cost-model.md``.
+activations an inference forward allocates) and plans calls against a byte budget ``M``
+(:func:`auto_budget`, :func:`_plan`): calls hold under ``2 M`` bytes of activations (several
+elements, counting only their copies of non-zero weight, when they fit), and a batch is split
+into sub-batches only when one element's call reaches ``2 M``, each piece keeping at least
+``M`` (so the backbone's fixed cost per call stays amortized). See ``docs/cost-model.md``.
 """
 
 from __future__ import annotations
@@ -113,20 +113,20 @@ def _plan(b: int, k: int, per_copy: int | None, chunk: int | None,
     """(samples per call, elements per call) for ``chunk`` copies per call or a byte budget.
 
     ``chunk``: whole elements per call when ``chunk >= b``, else balanced sub-batches of one
-    element. Budget (``per_copy`` bytes given, ``chunk`` None): ``floor(budget / (b per_copy))``
-    whole elements per call when at least one fits; otherwise one element per call in
-    ``m = floor(b per_copy / budget)`` balanced sub-batches, rounded *down* so that every
-    sub-batch still carries at least ``budget`` bytes: a batch is split only when its call is
-    at least twice the budget, never into calls whose fixed cost outweighs the cache gain.
+    element. Budget ``M`` (``per_copy`` bytes given, ``chunk`` None), with ``A = b per_copy``
+    the activations of one element on the batch: calls are cut below ``2 M``, whole elements
+    per call (``floor((2 M - 1) / A)``) while ``A < 2 M``; else one element per call in
+    ``m = floor(A / M)`` balanced sub-batches, rounded *down* so that every sub-batch still
+    carries at least ``M`` bytes: calls hold ``M`` to ``2 M`` bytes, never split into calls
+    whose fixed cost outweighs the cache gain.
     """
     if chunk is None and per_copy is None:
         return b, k
     if chunk is None:  # auto: from the measured activation bytes
-        per_copy = max(per_copy, 1)
-        if per_copy * b <= budget:
-            return b, max(1, min(k, budget // (per_copy * b)))
-        calls = max(1, per_copy * b // budget)
-        return -(-b // calls), 1
+        whole = max(per_copy, 1) * b
+        if whole < 2 * budget:
+            return b, max(1, min(k, (2 * budget - 1) // whole))
+        return -(-b // (whole // budget)), 1
     if chunk >= b:
         return b, max(1, min(k, chunk // b))
     calls = -(-b // max(1, chunk))  # sub-batches of one element, balanced
@@ -334,6 +334,7 @@ def stream_dense(
     keep = active_copies(weights)
     partial = None if keep is None else (~keep.all(0)).tolist()  # per element: any skipped
     keep_t = None if keep is None else keep.t()
+    counts = [b] * k if keep is None else keep.sum(0).tolist()  # active copies per element
     tf = _Transforms(action, weights)
     acc: dict[str, Tensor] = {}
     budget = auto_budget(weights.device) if auto is not None else AUTO_BUDGET
@@ -343,6 +344,9 @@ def stream_dense(
     k0 = 0
     while k0 < k:
         k1 = min(k, k0 + k_step)
+        if auto is not None and per_copy is not None and b_step == b:  # sparse elements join
+            while k1 < k and sum(counts[k0:k1 + 1]) * per_copy < 2 * budget:
+                k1 += 1
         for b0 in range(0, b, b_step):
             b1 = min(b, b0 + b_step)
             active = None

@@ -178,9 +178,9 @@ def test_zero_weight_copies_run_when_the_weights_carry_a_gradient():
     (100, 192_000, (100, 1)),   # n-body GNN: 18 MiB per call, under twice 16 MiB: not split
     (32, 1_572_864, (11, 1)),   # PointNet 1024 points: 48 MiB, three calls of >= 16 MiB
     (6, 1000, (6, 8)),          # small: all elements in one call
-    (6, 2**20, (6, 2)),         # 6 MiB per element: two elements per call
+    (6, 2**20, (6, 5)),         # 6 MiB per element: five elements per call, under 32 MiB
 ])
-def test_auto_plan_splits_only_calls_of_twice_the_budget(b, per_copy, plan):
+def test_auto_plan_cuts_calls_below_twice_the_budget(b, per_copy, plan):
     assert streaming._plan(b, 8, per_copy, None, 16 * 2**20) == plan
 
 
@@ -258,3 +258,22 @@ class _Densify(nn.Module):
         y = self.net({"pos": s["pos"].reshape(-1, 3), "vel": s["vel"].reshape(-1, 3),
                       "batch": torch.arange(b).repeat_interleave(n), "num_graphs": b})
         return {"e": y["e"], "v": y["v"].reshape(b, n, 3), "p": y["p"].reshape(b, n, 3)}
+
+
+def test_auto_joins_the_few_copies_of_a_sparse_element_to_the_full_call(monkeypatch):
+    x = planar_batch()  # element 0: 5 copies, element 1: 2 copies
+    net = Net()
+    model = Canonicalization(net, e3(), IN, OUT, chunk_size="auto")
+    model(x)
+    per_copy = next(iter(model._activation_bytes.values()))
+    monkeypatch.setattr(streaming, "AUTO_BUDGET", 4 * per_copy)  # calls below 8 copies
+    net.calls.clear()
+    y = model(x)
+    assert net.calls == [7]  # one call of 5 + 2 copies, not a second call of 2
+    ref = loop(model, x)
+    for name in OUT:
+        torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(streaming, "AUTO_BUDGET", 3 * per_copy)  # below 6: not joined
+    net.calls.clear()
+    model(x)
+    assert net.calls == [5, 2]
