@@ -9,17 +9,22 @@ through the point-cloud plugin's PointNet), it reports
     overhead = time(symmetrized, K elements) / (K x time(backbone on the same batch))
 
 for the batched forward (one call of B x K copies, and chunked to K calls of B copies) and for a
-naive Python loop over the K elements. 'backbone K*B' is time(backbone on the B x K copies) /
-(K x time(backbone on B)): how far the backbone itself is from linear in the batch (the floor of
-an unchunked row); 'own ms' is the symmetrizer's own time (frames, elements, transforms, tiling,
-averaging), measured with the backbone replaced by a free stub of the same output shapes, and
-'own / (K x backbone)' its share. Repetitions of all methods are interleaved, each method
-timed right after its reference (K backbone calls), and medians of the ratios taken. Times are
-the main thread's CPU time by default (``time.thread_time``; with one thread that is all the
-work, and it does not count the time the process waits for a core on a shared machine);
-``--clock wall`` uses wall-clock time. A second table shows that chunking bounds memory:
-backbone calls are instrumented (largest number of copies per call, and the bytes of all module
-outputs produced inside one call, i.e. the activations alive at once in an inference forward).
+naive Python loop over the K elements. The K reference calls are the backbone work that no
+symmetrizer can avoid: call k on the samples whose weight for element k is not 0 (all of them for
+group and frame averaging; for canonicalization, where PCA returns K = 2 for the batch when a
+sample has an undecided sign, the batch plus those samples: the K column then shows the mean copies
+per sample and the call sizes); the naive loop skips the same copies. 'backbone K*B' is
+time(backbone on the B x K copies) / (K x time(backbone on B)): how far the backbone itself is from
+linear in the batch (the floor of an unchunked row); 'own ms' is the symmetrizer's own time
+(frames, elements, transforms, tiling, averaging), measured with the backbone replaced by a free
+stub of the same output shapes, and 'own / (K x backbone)' its share. Repetitions of all methods
+are interleaved, each method timed right after its reference (K backbone calls), and medians of the
+ratios taken. Times are the main thread's CPU time by default (``time.thread_time``; with one
+thread that is all the work, and it does not count the time the process waits for a core on a
+shared machine); ``--clock wall`` uses wall-clock time. A second table shows that chunking bounds
+memory: backbone calls are instrumented (largest number of copies per call, and the bytes of all
+module outputs produced inside one call, i.e. the activations alive at once in an inference
+forward).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/symmetrizer_overhead.py [--reps 15] [--clock cpu]
 """
@@ -113,17 +118,38 @@ def symmetrizers(backbone, in_spec, out, batch: int):
 
 
 def naive_loop(model, x):
-    """Reference: one backbone call per element, in Python."""
+    """Reference: one backbone call per element, in Python, on the samples whose weight for
+    that element is not 0 (the same backbone work as :func:`slot_inputs`)."""
     g, w = model.elements(x)
     b, k = w.shape
     acc = None
     for j in range(k):
-        gj = g[j::k]
-        y = model.backbone(model.in_spec.act(model.group, model.group.inverse(gj), x))
+        rows = torch.nonzero(w[:, j]).flatten() if j else None
+        if rows is not None and rows.numel() == b:
+            rows = None
+        gj = g[j::k] if rows is None else g[rows * k + j]
+        xj = x if rows is None else {n: v[rows] for n, v in x.items()}
+        y = model.backbone(model.in_spec.act(model.group, model.group.inverse(gj), xj))
         y = model.out_spec.act(model.group, gj, y)
-        acc = {n: v * w[:, j].reshape(-1, *[1] * (v.ndim - 1)) + (acc[n] if acc else 0)
-               for n, v in y.items()}
+        wj = w[:, j] if rows is None else w[rows, j]
+        y = {n: v * wj.reshape(-1, *[1] * (v.ndim - 1)) for n, v in y.items()}
+        if rows is not None:
+            y = {n: torch.zeros((b, *v.shape[1:]), dtype=v.dtype).index_add_(0, rows, v)
+                 for n, v in y.items()}
+        acc = {n: v + (acc[n] if acc else 0) for n, v in y.items()}
     return acc
+
+
+def slot_inputs(model, x) -> list[dict[str, Tensor]]:
+    """The backbone work a symmetrizer cannot avoid: for each element slot ``k``, the samples
+    whose weight in that slot is not 0 (the whole batch for group and frame averaging; for
+    canonicalization the batch once, plus the few samples with undecided signs)."""
+    w = model.elements(x)[1]
+    out = []
+    for j in range(w.shape[1]):
+        rows = torch.nonzero(w[:, j]).flatten()
+        out.append(x if rows.numel() == w.shape[0] else {n: v[rows] for n, v in x.items()})
+    return out
 
 
 CLOCK = time.thread_time
@@ -173,13 +199,19 @@ def overhead_table(reps: int) -> list[str]:
             m.eval()
         tiled = {n: v.repeat_interleave(K, dim=0) for n, v in x.items()}
 
-        def reference(k, bb=backbone, x=x):
-            for _ in range(k):
-                bb(x)
+        # reference work per row: K backbone calls, on the samples of non-zero weight
+        slots = {1: [x], K: [x] * K}
+
+        def reference(k, bb=backbone, slots=slots):
+            for xj in slots[k]:
+                bb(xj)
 
         fns = {"backbone K*B": (K, lambda bb=backbone, t=tiled: bb(t))}
         for name, m in models.items():
-            k = m.elements(x)[1].shape[1]
+            parts = slot_inputs(m, x)
+            k = tuple(p["pos"].shape[0] for p in parts)
+            k = len(k) if set(k) == {b} else k
+            slots[k] = parts
             fns[name] = (k, lambda m=m, x=x: m(x))
             fns[name + " naive"] = (k, lambda m=m, x=x: naive_loop(m, x))
             fns[name + " own"] = (k, lambda m=stubbed[name], x=x: m(x))
@@ -204,10 +236,11 @@ def overhead_table(reps: int) -> list[str]:
         for name, m in models.items():
             k = fns[name][0]
             base = statistics.median(refs[k]) * 1e3
-            linear = (f"{med['backbone K*B']:.3f}" if (k > 1 and m.chunk_size is None)
+            linear = (f"{med['backbone K*B']:.3f}" if (k == K and m.chunk_size is None)
                       else "-")
+            kk = k if isinstance(k, int) else f"{sum(k) / b:.2f} ({'+'.join(map(str, k))})"
             rows.append(
-                f"| {wname} | {name} | {k} | {base:.2f} | {ms[name]:.2f} | {med[name]:.3f} | "
+                f"| {wname} | {name} | {kk} | {base:.2f} | {ms[name]:.2f} | {med[name]:.3f} | "
                 f"{ms[name + ' own']:.2f} | {med[name + ' own']:.3f} | {linear} | "
                 f"{med[name + ' naive']:.3f} |"
             )

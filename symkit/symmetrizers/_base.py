@@ -23,7 +23,7 @@ from symkit.symmetrizers._batching import (
     check_finite,
     data_dtype,
 )
-from symkit.symmetrizers._streaming import stream_dense
+from symkit.symmetrizers._streaming import active_copies, stream_dense
 
 __all__ = ["Symmetrizer", "Unsymmetrized", "cast_element", "tile_elements"]
 
@@ -115,6 +115,13 @@ class Symmetrizer(nn.Module):
                 self.backbone, self.in_spec, self.out_spec, sample, action, weights,
                 None if auto else self.chunk_size, self._activation_bytes if auto else None)
         copies = Copies(sample, layout, k)
+        kept = active_copies(weights)
+        if kept is not None:  # copies of weight 0 add nothing and are not computed
+            kept = torch.nonzero(kept.reshape(-1)).flatten()
+            copies.select(kept)
+            g = self.group.index(g, kept)
+            if action is not None:
+                action = action.index(kept)
         if action is not None:  # one batched matmul per field, no inverse elements built
             copies.sample = action.apply(self.in_spec, copies.sample, copies, inverse=True)
         else:
@@ -129,7 +136,14 @@ class Symmetrizer(nn.Module):
             y = action.apply(self.out_spec, y, copies, inverse=False)
         else:
             y = self._act(self.out_spec, g, y, copies)
-        return {name: self._average(v, weights, copies, layout) for name, v in y.items()}
+        out = {}
+        for name, v in y.items():
+            if kept is not None and not copies.is_node_level(v):  # skipped copies: 0
+                v = v.new_zeros((layout.size * k, *v.shape[1:])).index_copy(0, kept, v)
+                out[name] = self._average(v, weights, copies, layout, node_level=False)
+            else:
+                out[name] = self._average(v, weights, copies, layout)
+        return out
 
     def _act(
         self, spec: Spec, g: Element, sample: dict[str, object], copies: Copies
@@ -138,10 +152,12 @@ class Symmetrizer(nn.Module):
         return act_fields(spec, self.group, g, sample, copies.is_node_level, copies.graph)
 
     @staticmethod
-    def _average(y: Tensor, weights: Tensor, copies: Copies, layout: BatchLayout) -> Tensor:
-        """``sum_k w[b, k] y[b * K + k]`` per sample (per node in ragged node outputs)."""
-        if copies.is_node_level(y):
-            w = weights.reshape(-1)[copies.graph].to(y.dtype)
+    def _average(y: Tensor, weights: Tensor, copies: Copies, layout: BatchLayout,
+                 node_level: bool | None = None) -> Tensor:
+        """``sum_k w[b, k] y[b * K + k]`` per sample (per node in ragged node outputs:
+        ``node_level``, told by ``copies`` when ``None``)."""
+        if copies.is_node_level(y) if node_level is None else node_level:
+            w = weights.reshape(-1)[copies.source_copy(copies.graph)].to(y.dtype)
             w = w.reshape((-1,) + (1,) * (y.ndim - 1))
             out = y.new_zeros((layout.num_nodes, *y.shape[1:]))
             return out.index_add_(0, copies.node, y * w)

@@ -132,6 +132,8 @@ class Copies:
         b = layout.size
         self.graph: Tensor | None = None
         self.node: Tensor | None = None
+        #: after :meth:`select`: the kept copies' indices among the ``B * K``; else ``None``
+        self.source: Tensor | None = None
         self._node_start: Tensor | None = None
         if layout.ragged:
             total = layout.num_nodes
@@ -153,6 +155,37 @@ class Copies:
                 elif value.shape[0] == b and k > 1:
                     value = value.repeat_interleave(k, dim=0)
             self.sample[name] = value
+
+    def select(self, rows: Tensor) -> None:
+        """Keep only the copies ``rows`` (those of non-zero weight), in order: :attr:`size`
+        becomes their number ``M``, copies are renumbered ``0 .. M-1`` (:attr:`graph` of a
+        ragged batch too) and :attr:`source` maps them back to ``b * K + k``.
+
+        Shapes:
+            rows: ``(M,)`` long, increasing indices into the ``B * K`` copies.
+        """
+        keep = new_id = None
+        if self.graph is not None:  # the nodes of the kept copies
+            new_id = torch.full((self.size,), -1, dtype=torch.long, device=rows.device)
+            new_id[rows] = torch.arange(rows.shape[0], device=rows.device)
+            keep = new_id[self.graph] >= 0
+        sample = {}
+        for name, v in self.sample.items():
+            if isinstance(v, Tensor) and v.ndim > 0:
+                if keep is not None and self.is_node_level(v):
+                    v = v[keep]
+                elif v.shape[0] == self.size:
+                    v = v[rows]
+            sample[name] = v
+        self.sample, self.source, self.size = sample, rows, rows.shape[0]
+        if keep is not None:
+            self.node, self.graph = self.node[keep], new_id[self.graph[keep]]
+            bounds = torch.arange(self.size + 1, device=rows.device)
+            self._node_start = torch.searchsorted(self.graph, bounds)
+
+    def source_copy(self, copy: Tensor) -> Tensor:
+        """Indices ``b * K + k`` in the full set of copies of (selected) copy indices."""
+        return copy if self.source is None else self.source[copy]
 
     def is_node_level(self, x: Tensor) -> bool:
         """Whether a repeated tensor has one row per repeated node (ragged) rather than per copy."""

@@ -8,24 +8,31 @@ For a dense batch of ``B`` samples, ``K`` elements per sample and an :class:`Aff
 is evaluated in *element-major* calls: a call takes the rows ``b0:b1`` of the batch and the
 elements ``k0:k1`` (copy ``j * (b1 - b0) + b`` is element ``k0 + j`` of sample ``b0 + b``), so
 with one element per call (``chunk_size = B``, what ``"auto"`` picks for large backbones) the
-backbone sees the batch itself, only transformed: ``g^-1 . x = R^T (x - t)`` is one batched
-matmul of the ``(B, N, d)`` field, never a tiled ``(B K, N, d)`` copy. The output action and the
-average are fused and accumulated per element,
+backbone sees the batch itself, only transformed: ``g^-1 . x = (x - t) R`` (rows) is one batched
+matmul of the ``(B, N, d)`` field, never a tiled ``(B K, N, d)`` copy. When the elements of a
+sample share their translation (frames and canonicalizers centre on the sample's centroid
+``c_b``), ``x - c_b`` is computed once, at the translation's precision, for all ``K``. The
+output action and the average are fused and accumulated per call with pre-weighted matrices,
 
     y_b = sum_k (w_bk R_bk) y_bk  +  sum_k w_bk t_bk,
 
-so nothing of size ``K`` outlives its backbone call (memory per call is the backbone's, and the
-allocator keeps reusing the same blocks, as in a plain loop over the elements). The weighted
-translation is summed at the element's (finer) precision and added once. The results equal the
-sample-major path's up to rounding; calls are independent of how the copies are chunked except
-through the backbone itself.
+so nothing of size ``K`` outlives its backbone call. The weighted translation is summed at the
+element's (finer) precision and added once.
+
+**Zero weights cost nothing.** A copy whose weight is exactly 0 (the extra slots of a sample
+with fewer elements than the batch's ``K``: canonicalization's undecided signs, padded finite
+frame sets) adds ``0 . y = 0`` to the sum, so it is not computed: a call holds only the copies
+of non-zero weight (gathered rows; element 0 of every sample always runs, it gives non-floating
+outputs). Results are those of the full computation for any finite backbone output. Not done
+when autograd records the weights (their gradient at ``w = 0`` is the copy's output).
 
 **Automatic chunks.** ``chunk_size = "auto"`` measures the backbone's activations on the first
 call of an input shape (forward hooks on its leaf modules sum the bytes of their outputs, the
-activations an inference forward allocates) and then packs calls up to :data:`AUTO_BUDGET`
-bytes: several elements per call for small backbones (fewer, larger calls), sub-batches of one
-element for large ones (activations that stay in cache and below the allocator's reuse
-threshold). See ``docs/cost-model.md``.
+activations an inference forward allocates) and plans calls against a byte budget ``M``
+(:func:`auto_budget`, :func:`_plan`): calls hold under ``2 M`` bytes of activations (several
+elements, counting only their copies of non-zero weight, when they fit), and a batch is split
+into sub-batches only when one element's call reaches ``2 M``, each piece keeping at least
+``M`` (so the backbone's fixed cost per call stays amortized). See ``docs/cost-model.md``.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from symkit.reps import Point, Scalar, Vector
 from symkit.spec import Spec
 from symkit.symmetrizers._actions import AffineAction, add_shift
 
-__all__ = ["AUTO_BUDGET", "auto_budget", "stream_dense", "activation_bytes"]
+__all__ = ["AUTO_BUDGET", "auto_budget", "stream_dense", "activation_bytes", "active_copies"]
 
 #: bytes of backbone activations per call that ``chunk_size = "auto"`` aims for on a CPU (16 MiB:
 #: below glibc's largest reusable block, 32 MiB, and about a last-level cache)
@@ -88,17 +95,208 @@ def activation_bytes(backbone: nn.Module, sample: Mapping[str, object]) -> tuple
     return out, total[0]
 
 
+def active_copies(weights: Tensor) -> Tensor | None:
+    """Which copies ``(b, k)`` must run: ``None`` when all do, else ``(B, K)`` bool.
+
+    A copy of weight exactly 0 adds nothing; element 0 of every sample always runs (it defines
+    non-floating outputs). All copies run while autograd records ``weights``.
+    """
+    if weights.shape[1] < 2 or (weights.requires_grad and torch.is_grad_enabled()):
+        return None
+    keep = weights != 0
+    keep[:, 0] = True
+    return None if bool(keep.all()) else keep
+
+
 def _plan(b: int, k: int, per_copy: int | None, chunk: int | None,
           budget: int = AUTO_BUDGET) -> tuple[int, int]:
-    """(samples per call, elements per call) for ``chunk`` copies per call or a byte budget."""
+    """(samples per call, elements per call) for ``chunk`` copies per call or a byte budget.
+
+    ``chunk``: whole elements per call when ``chunk >= b``, else balanced sub-batches of one
+    element. Budget ``M`` (``per_copy`` bytes given, ``chunk`` None), with ``A = b per_copy``
+    the activations of one element on the batch: calls are cut below ``2 M``, whole elements
+    per call (``floor((2 M - 1) / A)``) while ``A < 2 M``; else one element per call in
+    ``m = floor(A / M)`` balanced sub-batches, rounded *down* so that every sub-batch still
+    carries at least ``M`` bytes: calls hold ``M`` to ``2 M`` bytes, never split into calls
+    whose fixed cost outweighs the cache gain.
+    """
     if chunk is None and per_copy is None:
         return b, k
-    if chunk is None:  # auto: copies per call from the measured activation bytes
-        chunk = max(1, budget // max(per_copy, 1))
+    if chunk is None:  # auto: from the measured activation bytes
+        whole = max(per_copy, 1) * b
+        if whole < 2 * budget:
+            return b, max(1, min(k, (2 * budget - 1) // whole))
+        return -(-b // (whole // budget)), 1
     if chunk >= b:
         return b, max(1, min(k, chunk // b))
     calls = -(-b // max(1, chunk))  # sub-batches of one element, balanced
     return -(-b // calls), 1
+
+
+class _Call:
+    """The copies of one backbone call, element-major: all of ``k0:k1`` x ``b0:b1`` (``flat``
+    False), or the listed ``(ks[c], bs[c])`` (``flat``: the active ones of that block)."""
+
+    def __init__(self, k0: int, k1: int, b0: int, b1: int, b: int, active: Tensor | None):
+        self.k0, self.k1, self.b0, self.b1, self.b = k0, k1, b0, b1, b
+        self.e, self.n = k1 - k0, b1 - b0
+        self.flat = active is not None
+        if self.flat:
+            j, i = torch.nonzero(active, as_tuple=True)  # active: (e, n), element-major order
+            self.ks, self.bs = j + k0, i + b0
+        self.size = self.ks.shape[0] if self.flat else self.e * self.n
+        self.whole = not self.flat and (b0, b1) == (0, b)
+
+    def per_sample(self, v: Tensor) -> Tensor:
+        """Rows of a ``(B, ...)`` tensor for the call's copies."""
+        if self.flat:
+            return v[self.bs]
+        v = v if self.whole else v[self.b0:self.b1]
+        return v.repeat((self.e,) + (1,) * (v.ndim - 1)) if self.e > 1 else v
+
+    def per_copy(self, v: Tensor) -> Tensor:
+        """Rows of an element-major ``(K, B, ...)`` tensor for the call's copies."""
+        if self.flat:
+            return v[self.ks, self.bs]
+        v = v[self.k0:self.k1, self.b0:self.b1]
+        return v[0] if self.e == 1 else v.reshape(self.size, *v.shape[2:])
+
+    def elements(self, k: int, device) -> Tensor:
+        """Indices of the call's copies in the sample-major element batch (``b * K + k``)."""
+        if self.flat:
+            return self.bs * k + self.ks
+        rows = torch.arange(self.b0, self.b1, device=device) * k
+        return (rows[None] + torch.arange(self.k0, self.k1, device=device)[:, None]).reshape(-1)
+
+
+class _Transforms:
+    """The action in element-major form, weights folded into the output matrices.
+
+    Shapes:
+        inv: ``(K, B, d, d)`` (rows: ``v -> v R``); out: ``(K, B, d, d)`` (``w R^T``);
+        w: ``(K, B)``; centre: ``(B, d)`` shared translation or ``None``; shift: ``(K, B, d)``.
+    """
+
+    def __init__(self, action: AffineAction, weights: Tensor):
+        b, k = weights.shape
+        self.action, self.k = action, k
+        self.w = weights.t()
+        rot = action.rot
+        self.inv = self.out = None
+        if rot is not None:
+            rot = rot.reshape(b, k, *rot.shape[1:]).transpose(0, 1)
+            self.inv = rot
+            self.out = (rot * self.w.to(rot.dtype)[..., None, None]).transpose(-1, -2)
+        self.centre = self.shift = None
+        if action.shift is not None:
+            shift = action.shift.reshape(b, k, -1)
+            if k == 1 or torch.equal(shift, shift[:, :1].expand_as(shift)):
+                self.centre = shift[:, 0]
+            else:
+                self.shift = shift.transpose(0, 1)
+        self._centred: dict[str, Tensor] = {}
+
+    def inputs(self, spec: Spec, sample: Mapping[str, object], call: _Call
+               ) -> dict[str, object]:
+        """The call's backbone input: its copies' ``g^-1 . x`` for the spec's fields, rows of
+        the other per-sample tensors."""
+        b = call.b
+        out: dict[str, object] = {}
+        other = []
+        for name, v in sample.items():
+            if not (isinstance(v, Tensor) and v.ndim > 0 and v.shape[0] == b):
+                out[name] = v
+                continue
+            field = spec[name] if name in spec else None
+            rep = type(field.rep) if field is not None else Scalar
+            if rep is Vector or rep is Point:
+                out[name] = self._inverse(name, v, call, point=rep is Point)
+            else:
+                out[name] = call.per_sample(v)
+                if rep is not Scalar:
+                    other.append(name)
+        if other:
+            act = self.action.index(call.elements(self.k, self.w.device))
+            for name in other:
+                out[name] = act._field(spec[name], out[name], True)
+        return out
+
+    def _inverse(self, name: str, x: Tensor, call: _Call, *, point: bool) -> Tensor:
+        flat = x.reshape(x.shape[0], math.prod(x.shape[1:-1]), x.shape[-1])
+        if point and self.centre is not None:  # x - c once per sample, for every element
+            if name not in self._centred:
+                self._centred[name] = add_shift(flat, self.centre, -1.0)
+            rows = call.per_sample(self._centred[name])
+        elif point and self.shift is not None:
+            rows = add_shift(call.per_sample(flat), call.per_copy(self.shift), -1.0)
+        else:
+            rows = call.per_sample(flat)
+        if self.inv is not None:
+            rows = torch.bmm(rows, call.per_copy(self.inv).to(x.dtype))
+        return rows.reshape(call.size, *x.shape[1:])
+
+    def outputs(self, acc: dict[str, Tensor], y: Mapping[str, Tensor], spec: Spec,
+                call: _Call) -> None:
+        """Add ``sum_j w_j g_j . y_j`` of the call's copies into the per-sample sums ``acc``
+        (non-floating outputs: element 0's value)."""
+        for name, v in y.items():
+            field = spec[name] if name in spec else None
+            rep = type(field.rep) if field is not None else Scalar
+            if not v.is_floating_point():
+                _put(acc, name, v, call, zero_only=True)
+                continue
+            d = v.shape[-1]
+            if (rep is Vector or rep is Point) and self.out is not None \
+                    and self.out.shape[-1] == d:
+                flat = v.reshape(v.shape[0], math.prod(v.shape[1:-1]), d)
+                term = torch.bmm(flat, call.per_copy(self.out).to(v.dtype)).reshape(v.shape)
+            else:
+                if rep is not Scalar and rep is not Vector and rep is not Point:
+                    act = self.action.index(call.elements(self.k, self.w.device))
+                    v = field.act(act.group, act.g, v)
+                w = call.per_copy(self.w).to(v.dtype)
+                term = v * w.reshape((-1,) + (1,) * (v.ndim - 1))
+            _put(acc, name, term, call, zero_only=False)
+
+
+def _put(acc: dict[str, Tensor], name: str, term: Tensor, call: _Call, *, zero_only: bool
+         ) -> None:
+    """``acc[name][b] += term`` summed over the call's copies of each sample (``zero_only``:
+    ``acc[name][b] = term`` of element 0's copies); allocates ``B`` rows on first use, in
+    place unless autograd records the accumulator."""
+    b = call.b
+    if zero_only:
+        if call.k0 != 0:
+            return
+        if call.flat:
+            first = call.ks == 0
+            term, rows = term[first], call.bs[first]
+        else:
+            term = term[:call.n]
+    elif not call.flat and call.e > 1:
+        term = term.reshape(call.e, call.n, *term.shape[1:]).sum(0)
+    prev = acc.get(name)
+    if prev is None and call.whole:
+        acc[name] = term
+        return
+    if prev is None:
+        prev = acc[name] = term.new_zeros((b, *term.shape[1:]))
+    grad = torch.is_grad_enabled() and (prev.requires_grad or term.requires_grad)
+    if call.flat:
+        rows = rows if zero_only else call.bs
+        if zero_only:
+            acc[name] = prev.index_put((rows,), term) if grad else prev.index_put_((rows,), term)
+        else:
+            acc[name] = prev.index_add(0, rows, term) if grad else prev.index_add_(0, rows, term)
+    elif call.whole:
+        acc[name] = term if zero_only else prev + term
+    elif grad:
+        mid = term if zero_only else prev[call.b0:call.b1] + term
+        acc[name] = torch.cat([prev[:call.b0], mid, prev[call.b1:]])
+    elif zero_only:
+        prev[call.b0:call.b1] = term
+    else:
+        prev[call.b0:call.b1] += term
 
 
 def stream_dense(
@@ -118,7 +316,7 @@ def stream_dense(
         in_spec, out_spec: the symmetrizer's specs.
         sample: dense sample, ``B > 0`` rows in every per-sample tensor.
         action: the elements' action, ``B * K`` elements, sample-major.
-        weights: ``(B, K)``.
+        weights: ``(B, K)``; copies of weight exactly 0 are skipped (:func:`active_copies`).
         chunk_size: most copies per call (``None``: all ``B * K``) unless ``auto`` is given.
         auto: a cache ``{shape signature: activation bytes per copy}`` for
             ``chunk_size = "auto"`` (``None``: use ``chunk_size``).
@@ -133,12 +331,12 @@ def stream_dense(
         key = tuple((n, tuple(v.shape[1:]), v.dtype) for n, v in sample.items()
                     if isinstance(v, Tensor) and v.ndim > 0)
         per_copy = auto.get(key)
-    rows = torch.arange(b, device=weights.device) * k
+    keep = active_copies(weights)
+    partial = None if keep is None else (~keep.all(0)).tolist()  # per element: any skipped
+    keep_t = None if keep is None else keep.t()
+    counts = [b] * k if keep is None else keep.sum(0).tolist()  # active copies per element
+    tf = _Transforms(action, weights)
     acc: dict[str, Tensor] = {}
-    shift_sum = None
-    if action.shift is not None:
-        shift_sum = (weights.to(action.shift.dtype)[..., None]
-                     * action.shift.reshape(b, k, -1)).sum(1)
     budget = auto_budget(weights.device) if auto is not None else AUTO_BUDGET
     b_step, k_step = _plan(b, k, per_copy, chunk_size if auto is None else None, budget)
     if auto is not None and per_copy is None:
@@ -146,87 +344,33 @@ def stream_dense(
     k0 = 0
     while k0 < k:
         k1 = min(k, k0 + k_step)
+        if auto is not None and per_copy is not None and b_step == b:  # sparse elements join
+            while k1 < k and sum(counts[k0:k1 + 1]) * per_copy < 2 * budget:
+                k1 += 1
         for b0 in range(0, b, b_step):
             b1 = min(b, b0 + b_step)
-            idx = (rows[b0:b1][None] + torch.arange(k0, k1, device=rows.device)[:, None])
-            act = action.index(idx.reshape(-1))
-            part = _rows(sample, b, b0, b1, k1 - k0)
-            part = act.apply(in_spec, part, None, inverse=True)
+            active = None
+            if partial is not None and any(partial[k0:k1]):
+                active = keep_t[k0:k1, b0:b1]
+                if not bool(active.any()):
+                    continue
+            call = _Call(k0, k1, b0, b1, b, active)
+            part = tf.inputs(in_spec, sample, call)
             if auto is not None and per_copy is None:
                 y, nbytes = activation_bytes(backbone, part)
                 per_copy = max(1, nbytes // max(b1 - b0, 1))
                 auto[key] = per_copy
             else:
                 y = backbone(part)
-            w = weights[b0:b1, k0:k1].t()  # (elements, rows): element-major like the copies
-            _accumulate(acc, y, out_spec, act, w, (b0, b1, b), first=k0 == 0)
+            tf.outputs(acc, y, out_spec, call)
         k0 = k1
         if auto is not None and k_step == 1 and b_step == b and k0 == 1:
             b_step, k_step = _plan(b, k, per_copy, None, budget)
+    shift_sum = None
+    if action.shift is not None:
+        shift_sum = (weights.to(action.shift.dtype)[..., None]
+                     * action.shift.reshape(b, k, -1)).sum(1)
     return {name: _finish(v, name, out_spec, shift_sum) for name, v in acc.items()}
-
-
-def _rows(sample: Mapping[str, object], b: int, b0: int, b1: int, reps: int
-          ) -> dict[str, object]:
-    """Rows ``b0:b1`` of every per-sample tensor, repeated ``reps`` times (element-major)."""
-    out: dict[str, object] = {}
-    for name, v in sample.items():
-        if isinstance(v, Tensor) and v.ndim > 0 and v.shape[0] == b:
-            v = v if (b0, b1) == (0, b) else v[b0:b1]
-            if reps > 1:
-                v = v.repeat((reps,) + (1,) * (v.ndim - 1))
-        out[name] = v
-    return out
-
-
-def _accumulate(acc: dict[str, Tensor], y: Mapping[str, Tensor], out_spec: Spec,
-                act: AffineAction, w: Tensor, rows: tuple[int, int, int], *, first: bool
-                ) -> None:
-    """Add ``sum_j w_j g_j . y_j`` of one call into the per-sample sums ``acc``.
-
-    ``rows = (b0, b1, B)``: the call's samples; ``first``: it holds element 0 (the one whose
-    value non-floating outputs keep, as the sample-major path does).
-    """
-    e, n = w.shape
-    for name, v in y.items():
-        v = v.reshape(e, n, *v.shape[1:])
-        field = out_spec[name] if name in out_spec else None
-        rep = type(field.rep) if field is not None else Scalar
-        if not v.is_floating_point():
-            if first:
-                _put_rows(acc, name, v[0], rows, add=False)
-            continue
-        for j in range(e):
-            vj = v[j]
-            if rep is Vector or rep is Point:
-                term = act.rotate_rows(vj, j * n, (j + 1) * n, w[j])
-            else:
-                if rep is not Scalar:
-                    vj = act.act_rows(field, vj, j * n, (j + 1) * n)
-                term = vj * w[j].to(vj.dtype).reshape((n,) + (1,) * (vj.ndim - 1))
-            _put_rows(acc, name, term, rows, add=True)
-
-
-def _put_rows(acc: dict[str, Tensor], name: str, term: Tensor, rows: tuple[int, int, int], *,
-              add: bool) -> None:
-    """``acc[name][b0:b1] (+)= term``, allocating ``acc[name]`` (``B`` rows) on first use;
-    in place unless autograd records the accumulator."""
-    b0, b1, b = rows
-    prev = acc.get(name)
-    if prev is None:
-        if (b0, b1) == (0, b):
-            acc[name] = term
-            return
-        prev = acc[name] = term.new_zeros((b, *term.shape[1:]))
-    if (b0, b1) == (0, b):
-        acc[name] = prev + term if add else term
-    elif torch.is_grad_enabled() and (prev.requires_grad or term.requires_grad):
-        mid = prev[b0:b1] + term if add else term
-        acc[name] = torch.cat([prev[:b0], mid, prev[b1:]])
-    elif add:
-        prev[b0:b1] += term
-    else:
-        prev[b0:b1] = term
 
 
 def _finish(v: Tensor, name: str, out_spec: Spec, shift_sum: Tensor | None) -> Tensor:

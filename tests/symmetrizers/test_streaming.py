@@ -122,3 +122,158 @@ def test_gradient_flows_through_frame_and_backbone():
 def test_chunk_size_must_be_int_auto_or_none():
     with pytest.raises(ValueError, match="chunk_size"):
         FrameAveraging(Net(), e3(), IN, OUT, chunk_size="big")
+
+
+def planar_batch(b=5, flat=(1, 3), seed=3):
+    """Samples ``flat`` lie in the plane z = 0: their out-of-plane sign is undecided (K = 2)."""
+    x = sample(b=b, seed=seed)
+    pos = x["pos"].clone()
+    pos[list(flat), :, 2] = 0.0
+    return {"pos": pos, "vel": x["vel"]}
+
+
+@pytest.mark.parametrize("chunk", [None, 5, 2, "auto"])
+def test_zero_weight_copies_are_not_computed(chunk):
+    x = planar_batch()
+    net = Net()
+    model = Canonicalization(net, e3(), IN, OUT, chunk_size=chunk)
+    y = model(x)
+    g, w = model.elements(x)
+    assert w.shape == (5, 2) and int((w > 0).sum()) == 5 + 2  # two samples need a second copy
+    assert sum(net.calls) == 7  # five copies of element 0, two of element 1: none of weight 0
+    ref = loop(model, x)
+    for name in OUT:
+        torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
+    assert torch.equal(y["n"], torch.ones(5, dtype=torch.long))
+
+
+def test_zero_weight_copies_skipped_with_several_elements_per_call(monkeypatch):
+    x = planar_batch(b=6, flat=(0, 4, 5))
+    net = Net()
+    model = Canonicalization(net, e3(), IN, OUT, chunk_size="auto")
+    ref = loop(model, x)
+    monkeypatch.setattr(streaming, "AUTO_BUDGET", 10**9)  # both elements in one call
+    model(x)  # measures
+    net.calls.clear()
+    y = model(x)
+    assert net.calls == [6 + 3]
+    for name in OUT:
+        torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
+    assert torch.equal(y["n"], torch.ones(6, dtype=torch.long))
+
+
+def test_zero_weight_copies_run_when_the_weights_carry_a_gradient():
+    x = planar_batch()
+    weights = torch.tensor([[0.5, 0.5], [1.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    assert streaming.active_copies(weights) is None
+    assert streaming.active_copies(weights.detach()).tolist() == [[True, True], [True, False]]
+    net = Net()
+    model = Canonicalization(net, e3(), IN, OUT)
+    pos = x["pos"].clone().requires_grad_()
+    model({"pos": pos, "vel": x["vel"]})["e"].sum().backward()  # grads through the points only
+    assert sum(net.calls) == 7 and torch.isfinite(pos.grad).all()
+
+
+@pytest.mark.parametrize(("b", "per_copy", "plan"), [
+    (100, 192_000, (100, 1)),   # n-body GNN: 18 MiB per call, under twice 16 MiB: not split
+    (32, 1_572_864, (11, 1)),   # PointNet 1024 points: 48 MiB, three calls of >= 16 MiB
+    (6, 1000, (6, 8)),          # small: all elements in one call
+    (6, 2**20, (6, 5)),         # 6 MiB per element: five elements per call, under 32 MiB
+])
+def test_auto_plan_cuts_calls_below_twice_the_budget(b, per_copy, plan):
+    assert streaming._plan(b, 8, per_copy, None, 16 * 2**20) == plan
+
+
+class FixedWeights(Symmetrizer):
+    """Random elements of ``group`` with given weights (zeros included)."""
+
+    def __init__(self, backbone, group, weights, **kw):
+        super().__init__(backbone, group, IN, OUT, **kw)
+        self.w = weights
+
+    def elements(self, sample):
+        b, k = self.w.shape
+        g = self.group.sample(b * k, generator=torch.Generator().manual_seed(4))
+        return g, self.w
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_generic_path_skips_zero_weight_copies(chunk):
+    from symkit.groups import symmetric
+
+    x = sample(b=4)
+    w = torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.25, 0.25, 0.5], [0.5, 0.0, 0.5]],
+                     dtype=torch.float64)
+    net = Net()
+    model = FixedWeights(net, symmetric(6), w, chunk_size=chunk)
+    y = model(x)
+    assert sum(net.calls) == 8  # the non-zero weights only
+    ref = loop(model, x)
+    for name in OUT:
+        torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
+    assert torch.equal(y["n"], torch.ones(4, dtype=torch.long))
+
+
+class RaggedNet(nn.Module):
+    """Per-node MLP on a ragged batch; a per-graph energy by summing over the graph's nodes."""
+
+    def __init__(self):
+        super().__init__()
+        self.phi = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 7)).double()
+        self.graphs: list[int] = []
+
+    def forward(self, s):
+        b = int(s["num_graphs"])
+        self.graphs.append(b)
+        h = self.phi(torch.cat([s["pos"], s["vel"]], -1))
+        e = h.new_zeros(b, 1).index_add_(0, s["batch"], h[:, :1])
+        return {"e": e, "v": h[:, 1:4], "p": h[:, 4:7] + s["pos"]}
+
+
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_ragged_batches_skip_zero_weight_copies(chunk):
+    x = planar_batch()
+    b, n = x["pos"].shape[:2]
+    ragged = {"pos": x["pos"].reshape(-1, 3), "vel": x["vel"].reshape(-1, 3),
+              "batch": torch.arange(b).repeat_interleave(n), "num_graphs": b}
+    net = RaggedNet()
+    model = Canonicalization(net, e3(), IN, OUT, chunk_size=chunk)
+    y = model(ragged)
+    assert sum(net.graphs) == 7  # five graphs for element 0, two for element 1
+    dense = Canonicalization(_Densify(net), e3(), IN, OUT)(x)
+    torch.testing.assert_close(y["e"], dense["e"], rtol=1e-12, atol=1e-12)
+    for name in ("v", "p"):
+        torch.testing.assert_close(y[name], dense[name].reshape(-1, 3), rtol=1e-12, atol=1e-12)
+
+
+class _Densify(nn.Module):
+    """The ragged net on a dense batch (every graph ``N`` nodes)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, s):
+        b, n = s["pos"].shape[:2]
+        y = self.net({"pos": s["pos"].reshape(-1, 3), "vel": s["vel"].reshape(-1, 3),
+                      "batch": torch.arange(b).repeat_interleave(n), "num_graphs": b})
+        return {"e": y["e"], "v": y["v"].reshape(b, n, 3), "p": y["p"].reshape(b, n, 3)}
+
+
+def test_auto_joins_the_few_copies_of_a_sparse_element_to_the_full_call(monkeypatch):
+    x = planar_batch()  # element 0: 5 copies, element 1: 2 copies
+    net = Net()
+    model = Canonicalization(net, e3(), IN, OUT, chunk_size="auto")
+    model(x)
+    per_copy = next(iter(model._activation_bytes.values()))
+    monkeypatch.setattr(streaming, "AUTO_BUDGET", 4 * per_copy)  # calls below 8 copies
+    net.calls.clear()
+    y = model(x)
+    assert net.calls == [7]  # one call of 5 + 2 copies, not a second call of 2
+    ref = loop(model, x)
+    for name in OUT:
+        torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(streaming, "AUTO_BUDGET", 3 * per_copy)  # below 6: not joined
+    net.calls.clear()
+    model(x)
+    assert net.calls == [5, 2]
