@@ -14,6 +14,7 @@ import os
 import pytest
 import torch
 
+from symkit.canonicalizers import default_canonicalizer
 from symkit.registry import registry
 from symkit.reps import space_dim
 from symkit.testing import (
@@ -38,10 +39,12 @@ DTYPES = [torch.float64] + (
 
 
 def _corpus_groups() -> list[tuple[str, object]]:
-    """Non-trivial groups acting on 3-d points without permuting nodes, one per repr."""
+    """Non-trivial groups acting on 3-d points, one per repr: the Euclidean groups and the
+    products S_N x E(3), S_N x SO(3), O(3) x S_N (``check_hard_inputs`` resizes S_N to each
+    input's node count)."""
     spec, seen, out = molecule_in_spec(), set(), []
     for name, group in registered_groups():
-        if (group.order == 1 or space_dim(group) != 3 or num_nodes(group) is not None
+        if (group.order == 1 or space_dim(group) != 3
                 or not all(f.rep.supports(group) for f in spec.values())
                 or repr(group) in seen):
             continue
@@ -58,6 +61,8 @@ GROUPS = _corpus_groups()
 CASES = [
     pytest.param(sym.name, None, group, id=f"{sym.name}-{gname}")
     for sym in registry("symmetrizers").entries() if sym.name not in NO_CLAIM
+    # plain canonicalization builds its default canonicalizer: run once, as canonicalization[x]
+    and sym.name != "canonicalization"
     for gname, group in GROUPS if _supports(sym, group)
 ] + [
     pytest.param("canonicalization", can.name, group, id=f"canonicalization[{can.name}]-{gname}")
@@ -67,11 +72,17 @@ CASES = [
 
 
 def test_the_corpus_runs_every_part_that_acts_on_points():
-    assert {repr(g) for _, g in GROUPS} >= {"SO(3)", "O(3)", "SE(3)", "E(3)"}
+    assert {repr(g) for _, g in GROUPS} >= {"SO(3)", "O(3)", "SE(3)", "E(3)", "S5 x E(3)",
+                                            "O(3) x S5", "S5 x SO(3)"}
     ids = " ".join(p.id for p in CASES)
     for part in ("frame_averaging", "probabilistic", "mds_invariant", "orbit_distance",
-                 "learned_canonicalization", "[pca]", "[learned_point_frame]"):
+                 "learned_canonicalization", "[pca]", "[learned_point_frame]",
+                 "frame_averaging-product(symmetric,e3)", "[pca_sort]-product(o3,symmetric)",
+                 "constrained_augmentation-product(o3,symmetric)"):
         assert part in ids, part
+    assert not any(p.id.startswith("canonicalization-") for p in CASES)  # run as [default]
+    defaults = {default_canonicalizer(g) for _, g in GROUPS}
+    assert all(f"[{c}]" in ids for c in defaults), defaults
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).removeprefix("torch."))
@@ -104,3 +115,31 @@ def test_frames_are_exact_wherever_the_stabilizer_is_finite(name, canonicalizer,
     for layout in ("padded", "ragged"):
         assert reports[("float64", layout)].outcomes == expected, layout
     assert {repr(g) for _, g in ROTATION_GROUPS} == {"O(3)", "SO(3)", "E(3)", "SE(3)"}
+
+
+#: the corpus groups that permute nodes: S_N x E(3), S_N x SO(3), O(3) x S_N
+PRODUCT_GROUPS = [(n, g) for n, g in GROUPS if num_nodes(g) is not None]
+
+
+@pytest.mark.parametrize(("name", "canonicalizer"), [("frame_averaging", None),
+                                                      ("canonicalization", "pca_sort")])
+@pytest.mark.parametrize(("gname", "group"), PRODUCT_GROUPS, ids=[g for g, _ in PRODUCT_GROUPS])
+def test_product_frames_are_exact_wherever_the_stabilizer_is_finite(name, canonicalizer, gname,
+                                                                    group):
+    """S_N x E(3): the H atoms of methane, the F atoms of SF6, the C and H atoms of benzene have
+    tied features, but in every frame of the finite Euclidean frame set their canonical
+    coordinates differ, so the sort has no ties and the product frame is finite and
+    equivariant: ``exact``, not ``flagged`` (the stabilizer in the product is the point group,
+    each rotation paired with the permutation of the atoms it induces: finite). Only the linear
+    CO2 (an infinite stabilizer) is flagged. A ragged batch is rejected as a whole (a SpecError
+    naming 'batch': S_N needs a fixed N per sample)."""
+    spec = molecule_in_spec()
+    inputs = [c for c in hard_inputs(spec) if c.name.startswith("mol:")
+              or c.name in ("padded", "ragged")]
+    reports = check_hard_inputs(name, group, canonicalizer=canonicalizer, inputs=inputs,
+                                dtypes=(torch.float64,))
+    expected = [FRAME_OUTCOMES[m.stabilizer] for m in molecules()]
+    for m, want in zip(molecules(), expected):
+        assert reports[("float64", f"mol:{m.name}")].outcomes == [want], m.name
+    assert reports[("float64", "padded")].outcomes == expected
+    assert reports[("float64", "ragged")].outcomes == ["rejected"] * len(expected)
