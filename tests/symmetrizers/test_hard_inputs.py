@@ -33,9 +33,13 @@ from .test_conformance import NO_CLAIM
 #: generic inputs is the conformance grid's); ``SYMKIT_CORPUS=full`` adds float32, float16 and
 #: bfloat16 through every part (the fixed symmetrizers' float32 and half-precision molecule tests
 #: run always: tests/symmetrizers/test_frames_*). The full corpus costs ~4x the CI one.
-DTYPES = [torch.float64] + (
-    [torch.float32, torch.float16, torch.bfloat16]
-    if os.environ.get("SYMKIT_CORPUS") == "full" else [])
+FULL = os.environ.get("SYMKIT_CORPUS") == "full"
+DTYPES = [torch.float64] + ([torch.float32, torch.float16, torch.bfloat16] if FULL else [])
+#: the parts built for S_N x E(3) (a Euclidean frame, then a sort) run on every product group;
+#: other parts that support a product (Monte-Carlo group averaging, constrained augmentation:
+#: their math is checked on O(3) itself) run on O(3) x S_N in CI, on every product when full
+PRODUCT_PARTS = ("frame_averaging", "canonicalization[pca_sort]")
+CI_PRODUCT = "product(o3,symmetric)"
 
 
 def _corpus_groups() -> list[tuple[str, object]]:
@@ -57,17 +61,24 @@ def _supports(entry, group) -> bool:
     return entry.supports(group)
 
 
+def _runs(part: str, gname: str, group) -> bool:
+    """Whether ``part`` runs on ``group`` in this mode (see :data:`PRODUCT_PARTS`)."""
+    return (FULL or num_nodes(group) is None or part in PRODUCT_PARTS
+            or gname == CI_PRODUCT)
+
+
 GROUPS = _corpus_groups()
 CASES = [
     pytest.param(sym.name, None, group, id=f"{sym.name}-{gname}")
     for sym in registry("symmetrizers").entries() if sym.name not in NO_CLAIM
     # plain canonicalization builds its default canonicalizer: run once, as canonicalization[x]
     and sym.name != "canonicalization"
-    for gname, group in GROUPS if _supports(sym, group)
+    for gname, group in GROUPS if _supports(sym, group) and _runs(sym.name, gname, group)
 ] + [
     pytest.param("canonicalization", can.name, group, id=f"canonicalization[{can.name}]-{gname}")
     for can in registry("canonicalizers").entries()
     for gname, group in GROUPS if _supports(can, group)
+    and _runs(f"canonicalization[{can.name}]", gname, group)
 ]
 
 
@@ -88,8 +99,31 @@ def test_the_corpus_runs_every_part_that_acts_on_points():
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).removeprefix("torch."))
 @pytest.mark.parametrize(("name", "canonicalizer", "group"), CASES)
 def test_hard_inputs(name, canonicalizer, group, dtype):
-    check_hard_inputs(name, group, canonicalizer=canonicalizer, dtypes=(dtype,),
-                      forces=dtype == torch.float64)
+    reports = check_hard_inputs(name, group, canonicalizer=canonicalizer, dtypes=(dtype,),
+                                forces=dtype == torch.float64)
+    part = name if canonicalizer is None else f"canonicalization[{canonicalizer}]"
+    if part in PRODUCT_PARTS and num_nodes(group) is not None and dtype == torch.float64:
+        _assert_product_frame_outcomes(reports)
+
+
+def _assert_product_frame_outcomes(reports) -> None:
+    """S_N x E(3) frames (and pca_sort averaging its candidates): the H atoms of methane, the F
+    atoms of SF6, the C and H atoms of benzene have tied features, but in every frame of the
+    finite Euclidean frame set their canonical coordinates differ, so the sort has no ties and
+    the product frame is finite and equivariant: ``exact``, not ``flagged`` (the stabilizer in
+    the product is the point group, each rotation paired with the permutation of the atoms it
+    induces: finite). Only the linear CO2 (an infinite stabilizer) is flagged, alone and in the
+    padded batch. A ragged batch is rejected as a whole (a SpecError naming 'batch': S_N needs a
+    fixed N per sample); the NaN sample with a SampleError."""
+    expected = [FRAME_OUTCOMES[m.stabilizer] for m in molecules()]
+    for m, want in zip(molecules(), expected):
+        assert reports[("float64", f"mol:{m.name}")].outcomes == [want], m.name
+    assert reports[("float64", "padded")].outcomes == expected
+    for layout in ("ragged", "empty_sample_ragged"):
+        size = len(reports[("float64", layout)].outcomes)
+        assert size and reports[("float64", layout)].outcomes == ["rejected"] * size, layout
+    assert reports[("float64", "nan")].outcomes == ["exact", "error"]
+    assert reports[("float64", "empty_sample")].outcomes == ["exact", "flagged"]
 
 
 #: the corpus groups both PCA-frame parts act on (O(3), SO(3), E(3), SE(3))
@@ -116,30 +150,3 @@ def test_frames_are_exact_wherever_the_stabilizer_is_finite(name, canonicalizer,
         assert reports[("float64", layout)].outcomes == expected, layout
     assert {repr(g) for _, g in ROTATION_GROUPS} == {"O(3)", "SO(3)", "E(3)", "SE(3)"}
 
-
-#: the corpus groups that permute nodes: S_N x E(3), S_N x SO(3), O(3) x S_N
-PRODUCT_GROUPS = [(n, g) for n, g in GROUPS if num_nodes(g) is not None]
-
-
-@pytest.mark.parametrize(("name", "canonicalizer"), [("frame_averaging", None),
-                                                      ("canonicalization", "pca_sort")])
-@pytest.mark.parametrize(("gname", "group"), PRODUCT_GROUPS, ids=[g for g, _ in PRODUCT_GROUPS])
-def test_product_frames_are_exact_wherever_the_stabilizer_is_finite(name, canonicalizer, gname,
-                                                                    group):
-    """S_N x E(3): the H atoms of methane, the F atoms of SF6, the C and H atoms of benzene have
-    tied features, but in every frame of the finite Euclidean frame set their canonical
-    coordinates differ, so the sort has no ties and the product frame is finite and
-    equivariant: ``exact``, not ``flagged`` (the stabilizer in the product is the point group,
-    each rotation paired with the permutation of the atoms it induces: finite). Only the linear
-    CO2 (an infinite stabilizer) is flagged. A ragged batch is rejected as a whole (a SpecError
-    naming 'batch': S_N needs a fixed N per sample)."""
-    spec = molecule_in_spec()
-    inputs = [c for c in hard_inputs(spec) if c.name.startswith("mol:")
-              or c.name in ("padded", "ragged")]
-    reports = check_hard_inputs(name, group, canonicalizer=canonicalizer, inputs=inputs,
-                                dtypes=(torch.float64,))
-    expected = [FRAME_OUTCOMES[m.stabilizer] for m in molecules()]
-    for m, want in zip(molecules(), expected):
-        assert reports[("float64", f"mol:{m.name}")].outcomes == [want], m.name
-    assert reports[("float64", "padded")].outcomes == expected
-    assert reports[("float64", "ragged")].outcomes == ["rejected"] * len(expected)
