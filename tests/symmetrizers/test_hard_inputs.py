@@ -33,6 +33,11 @@ from .test_conformance import NO_CLAIM
 #: generic inputs is the conformance grid's); ``SYMKIT_CORPUS=full`` adds float32, float16 and
 #: bfloat16 through every part (the fixed symmetrizers' float32 and half-precision molecule tests
 #: run always: tests/symmetrizers/test_frames_*). The full corpus costs ~4x the CI one.
+#: Known failure of the full corpus (a true limitation of thresholded frames, not fixed here):
+#: PCA frame parts in bfloat16 on ethanol (the padded batch) are silently wrong (relative error
+#: 3.6-7): its relative eigen-gap (l2 - l1) / l3 = 0.0998 straddles bfloat16's degeneracy
+#: threshold gap_tol = 0.1 once g.x is rounded (0.0964-0.1030 over 2000 random E(3) elements:
+#: 60% take the symmetric frame set, 40% the PCA frames, two different exact functions).
 FULL = os.environ.get("SYMKIT_CORPUS") == "full"
 DTYPES = [torch.float64] + ([torch.float32, torch.float16, torch.bfloat16] if FULL else [])
 #: the parts built for S_N x E(3) (a Euclidean frame, then a sort) run on every product group;
