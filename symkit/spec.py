@@ -2,7 +2,10 @@
 
 A sample is a ``dict[str, Tensor]`` with the batch first. A :class:`Spec` maps field names to
 :class:`Field` s; ``spec.act(group, g, sample)`` transforms every field it names and leaves
-other fields (targets, masks, batch indices) untouched.
+other fields (targets, batch indices) untouched, except the padding ``mask`` ``(B, N)`` of a
+dense batch: it says which node rows are real, so a node permutation moves it with the nodes
+(:func:`act_on_mask`; ``(sigma . x, sigma . mask)`` is the permuted sample, ``(sigma . x,
+mask)`` would call padding rows real).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from symkit.errors import SpecError
 from symkit.groups._base import Element, Group
 from symkit.reps._base import Rep
 
-__all__ = ["Field", "Spec"]
+__all__ = ["Field", "Spec", "act_on_mask", "moves_mask", "permute_nodes"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,27 @@ def permute_nodes(x: Tensor, perm: Tensor) -> Tensor:
     return torch.gather(x, 1, index)
 
 
+def act_on_mask(group: Group, g: Element, mask: Tensor) -> Tensor:
+    """The padding mask of ``g . x``: its node rows moved by the permutation factors of ``g``
+    (unchanged for groups that do not permute nodes).
+
+    Shapes:
+        mask: ``(B, N)``, one element of ``g`` per row.
+    """
+    for factor, sub in zip(group.factors(), group.split(g)):
+        perm = factor.permutation(sub)
+        if perm is not None:
+            mask = permute_nodes(mask, perm)
+    return mask
+
+
+def moves_mask(sample: Mapping[str, Any], names: Mapping[str, Any]) -> bool:
+    """Whether ``sample`` has a dense padding ``mask`` ``(B, N)`` that is not itself a field of
+    ``names`` (then :func:`act_on_mask` moves it with node permutations)."""
+    mask = sample.get("mask")
+    return isinstance(mask, Tensor) and mask.ndim == 2 and "mask" not in names
+
+
 class Spec(Mapping[str, Field]):
     """Field name -> :class:`Field`. Build from config with :meth:`from_config`."""
 
@@ -107,11 +131,14 @@ class Spec(Mapping[str, Field]):
         return f"Spec({inner})"
 
     def act(self, group: Group, g: Element, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Transform every field of ``sample`` named by the spec; copy the others unchanged."""
+        """Transform every field of ``sample`` named by the spec, and the padding ``mask`` under
+        node permutations (:func:`act_on_mask`); copy the others unchanged."""
         out = dict(sample)
         for name, field in self._fields.items():
             if name in sample:
                 out[name] = field.act(group, g, sample[name])
+        if moves_mask(sample, self._fields):
+            out["mask"] = act_on_mask(group, g, sample["mask"])
         return out
 
     def check(self, group: Group, sample: Mapping[str, Any], *, prefix: str = "") -> None:

@@ -90,3 +90,20 @@ def test_from_config_is_build_spec_errors_included():
         Spec.from_config(["pos"], key="model.in_spec")
     with pytest.raises(ConfigError, match=r"model\.in_spec\.pos\.nodes"):
         Spec.from_config({"pos": {"rep": "point", "nodes": "yes"}}, key="model.in_spec")
+
+
+def test_a_node_permutation_moves_the_padding_mask(group, spec):
+    """The mask says which node rows are real: under S_N it moves with the nodes (a mask left
+    in place would call padding rows real); under E(3) alone it stays."""
+    x = _sample(b=2, n=5) | {"mask": torch.tensor([[True, True, True, False, False]] * 2)}
+    g = group.sample(2, generator=torch.Generator().manual_seed(0))
+    moved = spec.act(group, g, x)
+    perm = group.split(g)[0]
+    assert torch.equal(moved["mask"], permute_nodes(x["mask"], perm))
+    for b in range(2):  # the real rows of g.x are the real rows of x, moved
+        assert moved["mask"][b].sum() == 3
+        assert torch.equal(moved["charge"][b][moved["mask"][b]].sort().values,
+                           x["charge"][b][x["mask"][b]].sort().values)
+    euclid = group.factors()[1]
+    kept = Spec({"pos": spec["pos"]}).act(euclid, euclid.sample(2), x)
+    assert kept["mask"] is x["mask"]

@@ -26,11 +26,10 @@ from torch import Tensor
 
 from symkit.canonicalizers._base import Canonicalizer
 from symkit.canonicalizers._pca import PCACanonicalizer
-from symkit.errors import SpecError
 from symkit.groups import Group
 from symkit.registry import register
 from symkit.spec import Spec
-from symkit.symmetrizers._batching import batch_layout
+from symkit.symmetrizers._batching import batch_layout, check_node_layout
 from symkit.symmetrizers._frames import gap_tol
 from symkit.symmetrizers._product_frames import product_elements, product_parts
 
@@ -86,10 +85,7 @@ class ProductCanonicalizer(Canonicalizer):
         return self._product(sample, g_e, w_e, max_ties=self.max_ties)
 
     def _product(self, sample, g_e, w_e, *, max_ties: int):
-        if batch_layout(sample, self.in_spec).batch is not None:
-            raise SpecError("batch", f"canonicalization on {self.group!r} needs dense samples "
-                            f"(B, N, ...) with an optional mask: S_N permutes a fixed number "
-                            f"of nodes")
+        check_node_layout(self.group, batch_layout(sample, self.in_spec), "canonicalization")
         self.pca.generator = self.generator
         if w_e is None:
             w_e = torch.ones(sample[self.pca.field].shape[0], 1, dtype=torch.float64)

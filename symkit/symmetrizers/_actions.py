@@ -22,7 +22,7 @@ from torch import Tensor
 
 from symkit.groups._base import Element, Group
 from symkit.reps import Point, Scalar, Vector
-from symkit.spec import Spec
+from symkit.spec import Spec, act_on_mask, moves_mask
 from symkit.symmetrizers._batching import Copies
 
 __all__ = ["AffineAction", "act_fields", "add_shift"]
@@ -34,7 +34,9 @@ def act_fields(spec: Spec, group: Group, g: Element, sample: dict[str, object],
 
     In a ragged batch, tensors whose rows are nodes (``node_rows(x)`` is true) take their graph's
     element ``g[graph]`` (one element per graph, applied to each of its nodes); other tensors
-    take ``g`` row by row. Non-tensor entries and fields missing from ``sample`` pass through.
+    take ``g`` row by row. Non-tensor entries and fields missing from ``sample`` pass through,
+    except a dense padding ``mask`` ``(R, N)``: node permutations move it with the nodes
+    (:func:`symkit.spec.act_on_mask`), so the backbone reads the real rows of ``g . x``.
 
     Args:
         spec: the fields to act on; group, g: the group and its ``R`` elements.
@@ -54,6 +56,8 @@ def act_fields(spec: Spec, group: Group, g: Element, sample: dict[str, object],
             out[name] = field.act(group, g_node, x)
         else:
             out[name] = field.act(group, g, x)
+    if moves_mask(out, spec) and not (node_rows is not None and node_rows(out["mask"])):
+        out["mask"] = act_on_mask(group, g, out["mask"])
     return out
 
 #: reps whose action :class:`AffineAction` applies itself (exact types: subclasses may differ)

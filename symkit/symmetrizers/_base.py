@@ -21,6 +21,7 @@ from symkit.symmetrizers._batching import (
     Copies,
     batch_layout,
     check_finite,
+    check_node_layout,
     data_dtype,
 )
 from symkit.symmetrizers._streaming import active_copies, stream_dense
@@ -64,6 +65,8 @@ class Symmetrizer(nn.Module):
     Raises:
         SampleError: a (valid) value of an input field of the spec is NaN or Inf; names the
             sample and the field, before any element is computed.
+        SpecError: a ragged batch on a group that permutes nodes (names the ``batch`` field;
+            :func:`~symkit.symmetrizers._batching.check_node_layout`).
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class Symmetrizer(nn.Module):
     # -- shared forward -----------------------------------------------------------------------
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
         layout = batch_layout(sample, self.in_spec)
+        check_node_layout(self.group, layout, type(self).__name__)
         check_finite(sample, self.in_spec, layout)
         dtype = data_dtype(sample, self.in_spec)
         self.flagged = None

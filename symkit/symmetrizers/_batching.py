@@ -19,10 +19,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from symkit.errors import SampleError
+from symkit.errors import SampleError, SpecError
 from symkit.spec import Spec
 
-__all__ = ["BatchLayout", "batch_layout", "Copies", "data_dtype", "check_finite"]
+__all__ = ["BatchLayout", "batch_layout", "Copies", "data_dtype", "check_finite",
+           "check_node_layout"]
 
 
 @dataclass
@@ -103,6 +104,22 @@ def check_finite(
             index = int(rows.min())
             raise SampleError(index, "non-finite values (NaN or Inf): the sample cannot be "
                               "symmetrized", field=name)
+
+
+def check_node_layout(group, layout: BatchLayout, what: str) -> None:
+    """Raise :class:`SpecError` naming the ``batch`` field when ``group`` permutes nodes (an
+    ``S_N`` factor) and the batch is ragged: ``S_N`` permutes a fixed number ``N`` of nodes per
+    sample, which a ragged batch (graphs of different sizes) does not have. Pad the samples to
+    ``N`` nodes with a ``mask`` instead (the mask moves with the nodes).
+
+    Args:
+        group: the symmetrizer's group; layout: :func:`batch_layout` of the sample.
+        what: the symmetrizer, for the message.
+    """
+    if layout.ragged and any("permutation" in f.kinds for f in group.factors()):
+        raise SpecError("batch", f"{what} on {group!r} needs dense samples (B, N, ...) with an "
+                        f"optional mask: S_N permutes a fixed number of nodes, and a ragged "
+                        f"batch has none")
 
 
 def _all_finite(x: Tensor) -> bool:

@@ -42,12 +42,11 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from symkit.errors import SpecError
 from symkit.groups import Group, Symmetric, Translation, map_element
 from symkit.registry import register
 from symkit.spec import Spec
 from symkit.symmetrizers._base import Symmetrizer
-from symkit.symmetrizers._batching import batch_layout
+from symkit.symmetrizers._batching import batch_layout, check_node_layout
 from symkit.symmetrizers._frames import (
     gap_tol,
     pca,
@@ -230,10 +229,7 @@ class FrameAveraging(Symmetrizer):
 
     def _product_elements(self, sample: Mapping[str, Tensor]) -> tuple[tuple, Tensor]:
         """S_N x E(d): the Euclidean frame, each canonical cloud sorted (`._product_frames`)."""
-        if batch_layout(sample, self.in_spec).batch is not None:
-            raise SpecError("batch", f"frame averaging on {self.group!r} needs dense samples "
-                            f"(B, N, ...) with an optional mask: S_N permutes a fixed number "
-                            f"of nodes")
+        check_node_layout(self.group, batch_layout(sample, self.in_spec), "frame averaging")
         inner = self._euclidean
         inner.generator = self.generator
         g_e, w_e = inner.elements(sample)

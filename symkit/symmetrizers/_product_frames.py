@@ -106,21 +106,29 @@ def canonical_sort_keys(
 def _feature_labels(sample: Mapping[str, Tensor], in_spec: Spec, valid: Tensor, tol: float
                     ) -> Tensor | None:
     """Per sample, invariant node features equal up to ``tol`` (per channel, relative to its
-    largest magnitude: :func:`~._symmetric_frames.feature_labels`) get equal labels
-    ``(B, N)`` long, so rounding never splits nodes that symmetry makes alike."""
+    largest magnitude over the sample's valid nodes: :func:`~._symmetric_frames.feature_labels`)
+    get equal labels ``(B, N)`` long, so rounding never splits nodes that symmetry makes alike.
+    Padding rows are left out of the clustering (label 0; their sort key is infinite anyway), so
+    their values never merge or split the real nodes' features."""
     names = [n for n in invariant_node_fields(in_spec) if n in sample]
     if not names:
         return None
     b, n = valid.shape
-    f = torch.cat([sample[k].detach().to(torch.float64).reshape(b, n, -1) for k in names], -1)
+    f = torch.cat([_per_node(sample[k].detach().to(torch.float64)) for k in names], -1)
     out = torch.zeros(b, n, dtype=torch.long, device=f.device)
     for i in range(b):
-        if n:
-            labels = torch.tensor(feature_labels(f[i], n, tol), dtype=torch.long,
-                                  device=f.device).reshape(n, -1)
+        rows = valid[i].nonzero().flatten()
+        if len(rows):
+            labels = torch.tensor(feature_labels(f[i, rows], len(rows), tol), dtype=torch.long,
+                                  device=f.device).reshape(len(rows), -1)
             _, inverse = torch.unique(labels, dim=0, return_inverse=True)
-            out[i] = inverse
+            out[i, rows] = inverse
     return out
+
+
+def _per_node(x: Tensor) -> Tensor:
+    """``(B, N, ...)`` -> ``(B, N, F)`` (``F = 1`` for ``(B, N)``; any ``B``, also 0)."""
+    return x.flatten(2) if x.ndim > 2 else x[..., None]
 
 
 def product_elements(

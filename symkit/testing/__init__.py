@@ -47,7 +47,7 @@ _SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sam
 _CORPUS = ("SYMMETRY_CLASSES", "FRAME_OUTCOMES", "Molecule", "HardInput", "molecules",
            "molecule_sample", "padded_batch", "ragged_batch", "remove_sample", "hard_inputs")
 _HARD_INPUT_CHECKS = ("check_hard_inputs", "build_symmetrized", "molecule_in_spec",
-                      "MOLECULE_OUT_SPECS", "HardInputFailure")
+                      "MOLECULE_OUT_SPECS", "HardInputFailure", "with_nodes")
 _OUTCOMES = ("OutcomeReport", "check_outcomes", "exact_rtol", "per_sample_error")
 _FORCES = ("check_forces", "forces")
 

@@ -8,7 +8,8 @@ For an invariant output ``E(x)`` (an energy) the force ``F = -dE/dx`` must
   differentiable): ``||F - F_fd|| <= 1e-6 ||F_fd||`` in float64;
 * sum to zero over the atoms under a group with translations (``E(x + t) = E(x)``);
 * rotate as vectors: ``F(g x) = R(g) F(x)`` (``M^-T F(x)`` for a non-orthogonal ``M``, e.g.
-  scalings).
+  scalings), and move with the atoms under node permutations (``S_N x E(3)``:
+  ``F((sigma, g) x)_{sigma(i)} = R(g) F(x)_i``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import Tensor
 
 from symkit.groups import Group
+from symkit.spec import Spec, permute_nodes
 
 __all__ = ["check_forces", "forces"]
 
@@ -42,7 +44,7 @@ def _energy(model, sample, energy) -> float:
 def check_forces(
     model: Callable, group: Group, sample: Mapping[str, Tensor], *, energy: str = "e",
     positions: str = "pos", exact: bool = True, seed: int = 0,
-    context: str = "model",
+    context: str = "model", in_spec: Spec | None = None,
 ) -> dict[str, float]:
     """Check the forces of ``model``'s invariant output ``energy`` on a dense float64 batch.
 
@@ -52,6 +54,9 @@ def check_forces(
         sample: dense batch, ``sample[positions]: (B, N, d)`` float64.
         exact: also check finite differences, the net force and the rotation of the forces
             (for exact models on non-degenerate inputs; otherwise only finiteness).
+        in_spec: the model's input spec; needed when ``group`` permutes nodes (every node
+            field, and the ``mask``, moves with the atoms; without it only ``positions`` is
+            acted on).
 
     Returns:
         the measured relative errors: ``fd``, ``net_force``, ``vector``.
@@ -89,10 +94,12 @@ def check_forces(
     g = group.sample(f.shape[0], generator=gen, dtype=f.dtype)
     matrix = group.matrix(g)
     if matrix is not None:
-        moved = {**sample, positions: _point_act(group, g, sample[positions])}
+        moved = _act(group, g, sample, positions, in_spec)
         f_g = forces(model, moved, energy=energy, positions=positions)
-        # a force is a covector: F(g x) = M^-T F(x) (= R F(x) for orthogonal M)
-        rotated = torch.einsum("bji,bnj->bni", torch.linalg.inv(matrix.to(f.dtype)), f)
+        # a force is a covector: F(g x) = M^-T F(x) (= R F(x) for orthogonal M), on the
+        # atoms' new positions under a node permutation
+        rotated = _permute(group, g, torch.einsum(
+            "bji,bnj->bni", torch.linalg.inv(matrix.to(f.dtype)), f))
         out["vector"] = (f_g - rotated).norm().item() / scale
         if not out["vector"] <= VECTOR_RTOL:
             raise AssertionError(f"{context}: forces do not rotate as vectors: "
@@ -101,7 +108,27 @@ def check_forces(
     return out
 
 
-def _point_act(group: Group, g, x: Tensor) -> Tensor:
-    from symkit.reps import point
+def _act(group: Group, g, sample: Mapping[str, Tensor], positions: str,
+         in_spec: Spec | None) -> dict[str, Tensor]:
+    """``g . sample``: every field of ``in_spec`` (and the ``mask``: :meth:`Spec.act`), or only
+    ``positions`` as points without a spec.
 
-    return point().act(group, g, x)
+    Raises:
+        ValueError: ``group`` permutes nodes and no ``in_spec`` says which fields are nodes.
+    """
+    if in_spec is None:
+        if any("permutation" in f.kinds for f in group.factors()):
+            raise ValueError(f"check_forces on {group!r} (it permutes nodes) needs in_spec")
+        from symkit.reps import point
+
+        return {**sample, positions: point().act(group, g, sample[positions])}
+    return in_spec.act(group, g, sample)
+
+
+def _permute(group: Group, g, x: Tensor) -> Tensor:
+    """``x`` ``(B, N, ...)`` with its nodes moved by the permutation factors of ``g``."""
+    for factor, sub in zip(group.factors(), group.split(g)):
+        perm = factor.permutation(sub)
+        if perm is not None:
+            x = permute_nodes(x, perm)
+    return x

@@ -7,6 +7,12 @@ pools over the valid nodes of each sample, and writes every output field of the 
 Coordinates are divided by each sample's RMS radius and vector/point outputs multiplied by it,
 so the backbone is scale-covariant: a symmetrizer's error at coordinates scaled by ``1e-8`` or
 ``1e6`` is its own, not the backbone's saturation.
+
+With ``positional=True`` each node also reads its rank among the valid nodes of its sample
+(``sin`` / ``cos`` of ``0.7 * rank``), so the backbone is not invariant under node
+permutations either (the mean pool alone would make it so): the test backbone of
+``S_N x E(d)`` symmetrizers. The rank skips padding rows, so the output still does not depend on
+the padding or on the rest of the batch.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ class NodeMLP(nn.Module):
             ``(..., channels, 3)`` (node points are ``x_i + r * MLP``, graph points the
             centroid ``+ r * MLP``).
         hidden, channels: widths.
+        positional: also read each node's rank among its sample's valid nodes (see above).
 
     Shapes:
         dense: ``mask: (B, N)`` bool optional; outputs ``(B, ...)`` / ``(B, N, ...)``.
@@ -39,12 +46,13 @@ class NodeMLP(nn.Module):
     """
 
     def __init__(self, in_spec: Spec, out_spec: Spec, *, hidden: int = 16, channels: int = 2,
-                 dim: int = 3):
+                 dim: int = 3, positional: bool = False):
         super().__init__()
         self.in_spec, self.out_spec, self.channels, self.dim = in_spec, out_spec, channels, dim
+        self.positional = positional
         self.points = [n for n, f in in_spec.items() if f.nodes and isinstance(f.rep, Vector)]
         self.scalars = [n for n, f in in_spec.items() if f.nodes and isinstance(f.rep, Scalar)]
-        n_in = len(self.scalars) + dim * len(self.points)
+        n_in = len(self.scalars) + dim * len(self.points) + 2 * positional
         self.node = nn.Sequential(nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden),
                                   nn.Tanh())
         self.heads = nn.ModuleDict()
@@ -78,6 +86,8 @@ class NodeMLP(nn.Module):
         r_node = radius[graph][:, None]
         feats = [sample[n].reshape(-1, 1).to(dtype) / 10 for n in self.scalars]
         feats += [torch.where(w > 0, p / r_node, torch.zeros_like(p)) for p in pos]
+        if self.positional:
+            feats.append(_rank_encoding(flat_valid, graph, size, dtype))
         z = self.node(torch.cat(feats, dim=-1)) * w
         pooled = torch.zeros(size, z.shape[-1], dtype=dtype).index_add_(0, graph, z)
         pooled = pooled / count[:, None]
@@ -95,3 +105,18 @@ class NodeMLP(nn.Module):
                 y = y + (pos[0] if f.nodes else centre)[:, None, :]
             out[name] = y.reshape(*lead, self.channels, self.dim)
         return out
+
+
+def _rank_encoding(valid: Tensor, graph: Tensor, size: int, dtype: torch.dtype) -> Tensor:
+    """``(sin, cos)(0.7 * rank)`` of each node's rank among the valid nodes of its sample
+    (nodes of a sample are contiguous and in order in both layouts).
+
+    Shapes:
+        valid, graph: ``(M,)`` over all node rows; returns ``(M, 2)``.
+    """
+    count = torch.zeros(size, dtype=torch.long, device=valid.device).index_add_(
+        0, graph, valid.long())
+    before = torch.cumsum(count, 0) - count  # valid nodes of the earlier samples
+    rank = (torch.cumsum(valid.long(), 0) - 1 - before[graph]).to(dtype)
+    rank = torch.where(valid, rank, torch.zeros_like(rank))
+    return torch.stack([torch.sin(0.7 * rank), torch.cos(0.7 * rank)], -1)

@@ -34,9 +34,9 @@ import torch
 from torch import Tensor
 
 from symkit.errors import SampleError
-from symkit.groups import Group
+from symkit.groups import DirectProduct, Group
 from symkit.reps import Point
-from symkit.spec import Spec
+from symkit.spec import Spec, act_on_mask, moves_mask
 from symkit.symmetrizers._frames import EXACT_RTOL
 from symkit.testing._corpus import HardInput, remove_sample
 
@@ -76,13 +76,14 @@ class OutcomeReport:
     stat: dict[int, float] = field(default_factory=dict)
 
 
-def _is_ragged(sample: Mapping[str, Tensor]) -> bool:
+def is_ragged(sample: Mapping[str, Tensor]) -> bool:
+    """Whether ``sample`` is a ragged batch (a long ``batch`` vector over the nodes)."""
     b = sample.get("batch")
     return isinstance(b, Tensor) and b.ndim == 1 and not b.is_floating_point()
 
 
 def _size(sample: Mapping[str, Tensor], in_spec: Spec) -> int:
-    if _is_ragged(sample):
+    if is_ragged(sample):
         return int(sample["num_graphs"])
     return sample[next(n for n in in_spec if n in sample)].shape[0]
 
@@ -90,7 +91,7 @@ def _size(sample: Mapping[str, Tensor], in_spec: Spec) -> int:
 def _split(y: Tensor, nodes: bool, sample: Mapping[str, Tensor], size: int) -> list[Tensor]:
     """Per-sample pieces of an output field (valid nodes only), as float64."""
     y = y.detach().to(torch.float64)
-    if nodes and _is_ragged(sample):
+    if nodes and is_ragged(sample):
         return [y[sample["batch"] == b] for b in range(size)]
     mask = sample.get("mask")
     if nodes and mask is not None:
@@ -116,10 +117,11 @@ def per_sample_error(ref: Tensor, y: Tensor, rep, scale_of: Tensor | None = None
 
 def _act(spec: Spec, group: Group, g, sample: Mapping[str, Tensor], layout=None) -> dict:
     """``g . sample`` (one element per sample; per node in ragged node fields, ``layout`` being
-    the input batch), computed in float64 and cast back."""
+    the input batch), computed in float64 and cast back. A node permutation (``S_N``) moves the
+    padding ``mask`` with the nodes: it is part of the sample, not of the spec."""
     out = dict(sample)
     layout = sample if layout is None else layout
-    ragged = _is_ragged(layout)
+    ragged = is_ragged(layout)
     g_node = group.index(g, layout["batch"]) if ragged else None
     for name, f in spec.items():
         if name not in sample:
@@ -127,6 +129,8 @@ def _act(spec: Spec, group: Group, g, sample: Mapping[str, Tensor], layout=None)
         x = sample[name].to(torch.float64)
         y = f.rep.act(group, g_node, x) if ragged and f.nodes else f.act(group, g, x)
         out[name] = y.to(sample[name].dtype)
+    if moves_mask(sample, spec) and not ragged:
+        out["mask"] = act_on_mask(group, g, sample["mask"])
     return out
 
 
@@ -136,9 +140,15 @@ def _fmt(values: Mapping) -> str:
 
 def _scaled(group: Group, scale: float) -> Group:
     """``group`` whose sampled translations are ``scale`` times larger (the same group): the
-    standard deviation is ``translation_scale`` (E(d), SE(d)) or ``scale`` (T(d))."""
+    standard deviation is ``translation_scale`` (E(d), SE(d)) or ``scale`` (T(d)); in a direct
+    product, that of each factor (``S_N x E(3)``)."""
     if scale == 1.0:
         return group
+    if isinstance(group, DirectProduct):
+        factors = [_scaled(f, scale) for f in group.factors()]
+        if all(a is b for a, b in zip(factors, group.factors())):
+            return group
+        return DirectProduct(factors)
     for attr in ("translation_scale", "scale"):
         if isinstance(getattr(group, attr, None), float):
             out = copy.copy(group)
@@ -255,8 +265,9 @@ def check_outcomes(
                 run.fail(f"g.x raised {e!r} but x did not: the outcome is not a function of "
                          f"the orbit")
             flagged |= _flags(model, size)
-            g_ref = run.pieces(_act(out_spec, group, g, y, sample), sample, size)
-            errs = run.errors(g_ref, run.pieces(y_gx, sample, size))
+            # both sides in the layout of g.x (S_N moves the valid rows with the nodes)
+            g_ref = run.pieces(_act(out_spec, group, g, y, sample), gx, size)
+            errs = run.errors(g_ref, run.pieces(y_gx, gx, size))
             worst = [max(a, b) for a, b in zip(worst, errs)]
             key = kind or "all"
             report.errors[key] = max([report.errors.get(key, 0.0)] + [
@@ -325,9 +336,9 @@ def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single)
             # fresh means of both sides per element: independent terms
             mean_x = _mean_forward(run, sample, n, size)
             stacked = {k: _restack(v, run.out_spec[k].nodes, sample) for k, v in mean_x.items()}
-            ref = run.pieces(_act(run.out_spec, group, g, stacked, sample), sample, size)
-            errs = run.errors(ref, _mean_forward(run, _act(run.in_spec, group, g, sample), n,
-                                                 size), single)
+            gx = _act(run.in_spec, group, g, sample)
+            ref = run.pieces(_act(run.out_spec, group, g, stacked, sample), gx, size)
+            errs = run.errors(ref, _mean_forward(run, gx, n, size), single)
             total += sum(errs[b] ** 2 for b in rows)
             count += len(rows)
         stat[n] = total / count
@@ -336,7 +347,7 @@ def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single)
 
 def _restack(parts: list[Tensor], nodes: bool, sample) -> Tensor:
     """Inverse of :func:`_split` for acting on a mean output (padding rows filled with 0)."""
-    if nodes and _is_ragged(sample):
+    if nodes and is_ragged(sample):
         out = parts[0].new_zeros((sample["batch"].shape[0], *parts[0].shape[1:]))
         for b, p in enumerate(parts):
             out[sample["batch"] == b] = p

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from symkit.groups import c4, e3, o3, symmetric
+from symkit.errors import SpecError
+from symkit.groups import c4, e3, o3, product, symmetric
 from symkit.ops.scatter import scatter_mean
+from symkit.registry import registry
 from symkit.reps import point, scalar, vector
 from symkit.spec import Field, Spec
 from symkit.symmetrizers import FrameAveraging, GroupAveraging
@@ -122,3 +125,20 @@ def test_sorting_frames_with_ties_are_exact():
     assert model.metrics()["tied_fraction"] == 2 / 3
     sampled = FrameAveraging(model.backbone, group, spec, OUT, max_ties=2)
     assert sampled.elements(x)[1].shape == (3, 2)
+
+
+def test_every_symmetrizer_on_a_node_permuting_group_rejects_ragged_batches():
+    """S_N permutes a fixed number of nodes per sample; a ragged batch has none. Every
+    symmetrizer on such a group raises a SpecError naming 'batch' (group averaging and
+    constrained augmentation on O(3) x S_N crashed with a RuntimeError before)."""
+    spec = Spec({"h": Field(scalar(), nodes=True), "pos": Field(point(), nodes=True)})
+    ragged = {"h": torch.ones(7, dtype=torch.float64),
+              "pos": torch.randn(7, 3, dtype=torch.float64, generator=GEN),
+              "batch": torch.tensor([0, 0, 0, 1, 1, 1, 1]), "num_graphs": torch.tensor(2)}
+    group = product(["o3", symmetric(4)])
+    for name in ("group_averaging", "constrained_augmentation", "frame_averaging",
+                 "canonicalization"):
+        model = registry("symmetrizers").get(name).load()(nn.Identity(), group, spec, OUT)
+        with pytest.raises(SpecError, match="batch") as err:
+            model.eval()(ragged)
+        assert err.value.field == "batch", name

@@ -14,6 +14,7 @@ import os
 import pytest
 import torch
 
+from symkit.canonicalizers import default_canonicalizer
 from symkit.registry import registry
 from symkit.reps import space_dim
 from symkit.testing import (
@@ -32,16 +33,27 @@ from .test_conformance import NO_CLAIM
 #: generic inputs is the conformance grid's); ``SYMKIT_CORPUS=full`` adds float32, float16 and
 #: bfloat16 through every part (the fixed symmetrizers' float32 and half-precision molecule tests
 #: run always: tests/symmetrizers/test_frames_*). The full corpus costs ~4x the CI one.
-DTYPES = [torch.float64] + (
-    [torch.float32, torch.float16, torch.bfloat16]
-    if os.environ.get("SYMKIT_CORPUS") == "full" else [])
+#: Known failure of the full corpus (a true limitation of thresholded frames, not fixed here):
+#: PCA frame parts in bfloat16 on ethanol (the padded batch) are silently wrong (relative error
+#: 3.6-7): its relative eigen-gap (l2 - l1) / l3 = 0.0998 straddles bfloat16's degeneracy
+#: threshold gap_tol = 0.1 once g.x is rounded (0.0964-0.1030 over 2000 random E(3) elements:
+#: 60% take the symmetric frame set, 40% the PCA frames, two different exact functions).
+FULL = os.environ.get("SYMKIT_CORPUS") == "full"
+DTYPES = [torch.float64] + ([torch.float32, torch.float16, torch.bfloat16] if FULL else [])
+#: the parts built for S_N x E(3) (a Euclidean frame, then a sort) run on every product group;
+#: other parts that support a product (Monte-Carlo group averaging, constrained augmentation:
+#: their math is checked on O(3) itself) run on O(3) x S_N in CI, on every product when full
+PRODUCT_PARTS = ("frame_averaging", "canonicalization[pca_sort]")
+CI_PRODUCT = "product(o3,symmetric)"
 
 
 def _corpus_groups() -> list[tuple[str, object]]:
-    """Non-trivial groups acting on 3-d points without permuting nodes, one per repr."""
+    """Non-trivial groups acting on 3-d points, one per repr: the Euclidean groups and the
+    products S_N x E(3), S_N x SO(3), O(3) x S_N (``check_hard_inputs`` resizes S_N to each
+    input's node count)."""
     spec, seen, out = molecule_in_spec(), set(), []
     for name, group in registered_groups():
-        if (group.order == 1 or space_dim(group) != 3 or num_nodes(group) is not None
+        if (group.order == 1 or space_dim(group) != 3
                 or not all(f.rep.supports(group) for f in spec.values())
                 or repr(group) in seen):
             continue
@@ -54,31 +66,69 @@ def _supports(entry, group) -> bool:
     return entry.supports(group)
 
 
+def _runs(part: str, gname: str, group) -> bool:
+    """Whether ``part`` runs on ``group`` in this mode (see :data:`PRODUCT_PARTS`)."""
+    return (FULL or num_nodes(group) is None or part in PRODUCT_PARTS
+            or gname == CI_PRODUCT)
+
+
 GROUPS = _corpus_groups()
 CASES = [
     pytest.param(sym.name, None, group, id=f"{sym.name}-{gname}")
     for sym in registry("symmetrizers").entries() if sym.name not in NO_CLAIM
-    for gname, group in GROUPS if _supports(sym, group)
+    # plain canonicalization builds its default canonicalizer: run once, as canonicalization[x]
+    and sym.name != "canonicalization"
+    for gname, group in GROUPS if _supports(sym, group) and _runs(sym.name, gname, group)
 ] + [
     pytest.param("canonicalization", can.name, group, id=f"canonicalization[{can.name}]-{gname}")
     for can in registry("canonicalizers").entries()
     for gname, group in GROUPS if _supports(can, group)
+    and _runs(f"canonicalization[{can.name}]", gname, group)
 ]
 
 
 def test_the_corpus_runs_every_part_that_acts_on_points():
-    assert {repr(g) for _, g in GROUPS} >= {"SO(3)", "O(3)", "SE(3)", "E(3)"}
+    assert {repr(g) for _, g in GROUPS} >= {"SO(3)", "O(3)", "SE(3)", "E(3)", "S5 x E(3)",
+                                            "O(3) x S5", "S5 x SO(3)"}
     ids = " ".join(p.id for p in CASES)
     for part in ("frame_averaging", "probabilistic", "mds_invariant", "orbit_distance",
-                 "learned_canonicalization", "[pca]", "[learned_point_frame]"):
+                 "learned_canonicalization", "[pca]", "[learned_point_frame]",
+                 "frame_averaging-product(symmetric,e3)", "[pca_sort]-product(o3,symmetric)",
+                 "constrained_augmentation-product(o3,symmetric)"):
         assert part in ids, part
+    assert not any(p.id.startswith("canonicalization-") for p in CASES)  # run as [default]
+    defaults = {default_canonicalizer(g) for _, g in GROUPS}
+    assert all(f"[{c}]" in ids for c in defaults), defaults
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).removeprefix("torch."))
 @pytest.mark.parametrize(("name", "canonicalizer", "group"), CASES)
 def test_hard_inputs(name, canonicalizer, group, dtype):
-    check_hard_inputs(name, group, canonicalizer=canonicalizer, dtypes=(dtype,),
-                      forces=dtype == torch.float64)
+    reports = check_hard_inputs(name, group, canonicalizer=canonicalizer, dtypes=(dtype,),
+                                forces=dtype == torch.float64)
+    part = name if canonicalizer is None else f"canonicalization[{canonicalizer}]"
+    if part in PRODUCT_PARTS and num_nodes(group) is not None and dtype == torch.float64:
+        _assert_product_frame_outcomes(reports)
+
+
+def _assert_product_frame_outcomes(reports) -> None:
+    """S_N x E(3) frames (and pca_sort averaging its candidates): the H atoms of methane, the F
+    atoms of SF6, the C and H atoms of benzene have tied features, but in every frame of the
+    finite Euclidean frame set their canonical coordinates differ, so the sort has no ties and
+    the product frame is finite and equivariant: ``exact``, not ``flagged`` (the stabilizer in
+    the product is the point group, each rotation paired with the permutation of the atoms it
+    induces: finite). Only the linear CO2 (an infinite stabilizer) is flagged, alone and in the
+    padded batch. A ragged batch is rejected as a whole (a SpecError naming 'batch': S_N needs a
+    fixed N per sample); the NaN sample with a SampleError."""
+    expected = [FRAME_OUTCOMES[m.stabilizer] for m in molecules()]
+    for m, want in zip(molecules(), expected):
+        assert reports[("float64", f"mol:{m.name}")].outcomes == [want], m.name
+    assert reports[("float64", "padded")].outcomes == expected
+    for layout in ("ragged", "empty_sample_ragged"):
+        size = len(reports[("float64", layout)].outcomes)
+        assert size and reports[("float64", layout)].outcomes == ["rejected"] * size, layout
+    assert reports[("float64", "nan")].outcomes == ["exact", "error"]
+    assert reports[("float64", "empty_sample")].outcomes == ["exact", "flagged"]
 
 
 #: the corpus groups both PCA-frame parts act on (O(3), SO(3), E(3), SE(3))
@@ -104,3 +154,4 @@ def test_frames_are_exact_wherever_the_stabilizer_is_finite(name, canonicalizer,
     for layout in ("padded", "ragged"):
         assert reports[("float64", layout)].outcomes == expected, layout
     assert {repr(g) for _, g in ROTATION_GROUPS} == {"O(3)", "SO(3)", "E(3)", "SE(3)"}
+

@@ -147,3 +147,101 @@ def test_feature_labels_group_values_equal_up_to_rounding():
     spec = Spec({"h": Field(scalar(), nodes=True)})
     labels = _feature_labels({"h": h}, spec, torch.ones(1, 4, dtype=torch.bool), 1e-3)
     assert labels.tolist() == [[0, 0, 1, 0]]
+
+
+def _positional(kind: str, group, **params):
+    """``kind`` around a node MLP that reads each node's rank (order-sensitive, padding-free)."""
+    from symkit.testing import NodeMLP
+
+    torch.manual_seed(0)
+    net = NodeMLP(IN, OUT, positional=True).double()
+    if kind == "frame_averaging":
+        return FrameAveraging(net, group, IN, OUT, **params).eval()
+    if kind == "sort":  # S_N alone: sorting frames keyed on the atom types
+        return FrameAveraging(net, symmetric(group.factors()[0].n), IN, OUT, key="h",
+                              **params).eval()
+    return Canonicalization(net, group, IN, OUT,
+                            canonicalizer={"type": "pca_sort", **params}).eval()
+
+
+def _ethanol_padded() -> dict[str, torch.Tensor]:
+    """Ethanol (9 atoms) with 3 padding rows interleaved (rows 1, 5, 10), random values."""
+    atoms = molecule("CH3CH2OH")
+    real = [0, 2, 3, 4, 6, 7, 8, 9, 11]
+    gen = torch.Generator().manual_seed(1)
+    h = torch.rand(1, 12, generator=gen, dtype=torch.float64) * 20
+    pos = torch.randn(1, 12, 3, generator=gen, dtype=torch.float64) * 5
+    h[0, real] = torch.tensor(atoms.numbers, dtype=torch.float64)
+    pos[0, real] = torch.tensor(atoms.positions)
+    mask = torch.zeros(1, 12, dtype=torch.bool)
+    mask[0, real] = True
+    return {"h": h, "pos": pos, "mask": mask}
+
+
+@pytest.mark.parametrize("kind", ["frame_averaging", "canonicalization", "sort"])
+def test_the_padding_mask_moves_with_the_nodes(kind):
+    """The canonical sample ``g^-1 x`` puts the real nodes first: its mask must move with them,
+    or the backbone reads padding rows as atoms. Wherever the padding is, the output on the
+    real nodes equals the molecule's output alone (before the fix: relative error ~1)."""
+    x = _ethanol_padded()
+    if kind == "sort":  # distinct keys: no tie-breaks drawn, so the S_N frame is exact
+        x["h"][x["mask"]] = torch.tensor([3.0, 1, 4, 9, 5, 2, 6, 8, 7], dtype=torch.float64)
+    group = group_of(("symmetric", "e3"), 12)
+    model = _positional(kind, group)
+    y = model(x)
+    assert not model.flagged.any()
+    alone = {k: v[:, x["mask"][0]] for k, v in x.items() if k != "mask"}
+    model_alone = _positional(kind, group_of(("symmetric", "e3"), 9))
+    y_alone = model_alone(alone)
+    for k in OUT:
+        got = y[k][:, x["mask"][0]] if OUT[k].nodes else y[k]
+        assert torch.allclose(got, y_alone[k], rtol=1e-9, atol=1e-12), k
+
+
+@pytest.mark.parametrize("kind", ["frame_averaging", "canonicalization"])
+def test_padding_values_never_change_the_sort(kind):
+    """Atom types are clustered relative to their largest magnitude over the *real* nodes: a
+    padding row holding 1e6 must not merge H, C and O into one type (then the sort, and the
+    output of an order-sensitive backbone, would depend on the padding)."""
+    x = _ethanol_padded()
+    x["h"][~x["mask"]] = 1e6
+    group = group_of(("symmetric", "e3"), 12)
+    y = _positional(kind, group)(x)
+    alone = {k: v[:, x["mask"][0]] for k, v in x.items() if k != "mask"}
+    y_alone = _positional(kind, group_of(("symmetric", "e3"), 9))(alone)
+    assert torch.allclose(y["e"], y_alone["e"], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["frame_averaging", "canonicalization"])
+def test_an_empty_batch_gives_empty_outputs(kind):
+    x = {"h": torch.zeros(0, 4, dtype=torch.float64),
+         "pos": torch.zeros(0, 4, 3, dtype=torch.float64)}
+    y = _positional(kind, group_of(("o3", "symmetric"), 4))(x)
+    assert y["e"].shape[0] == 0 and y["v"].shape[:2] == (0, 4)
+
+
+def test_sampled_tie_breaks_are_equivariant_in_distribution():
+    """Five coincident H atoms: 5! = 120 tie-breaks > max_ties, so max_ties are drawn: the
+    sample is flagged, and the mean of n forwards approaches its expectation like 1/sqrt(n)
+    (``check_outcomes``); with a pair of coincident atoms (2 tie-breaks) it is exact."""
+    from symkit.testing import HardInput, check_outcomes
+
+    atoms = molecule("CH3CH2OH")
+    pos = torch.tensor(atoms.positions)[None]
+    h = torch.tensor(atoms.numbers, dtype=torch.float64)[None]
+    hydrogens = (h[0] == 1).nonzero().flatten()
+    pair, five = pos.clone(), pos.clone()
+    pair[0, hydrogens[1]] = pos[0, hydrogens[0]]
+    five[0, hydrogens[1:]] = pos[0, hydrogens[0]]
+    group = group_of(("symmetric", "e3"), 9)
+    for kind in ("frame_averaging", "canonicalization"):
+        model = _positional(kind, group)
+        exact = check_outcomes(model, group, IN, OUT, HardInput("pair", {"h": h, "pos": pair},
+                                                                [True]))
+        assert exact.outcomes == ["exact"], kind
+    # the statistical check costs 2 x 128 forwards of 8 x max_ties copies: one part (the same
+    # sort), 6 tie-breaks drawn of 120
+    model = _positional("frame_averaging", group, max_ties=6)
+    drawn = check_outcomes(model, group, IN, OUT, HardInput("five", {"h": h, "pos": five},
+                                                            [True]))
+    assert drawn.outcomes == ["flagged"] and drawn.stat

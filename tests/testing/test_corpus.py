@@ -93,3 +93,36 @@ def test_hard_inputs_cover_layouts_scales_and_nan(dtype):
         assert {1e-8, 1e6} <= scales
     for c in cases.values():  # scaled inputs stay representable
         assert torch.isfinite(c.sample["pos"]).all() or c.name == "nan"
+
+
+def test_with_nodes_resizes_the_permutation_factor_only():
+    from symkit.groups import product, symmetric
+    from symkit.testing import with_nodes
+
+    group = product(["o3", symmetric(5)])
+    assert repr(with_nodes(group, 9)) == "O(3) x S9"
+    assert with_nodes(group, 5) is group
+    e3 = product(["e3"])
+    assert with_nodes(e3, 9) is e3  # nothing permutes nodes: unchanged
+
+
+def test_positional_node_mlp_reads_node_order_but_not_padding():
+    """``NodeMLP(positional=True)``: permuting the real nodes changes its output (so an S_N
+    symmetrizer is tested, not the backbone's pooling); padding rows, wherever they are, and the
+    rest of the batch do not."""
+    from symkit.testing import MOLECULE_OUT_SPECS, NodeMLP
+
+    out = MOLECULE_OUT_SPECS["invariant"]
+    torch.manual_seed(0)
+    net = NodeMLP(SPEC, out, positional=True).double()
+    water, methane = molecules("planar")[-1], molecules("tetrahedral")[0]
+    x = padded_batch([water, methane], SPEC, pad_to=7, generator=torch.Generator())
+    alone = padded_batch([water], SPEC)
+    y = net(x)["e"]
+    assert torch.allclose(y[0], net(alone)["e"][0], rtol=1e-12)
+    swapped = {k: v[:, [1, 0, 2, 3, 4, 5, 6]] for k, v in x.items()}
+    assert (net(swapped)["e"][0] - y[0]).abs().max() > 1e-4  # order matters
+    moved = {k: v[:, [0, 1, 5, 2, 3, 4, 6]] for k, v in x.items()}  # padding row 5 moved in
+    assert torch.allclose(net(moved)["e"][0], y[0], rtol=1e-12)
+    plain = NodeMLP(SPEC, out).double()
+    assert torch.allclose(plain(swapped)["e"], plain(x)["e"], rtol=1e-12)

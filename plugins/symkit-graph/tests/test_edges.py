@@ -9,8 +9,6 @@ import math
 import pytest
 import torch
 from symkit_graph._edges import RadialBasis, radial_basis
-from symkit_graph._nbody import nbody
-from torch.utils.data import default_collate
 
 from symkit.errors import ConfigError
 from symkit.registry import registry
@@ -93,22 +91,9 @@ def _rep(name: str) -> Field:
     return Field(registry("reps").build(name), nodes=True)
 
 
-def _batch(b: int, dtype: str = "float64") -> dict[str, torch.Tensor]:
-    ds = nbody("test", max_samples=b, dtype=dtype)
-    return default_collate([ds[i] for i in range(b)])
-
-
-def _build(name: str, dtype=torch.float64, **params):
-    torch.manual_seed(0)
-    model = registry("backbones").build(f"graph::{name}", hidden=16, layers=2, edge_rbf=RBF,
-                                        **params)
-    model(_batch(2, "float32"))
-    return model.to(dtype).eval()
-
-
-def test_gnn_dense_and_sparse_agree_with_radial_basis():
-    model = _build("gnn")
-    x = _batch(4)
+def test_gnn_dense_and_sparse_agree_with_radial_basis(graph_backbone, nbody_batch):
+    model = graph_backbone("gnn", edge_rbf=RBF)
+    x = nbody_batch(4)
     i, j = torch.meshgrid(torch.arange(5), torch.arange(5), indexing="ij")
     edges = torch.stack([j[i != j], i[i != j]])
     with torch.no_grad():
@@ -117,20 +102,22 @@ def test_gnn_dense_and_sparse_agree_with_radial_basis():
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_egnn_with_radial_basis_is_e3_equivariant(dtype):
+def test_egnn_with_radial_basis_is_e3_equivariant(graph_backbone, nbody_batch, dtype):
     spec_in = Spec({"pos": _rep("point"), "vel": _rep("vector"), "charge": _rep("scalar")})
     spec_out = Spec({"target": _rep("point")})
-    x = _batch(5, "float64" if dtype == torch.float64 else "float32")
+    x = nbody_batch(5, "float64" if dtype == torch.float64 else "float32")
     with torch.no_grad():
-        assert_equivariant(_build("egnn", dtype), registry("groups").build("e3"), spec_in,
-                           spec_out, x, generator=torch.Generator().manual_seed(0))
+        assert_equivariant(graph_backbone("egnn", dtype, edge_rbf=RBF),
+                           registry("groups").build("e3"), spec_in, spec_out, x,
+                           generator=torch.Generator().manual_seed(0))
 
 
 @pytest.mark.parametrize("name", ["gnn", "egnn"])
-def test_zero_readout_starts_at_zero(name):
+def test_zero_readout_starts_at_zero(graph_backbone, nbody_batch, name):
     params = {"readout": "scalar"} if name == "egnn" else {"residual": None}
-    model = _build(name, zero_readout=True, writes={"energy": [-1, 1]}, **params)
-    out = model(_batch(3))["energy"]
+    writes = {"energy": [-1, 1]}
+    model = graph_backbone(name, edge_rbf=RBF, zero_readout=True, writes=writes, **params)
+    out = model(nbody_batch(3))["energy"]
     assert out.shape == (3, 5, 1) and float(out.abs().max()) == 0.0
-    other = _build(name, zero_readout=False, writes={"energy": [-1, 1]}, **params)
-    assert float(other(_batch(3))["energy"].abs().max()) > 0.0
+    other = graph_backbone(name, edge_rbf=RBF, zero_readout=False, writes=writes, **params)
+    assert float(other(nbody_batch(3))["energy"].abs().max()) > 0.0

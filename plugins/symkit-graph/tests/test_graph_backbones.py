@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from symkit_graph._nbody import nbody
-from torch.utils.data import default_collate
 
 from symkit.registry import registry
 from symkit.spec import Field, Spec
@@ -20,29 +18,17 @@ IN_SPEC = Spec({"pos": rep("point"), "vel": rep("vector"), "charge": rep("scalar
 OUT_SPEC = Spec({"target": rep("point")})
 
 
-def batch(b: int = 8, dtype: str = "float64") -> dict[str, torch.Tensor]:
-    ds = nbody("test", max_samples=b, dtype=dtype)
-    return default_collate([ds[i] for i in range(b)])
-
-
-def build(name: str, dtype=torch.float64, **params):
-    torch.manual_seed(0)
-    model = registry("backbones").build(f"graph::{name}", hidden=16, layers=2, **params)
-    model(batch(2, "float32"))  # materialize lazy layers
-    return model.to(dtype).eval()
-
-
 @pytest.mark.parametrize("name", ["gnn", "egnn"])
 @pytest.mark.parametrize("b", [1, 7])
-def test_shapes(name, b):
-    out = build(name, torch.float32)(batch(b, "float32"))
+def test_shapes(graph_backbone, nbody_batch, name, b):
+    out = graph_backbone(name, torch.float32)(nbody_batch(b, "float32"))
     assert out["target"].shape == (b, 5, 3) and torch.isfinite(out["target"]).all()
 
 
 @pytest.mark.parametrize("aggregate", ["sum", "mean"])
-def test_gnn_dense_and_sparse_agree(aggregate):
-    model = build("gnn", edge_distance=True, aggregate=aggregate)
-    x = batch(7)
+def test_gnn_dense_and_sparse_agree(graph_backbone, nbody_batch, aggregate):
+    model = graph_backbone("gnn", edge_distance=True, aggregate=aggregate)
+    x = nbody_batch(7)
     i, j = torch.meshgrid(torch.arange(5), torch.arange(5), indexing="ij")
     keep = i != j
     edges = torch.stack([j[keep], i[keep]])  # (2, 20): source j -> target i
@@ -55,9 +41,9 @@ def test_gnn_dense_and_sparse_agree(aggregate):
 
 
 @pytest.mark.parametrize("name", ["gnn", "egnn"])
-def test_mask_ignores_padded_nodes(name):
-    model = build(name)
-    x = batch(3)
+def test_mask_ignores_padded_nodes(graph_backbone, nbody_batch, name):
+    model = graph_backbone(name)
+    x = nbody_batch(3)
     pad = {k: torch.cat([v, 100 * torch.randn_like(v[:, :2])], dim=1) for k, v in x.items()}
     pad["mask"] = torch.arange(7).expand(3, 7) < 5
     with torch.no_grad():
@@ -66,24 +52,24 @@ def test_mask_ignores_padded_nodes(name):
 
 @pytest.mark.parametrize("kind", [None, "rotation", "reflection", "translation"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_egnn_is_e3_equivariant(dtype, kind):
+def test_egnn_is_e3_equivariant(graph_backbone, nbody_batch, dtype, kind):
     group = registry("groups").build("e3")
-    model = build("egnn", dtype)
-    x = batch(7, "float64" if dtype == torch.float64 else "float32")
+    model = graph_backbone("egnn", dtype)
+    x = nbody_batch(7, "float64" if dtype == torch.float64 else "float32")
     with torch.no_grad():
         assert_equivariant(model, group, IN_SPEC, OUT_SPEC, x, kind=kind,
                            generator=torch.Generator().manual_seed(0))
 
 
-def test_egnn_is_permutation_equivariant():
+def test_egnn_is_permutation_equivariant(graph_backbone, nbody_batch):
     group = registry("groups").build("symmetric", n=5)
     with torch.no_grad():
-        assert_equivariant(build("egnn"), group, IN_SPEC, OUT_SPEC, batch(7))
+        assert_equivariant(graph_backbone("egnn"), group, IN_SPEC, OUT_SPEC, nbody_batch(7))
 
 
-def test_gnn_is_not_e3_equivariant():
+def test_gnn_is_not_e3_equivariant(graph_backbone, nbody_batch):
     group = registry("groups").build("e3")
     with torch.no_grad():
-        err = equivariance_error(build("gnn"), group, IN_SPEC, OUT_SPEC, batch(7),
+        err = equivariance_error(graph_backbone("gnn"), group, IN_SPEC, OUT_SPEC, nbody_batch(7),
                                  generator=torch.Generator().manual_seed(0))
     assert err.relative > 1e-3

@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from symkit_graph._local_frames import LocalFrames
-from symkit_graph._nbody import nbody
 from torch import nn
-from torch.utils.data import default_collate
 
 from symkit.errors import ConfigError
-from symkit.model import build_model
 from symkit.registry import registry
 from symkit.reps import point, scalar, vector
 from symkit.spec import Field, Spec
@@ -24,40 +21,29 @@ from symkit.testing import (
     hard_inputs,
 )
 
-IN = {"pos": {"rep": "point", "nodes": True}, "vel": {"rep": "vector", "nodes": True},
-      "charge": {"rep": "scalar", "nodes": True}}
-OUT = {"target": {"rep": "point", "nodes": True}}
 
-
-def batch(b: int = 6, dtype: str = "float64") -> dict[str, torch.Tensor]:
-    ds = nbody("test", max_samples=b, dtype=dtype)
-    return default_collate([ds[i] for i in range(b)])
-
-
-def model(group="e3", dtype=torch.float64, **sym):
-    torch.manual_seed(0)
-    cfg = {"group": group, "in_spec": IN, "out_spec": OUT,
-           "backbone": {"type": "graph::gnn", "hidden": 16, "layers": 2,
-                        "edge_attr": "edge_attr"},
-           "symmetrizer": {"type": "graph::local_frames", "extra_fields": ["vel"], **sym}}
-    m = build_model(cfg)
-    m(batch(2, "float32"))  # materialize lazy layers
-    return m.to(dtype).eval()
+@pytest.fixture
+def model(gnn_model):
+    """``model(group="e3", dtype=float64, **options)``: graph::gnn (edge features read from
+    ``edge_attr``) inside graph::local_frames with ``vel`` as an extra field."""
+    return lambda group="e3", dtype=torch.float64, **sym: gnn_model(
+        {"type": "graph::local_frames", "extra_fields": ["vel"], **sym}, group, dtype,
+        edge_attr="edge_attr")
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("group", ["e3", "o3", "se3", "so3"])
 @pytest.mark.parametrize("origin", ["centroid", "node"])
-def test_gnn_with_local_frames_is_equivariant(dtype, group, origin):
+def test_gnn_with_local_frames_is_equivariant(model, nbody_batch, dtype, group, origin):
     m = model(group, dtype, origin=origin)
-    x = batch(5, str(dtype).removeprefix("torch."))
+    x = nbody_batch(5, str(dtype).removeprefix("torch."))
     for kind in (None, *m.group.kinds):
         assert_equivariant(m, m.group, m.in_spec, m.out_spec, x, rtol=exact_rtol(dtype),
                            atol=1e-6 if dtype == torch.float32 else 1e-12, kind=kind)
     assert not bool(m.flagged.any())
 
 
-def test_edge_features_are_neighbours_in_the_receivers_frame():
+def test_edge_features_are_neighbours_in_the_receivers_frame(nbody_batch):
     """Dense layout: ``edge_attr[b, i, j] = (L_i^T (x_j - x_i), L_i^T v_j)``, zero on i = j."""
     seen = {}
 
@@ -73,7 +59,7 @@ def test_edge_features_are_neighbours_in_the_receivers_frame():
                     "charge": Field(scalar(), nodes=True)})
     m = LocalFrames(Spy(), group, in_spec, Spec({"target": Field(point(), nodes=True)}),
                     extra_fields=["vel"])
-    x = batch(3)
+    x = nbody_batch(3)
     m(x)
     g = m._frames({k: x[k].reshape(15, *x[k].shape[2:]) for k in ("pos", "vel")},
                   *_pairs(3), torch.ones(15, dtype=torch.bool),
@@ -99,24 +85,22 @@ def _pairs(b: int, n: int = 5):
     return src, dst
 
 
-def test_sparse_and_masked_samples():
+def test_sparse_and_masked_samples(model, nbody_batch, padded_nbody):
     """Given edges (3 in-neighbours per node), and a padded node behind a mask: exact on the
     real nodes (check_outcomes reads only them), and padding changes nothing."""
     m = model()
-    x = batch(4)
+    x = nbody_batch(4)
     i, j = torch.meshgrid(torch.arange(5), torch.arange(5), indexing="ij")
     keep = (i != j) & ((j - i) % 5 != 1)
     edges = torch.stack([j[keep], i[keep]])
     assert_equivariant(m, m.group, m.in_spec, m.out_spec, {**x, "edge_index": edges},
                        rtol=1e-9, atol=1e-12)
-    pad = {k: torch.cat([v, 3.0 + torch.zeros_like(v[:, :1])], 1) for k, v in x.items()}
-    mask = torch.ones(4, 6, dtype=torch.bool)
-    mask[:, -1] = False
-    padded = HardInput("padded", {**pad, "mask": mask}, [False] * 4)
-    report = check_outcomes(m, m.group, m.in_spec, m.out_spec, padded)
+    padded = padded_nbody(x, 3.0)
+    report = check_outcomes(m, m.group, m.in_spec, m.out_spec,
+                            HardInput("padded", padded, [False] * 4))
     assert report.outcomes == ["exact"] * 4
     with torch.no_grad():
-        torch.testing.assert_close(m({**pad, "mask": mask})["target"][:, :5], m(x)["target"],
+        torch.testing.assert_close(m(padded)["target"][:, :5], m(x)["target"],
                                    rtol=1e-9, atol=1e-12)
 
 

@@ -3,44 +3,31 @@ measured resampling error elsewhere, composable, trainable, and honest in `symki
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from symkit.errors import ConfigError
 from symkit.groups import Orthogonal, Scaling, SpecialOrthogonal, c4, product
 from symkit.registry import registry
-from symkit.reps import image, scalar
+from symkit.reps import image
 from symkit.spec import Spec
 from symkit.testing import QuarterTurns, equivariance_error
 
-IN = Spec({"image": image()})
-OUT = Spec({"logits": scalar()})
 SO2, SCALE = SpecialOrthogonal(2), Scaling(2, log_std=0.2)
-
-
-def _digits(n=16, rotation="none"):
-    data = registry("datasets").build("vision::mnist", split="train", train_size=max(n, 16),
-                                      rotation=rotation)
-    return data.images[:n], data.labels[:n]
+ETN = "vision::equivariant_transformer"
 
 
 def _canon(group, **options):
     torch.manual_seed(0)
-    return registry("canonicalizers").build("vision::equivariant_transformer", group, IN,
-                                            **options)
+    return registry("canonicalizers").build(ETN, group, Spec({"image": image()}), **options)
 
 
-def _model(group, **options):
-    torch.manual_seed(0)
-    backbone = registry("backbones").build("vision::cnn_classifier", channels=[8, 16])
-    return registry("symmetrizers").build(
-        "canonicalization", backbone, group, IN, OUT,
-        canonicalizer={"type": "vision::equivariant_transformer", **options})
+@pytest.fixture
+def etn(canonicalized_cnn):
+    """``etn(group, **options)``: the CNN behind an equivariant transformer."""
+    return lambda group, **options: canonicalized_cnn(group, {"type": ETN, **options})
 
 
 def _angle(m):
@@ -65,18 +52,18 @@ def test_groups_and_options_it_refuses():
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("center", ["image", "centroid", "learned"])
-def test_exact_on_quarter_turns(dtype, center):
+def test_exact_on_quarter_turns(etn, digits, dtype, center):
     """Bilinear sampling commutes with the pixel grid's rot90: h(g x) = g h(x) and the
     canonicalized model is invariant, to rounding."""
-    model = _model(SO2, center=center).to(dtype).eval()
-    images, _ = _digits(8)
+    model = etn(SO2, center=center).to(dtype).eval()
+    images, _ = digits(8)
     x = {"image": images.to(dtype)}
     turns = QuarterTurns(SO2)
     g = turns.sample(8, generator=torch.Generator().manual_seed(1), dtype=dtype)
     with torch.no_grad():
         h, hg = model.canonicalizer(x), model.canonicalizer({"image": image().act(SO2, g, x[
             "image"])})
-        err = equivariance_error(model, turns, IN, OUT, x, n_elements=4,
+        err = equivariance_error(model, turns, model.in_spec, model.out_spec, x, n_elements=4,
                                  generator=torch.Generator().manual_seed(0))
     tol = 1e-9 if dtype == torch.float64 else 1e-5
     assert torch.allclose(hg, g @ h, atol=tol), (hg - g @ h).abs().max()
@@ -84,12 +71,12 @@ def test_exact_on_quarter_turns(dtype, center):
 
 
 @pytest.mark.parametrize("center", ["centroid", "learned"])
-def test_pose_follows_continuous_rotations_and_scalings_up_to_resampling(center):
+def test_pose_follows_continuous_rotations_and_scalings_up_to_resampling(digits, center):
     """The resampling error, measured: for random angles and log-normal scales (std 0.2) the
     pose moves with the element to a few degrees and a tenth of the log scale."""
     group = product([SO2, SCALE])
     c = _canon(group, center=center).double()
-    images, _ = _digits(64)
+    images, _ = digits(64)
     x = images.double()
     el = group.sample(64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -103,10 +90,10 @@ def test_pose_follows_continuous_rotations_and_scalings_up_to_resampling(center)
 
 
 @pytest.mark.parametrize("transforms", [None, ["rotation", "scale"], ["scale", "rotation"]])
-def test_composed_transforms_make_product_elements(transforms):
+def test_composed_transforms_make_product_elements(digits, transforms):
     group = product([SO2, SCALE])
     c = _canon(group, transforms=transforms)
-    images, _ = _digits(4)
+    images, _ = digits(4)
     r, s = c({"image": images})
     assert r.shape == (4, 2, 2) and s.shape == (4,) and (s > 0).all()
     assert torch.allclose(r @ r.transpose(1, 2), torch.eye(2).expand(4, 2, 2), atol=1e-5)
@@ -119,52 +106,28 @@ def test_flags_a_blank_image():
     assert c.flagged.all() and c.metrics()["degenerate_fraction"] == 1.0
 
 
-def test_trains_a_few_steps_and_the_pose_network_learns():
-    model = _model(product([SO2, SCALE]), transforms=["rotation", "scale"], center="centroid")
-    images, labels = _digits(64, rotation="so2")
-    before = [p.detach().clone() for p in model.canonicalizer.parameters()]
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for step in range(10):
-        idx = torch.arange(16) + 16 * (step % 4)
-        loss = torch.nn.functional.cross_entropy(model({"image": images[idx]})["logits"],
-                                                 labels[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+def test_trains_a_few_steps_and_the_pose_network_learns(etn, digits, train_briefly):
+    model = etn(product([SO2, SCALE]), transforms=["rotation", "scale"], center="centroid")
+    losses, moved = train_briefly(model, *digits(64, "so2"), steps=10)
     assert min(losses[-3:]) < losses[0], losses
-    moved = max((p - q).abs().max().item()
-                for p, q in zip(model.canonicalizer.parameters(), before))
     assert moved > 1e-4  # gradients reach both pose networks through the resampling
 
 
-def test_check_reports_the_resampling_error(tmp_path, capsys):
-    from symkit.cli import main
-
-    config = Path(__file__).resolve().parents[3] / "configs" / "digits" / "etn_cnn.yaml"
-    cfg = yaml.safe_load(config.read_text())
-    cfg["tracking"] = {"enabled": False}
-    cfg["data"].update(train_size=16, valid_size=8, test_size=8)
-    cfg["train"]["equivariance"] = {"n_elements": 2, "max_samples": 8}
-    path = tmp_path / "etn.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    assert main(["check", str(path), "--json"]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    data = json.loads(out[-1])
+def test_check_reports_the_resampling_error(check_digits_config):
+    data, out = check_digits_config("etn_cnn.yaml")
     assert data["exact"] is True and data["exact_actions"] is False
     assert 0 < data["equivariance"]["all"] < 0.1
     assert any("claims exact equivariance: up to resampling" in line for line in out)
 
 
-def test_learned_translation_pose_follows_shifts_and_quarter_turns():
+def test_learned_translation_pose_follows_shifts_and_quarter_turns(digits):
     """Ordinary coordinates are canonical for translations: the learned centre moves with a
     shift of a digit inside the frame, and turns with it under rot90, to rounding."""
     from symkit_vision.canonicalizers._translation_pose import TranslationPose
 
     torch.manual_seed(0)
     pose = TranslationPose(1, 8).double()
-    images, _ = _digits(8)
+    images, _ = digits(8)
     x = torch.nn.functional.pad(images.double(), (8, 8, 8, 8))  # room to move
     size = x.shape[-1]
     with torch.no_grad():
