@@ -44,11 +44,11 @@ from torch import Tensor, nn
 from symkit.canonicalizers._canonicalization import Canonicalization
 from symkit.canonicalizers._learned import default_learned_canonicalizer
 from symkit.canonicalizers._learned_base import LearnedCanonicalizer
-from symkit.errors import ConfigError
+from symkit.errors import ConfigError, SpecError
 from symkit.groups._base import Element, Group
 from symkit.groups._symmetric import Symmetric
 from symkit.registry import register
-from symkit.spec import Spec
+from symkit.spec import Spec, moves_mask
 from symkit.symmetrizers._base import Symmetrizer, cast_element, tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
 from symkit.symmetrizers.learned._inputs import check_finite
@@ -129,6 +129,12 @@ class LearnedCanonicalization(Canonicalization):
                 return self._mixed_forward(sample, layout)
         if not (self.training and isinstance(self.group, Symmetric)):
             return super().forward(sample)
+        if moves_mask(sample, self.in_spec) and not bool(sample["mask"].all()):
+            # a soft permutation mixes padding rows into real ones, and no 0/1 mask follows it
+            raise SpecError("mask", "learned sorting trains through a soft permutation of the "
+                            "nodes, which would mix padding rows into real ones: train on "
+                            "batches without padding (equal node counts per batch), or use "
+                            "a fixed canonicalizer such as 'sort' or 'pca_sort'")
         proposal = self.canonicalizer.propose(sample)
         self.canonicalizer.last = proposal
         self.flagged = self.canonicalizer.flagged

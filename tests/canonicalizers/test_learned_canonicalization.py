@@ -99,6 +99,25 @@ def test_training_reaches_the_canonicalizer(gname):
     assert any(gr is not None and gr.abs().sum() > 0 for gr in grads)
 
 
+def test_sort_training_refuses_padded_batches():
+    """The S_N training path permutes nodes softly, so a padding mask cannot follow it: a padded
+    batch is refused by name (a full mask trains as usual)."""
+    from symkit.errors import SpecError
+
+    g = group("symmetric", 6)
+    sample = point_sample(batch=4)
+    backbone = FlatMLP.for_sample(g, point_spec(), OUT_SPECS["equivariant"], sample).double()
+    model = registry("symmetrizers").build(
+        "learned_canonicalization", backbone, g, point_spec(), OUT_SPECS["equivariant"],
+    ).double().train()
+    full = {**sample, "mask": torch.ones(4, 6, dtype=torch.bool)}
+    model(full)
+    padded = {**sample, "mask": full["mask"].clone()}
+    padded["mask"][1, 4:] = False
+    with pytest.raises(SpecError, match="mask"):
+        model(padded)
+
+
 def test_prior_loss_and_identity_rate_reach_the_model():
     g = group("c4")
     sample = point_sample(d=2, batch=4)
