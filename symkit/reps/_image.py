@@ -90,17 +90,15 @@ class Image(Rep):
         change = (codes[1:] != codes[:-1]).nonzero().squeeze(1).add(1).tolist()
         bounds = [0, *change, len(codes)]
         if len(bounds) - 1 <= 8:  # few runs (element-major batches): turn slices, no gather
-            parts = [(slice(a, b), int(codes[a])) for a, b in zip(bounds, bounds[1:])]
+            parts = [(slice(a, b), slice(a, b), int(codes[a])) for a, b in zip(bounds, bounds[1:])]
         else:
-            parts = [((codes == c).nonzero().squeeze(1), c) for c in codes.unique().tolist()]
-        for rows, code in parts:
-            if isinstance(rows, Tensor):
-                rows = rows.to(x.device)
-            if code >= 0:
-                out[rows] = exact_action(flat[rows], code)
-            else:
-                out[rows] = _resample(flat[rows], m[rows.to(m.device) if isinstance(rows, Tensor)
-                                                      else rows])
+            parts = []
+            for c in codes.unique().tolist():
+                rows = (codes == c).nonzero().squeeze(1)
+                parts.append((rows.to(x.device), rows.to(m.device), c))
+        for rows, m_rows, code in parts:
+            out[rows] = (exact_action(flat[rows], code) if code >= 0
+                         else _resample(flat[rows], m[m_rows]))
         return out.reshape(x.shape)
 
     def supports(self, group: Group) -> bool:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from symkit.errors import ConfigError
 from symkit.groups._base import Group, map_element
-from symkit.reps._image import Image, exact_action, signed_permutation_code
+from symkit.reps._image import Image
 
 __all__ = ["GroupCNNScores", "POOLINGS", "ImageVectors", "with_noise_channels", "pixel_coordinates"]
 
@@ -119,18 +119,13 @@ class GroupCNNScores(nn.Module):
         """``rho(g)^-1 x`` for every ``g`` (element-major ``(|G| B, C, H', W')``), downsampled.
 
         The copies are turned first and pooled after: pooling first would sum each window in a
-        turned order, and the scores would permute only up to rounding, not bit for bit. Where
-        every ``rho(g)`` is a rot90/flip the copies are made by slices (no gather).
+        turned order, and the scores would permute only up to rounding, not bit for bit.
+        (:meth:`Image.act` turns the element-major runs as slices, without a gather.)
         """
         n, b = self.group.order, x.shape[0]
         inverse = self.group.inverse(self.group.elements(device=x.device))
-        matrix = self.group.matrix(inverse)
-        codes = signed_permutation_code(matrix).tolist() if matrix is not None else [0] * n
-        if min(codes) >= 0:
-            h = torch.cat([exact_action(x, code) for code in codes])
-        else:
-            g = map_element(lambda t: t.repeat_interleave(b, dim=0), inverse)  # element-major
-            h = self.rep.act(self.group, g, x.repeat(n, *([1] * (x.ndim - 1))))
+        g = map_element(lambda t: t.repeat_interleave(b, dim=0), inverse)  # element-major
+        h = self.rep.act(self.group, g, x.repeat(n, *([1] * (x.ndim - 1))))
         d = self.downsample
         return F.avg_pool2d(h, d, ceil_mode=True) if d > 1 else h
 
