@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from symkit.groups._base import Element, Group
+from symkit.groups._base import Element, Group, map_element
 from symkit.registry import register
 from symkit.reps._base import Rep
 
@@ -53,6 +53,56 @@ def exact_action(x: Tensor, code: int) -> Tensor:
     return torch.rot90(x, code % 4, dims=(-2, -1))
 
 
+def _rows(g: Element, a: int, b: int) -> Element:
+    return map_element(lambda t: t[a:b], g)
+
+
+_PIXEL_TABLES: dict[tuple, Tensor] = {}
+
+
+def _permute_pixels(x: Tensor, codes: Tensor) -> Tensor:
+    """:func:`exact_action` with one code per image, as one gather (no loop over codes).
+
+    Shapes:
+        x: ``(n, C, H, H)``; codes: ``(n,)`` in ``[0, 8)``; returns ``(n, C, H, H)``.
+    """
+    n, c, side = x.shape[0], x.shape[1], x.shape[-1]
+    key = (side, x.device)
+    table = _PIXEL_TABLES.get(key)
+    if table is None:  # table[code, p]: the source pixel of pixel p after the action
+        grid = torch.arange(side * side, device=x.device).reshape(side, side)
+        table = torch.stack([exact_action(grid, k).reshape(-1) for k in range(8)])
+        _PIXEL_TABLES[key] = table
+    index = table[codes.to(x.device)][:, None, :].expand(n, c, side * side)
+    return x.reshape(n, c, side * side).gather(2, index).reshape(x.shape)
+
+
+_CODE_TABLES: dict[tuple, Tensor | None] = {}
+_TABLE_MAX = 4096  # finite planar groups up to this order use a table of their codes
+
+
+def element_codes(group: Group, g: Element) -> Tensor | None:
+    """:func:`signed_permutation_code` of each element's matrix (``None``: no matrix, the
+    action is trivial). Finite groups look the codes up in a table of their elements, built once.
+
+    Shapes:
+        g: an element batch of size ``n``; returns ``(n,)`` long.
+    """
+    if not (getattr(group, "is_finite", False) and getattr(group, "dim", None) == 2
+            and group.order <= _TABLE_MAX):
+        m = group.matrix(g)
+        return None if m is None else signed_permutation_code(m)
+    first = g
+    while isinstance(first, tuple):
+        first = first[0]
+    key = (type(group), repr(group), first.device)
+    if key not in _CODE_TABLES:
+        m = group.matrix(group.elements(device=first.device))
+        _CODE_TABLES[key] = None if m is None else signed_permutation_code(m).to(first.device)
+    table = _CODE_TABLES[key]
+    return None if table is None else table[group.element_index(g)]
+
+
 def _resample(x: Tensor, m: Tensor) -> Tensor:
     """Bilinear ``(rho(m) f)(p) = f(m^-1 p)`` for images ``(n, C, H, W)``, ``m: (n, 2, 2)``."""
     size = x.shape[-1]
@@ -79,26 +129,31 @@ class Image(Rep):
     feature_ndim = 3
 
     def act_factor(self, group: Group, g: Element, x: Tensor) -> Tensor:
-        m = group.matrix(g)
-        if m is None:
+        codes = element_codes(group, g)
+        if codes is None:
             return x
         if x.shape[-1] != x.shape[-2]:
             raise ValueError(f"image rep needs square images, got shape {tuple(x.shape)}")
         flat = x.reshape(x.shape[0], -1, *x.shape[-2:])
-        out = torch.empty_like(flat)
-        codes = signed_permutation_code(m)
         change = (codes[1:] != codes[:-1]).nonzero().squeeze(1).add(1).tolist()
         bounds = [0, *change, len(codes)]
         if len(bounds) - 1 <= 8:  # few runs (element-major batches): turn slices, no gather
-            parts = [(slice(a, b), slice(a, b), int(codes[a])) for a, b in zip(bounds, bounds[1:])]
-        else:
-            parts = []
-            for c in codes.unique().tolist():
-                rows = (codes == c).nonzero().squeeze(1)
-                parts.append((rows.to(x.device), rows.to(m.device), c))
-        for rows, m_rows, code in parts:
-            out[rows] = (exact_action(flat[rows], code) if code >= 0
-                         else _resample(flat[rows], m[m_rows]))
+            runs = [(a, b, int(codes[a])) for a, b in zip(bounds, bounds[1:])]
+            if len(runs) == 1 and runs[0][2] >= 0:
+                return exact_action(flat, runs[0][2]).reshape(x.shape)
+            out = torch.empty_like(flat)
+            for a, b, code in runs:
+                out[a:b] = (exact_action(flat[a:b], code) if code >= 0
+                            else _resample(flat[a:b], group.matrix(_rows(g, a, b))))
+            return out.reshape(x.shape)
+        exact = codes >= 0
+        if bool(exact.all()):  # one gather through a table of the 8 pixel permutations
+            return _permute_pixels(flat, codes).reshape(x.shape)
+        out = torch.empty_like(flat)
+        rows = exact.nonzero().squeeze(1)
+        out[rows] = _permute_pixels(flat[rows], codes[rows])
+        rows = (~exact).nonzero().squeeze(1)
+        out[rows] = _resample(flat[rows], group.matrix(g)[rows.to(codes.device)])
         return out.reshape(x.shape)
 
     def supports(self, group: Group) -> bool:
