@@ -45,11 +45,11 @@ from symkit.canonicalizers._canonicalization import Canonicalization
 from symkit.canonicalizers._learned import default_learned_canonicalizer
 from symkit.canonicalizers._learned_base import LearnedCanonicalizer
 from symkit.errors import ConfigError, SpecError
-from symkit.groups._base import Element, Group
+from symkit.groups._base import Element, Group, map_element
 from symkit.groups._symmetric import Symmetric
 from symkit.registry import register
 from symkit.spec import Spec, moves_mask
-from symkit.symmetrizers._base import Symmetrizer, cast_element, tile_elements
+from symkit.symmetrizers._base import cast_element, tile_elements
 from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
 from symkit.symmetrizers.learned._inputs import check_finite
 from symkit.symmetrizers.learned._relax import (
@@ -142,22 +142,36 @@ class LearnedCanonicalization(Canonicalization):
         return soft_permutation_forward(self.backbone, self.in_spec, self.out_spec, sample, perm)
 
     def _mixed_forward(self, sample: Mapping[str, Tensor], layout) -> dict[str, Tensor]:
-        """``sum_k w_k g_k . backbone(sum_j w_j g_j^-1 x)``: one backbone call (dense batches)."""
-        g, weights = self.elements(sample)
-        g = cast_element(g, data_dtype(sample, self.in_spec), weights.device)
-        k = weights.shape[1]
-        copies = Copies(sample, layout, k)
-        moved = self._act(self.in_spec, self.group.inverse(g), copies.sample, copies)
+        """``sum_k w_k g_k . backbone(sum_j w_j g_j^-1 x)``: one backbone call (dense batches).
+
+        Element-major: each ``g_j`` acts on the whole batch at once (an image is turned as one
+        slice, not sample by sample), and the weighted sums run over the ``|G|`` elements.
+        """
+        _, weights = self.elements(sample)
+        dtype = data_dtype(sample, self.in_spec)
+        elements = cast_element(self.group.elements(device=weights.device), dtype, weights.device)
+        b, k = weights.shape
+        batch = Copies(sample, layout, 1)
+
+        def mix(spec: Spec, values: Mapping[str, object], g: Element) -> dict[str, Tensor]:
+            total: dict[str, Tensor] = {}
+            for j in range(k):
+                gj = map_element(lambda t, j=j: t[j:j + 1].expand(b, *t.shape[1:]), g)
+                moved = self._act(spec, gj, dict(values), batch)
+                for name, x in moved.items():
+                    if isinstance(x, Tensor) and x.is_floating_point() and (
+                            name in spec or spec is self.out_spec):
+                        w = weights[:, j].to(x.dtype).reshape(b, *([1] * (x.ndim - 1)))
+                        total[name] = w * x if j == 0 else total[name] + w * x
+            return total
+
         mixed = dict(sample)
-        for name in self.in_spec:
-            x = moved.get(name)
-            if isinstance(x, Tensor) and x.is_floating_point():
-                mixed[name] = Symmetrizer._average(x, weights, copies, layout)
+        mixed.update(mix(self.in_spec, sample, self.group.inverse(elements)))
         y = self.backbone(mixed)
-        out_copies = Copies(y, layout, k)
-        y = self._act(self.out_spec, g, out_copies.sample, out_copies)
-        return {name: Symmetrizer._average(v, weights, out_copies, layout)
-                for name, v in y.items()}
+        out = {name: v for name, v in y.items()  # integer outputs: as they are
+               if not (isinstance(v, Tensor) and v.is_floating_point())}
+        out.update(mix(self.out_spec, y, elements))
+        return out
 
 
 @register("symmetrizers", "learned_canonicalization")

@@ -23,14 +23,14 @@ __all__ = ["straight_through_onehot", "soft_sort", "permutation_matrix", "soft_p
 
 
 def straight_through_onehot(logits: Tensor, tau: float = 1.0) -> Tensor:
-    """One-hot of ``argmax`` in the forward pass, gradient of ``softmax(logits / tau)``.
+    """One-hot of ``argmax`` in the forward pass (exactly), gradient of ``softmax(logits / tau)``.
 
     Shapes:
         logits: ``(..., K)``; returns ``(..., K)``.
     """
     soft = torch.softmax(logits / tau, dim=-1)
     hard = torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(soft.dtype)
-    return hard + soft - soft.detach()
+    return hard + (soft - soft.detach())  # exactly one-hot forward: soft - soft is 0
 
 
 def permutation_matrix(order: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
