@@ -76,3 +76,39 @@ def test_resampling_error_at_45_degrees_on_a_smooth_image():
     got = reps.build("image").act(groups.build("so2"), m, blob(xx, yy)[None, None])[0, 0]
     error = ((got - expected).norm() / expected.norm()).item()
     assert 1e-3 < error < 3e-2, error
+
+
+def test_per_sample_codes_match_one_sample_at_a_time():
+    """Many runs of codes (a sample-major batch) take the gather path; C8 mixes exact quarter
+    turns with resampled eighth turns in one batch: every row equals acting on it alone (bit
+    for bit where the action is exact; resampling computes its grid in a batched product)."""
+    from symkit.reps._image import signed_permutation_code
+
+    image = reps.build("image")
+    gen = torch.Generator().manual_seed(1)
+    for name, params in (("d4", {}), ("cyclic", {"n": 8}), ("dihedral", {"n": 8})):
+        group = groups.build(name, **params)
+        g = group.index(group.elements(), torch.randint(group.order, (40,), generator=gen))
+        x = torch.randn(40, 2, 9, 9, generator=gen)
+        out = image.act(group, g, x)
+        for i in range(40):
+            gi = group.index(g, torch.tensor([i]))
+            one = image.act(group, gi, x[i:i + 1])
+            if signed_permutation_code(group.matrix(gi))[0] >= 0:
+                assert torch.equal(out[i:i + 1], one), (name, i)
+            else:
+                assert torch.allclose(out[i:i + 1], one, rtol=1e-5, atol=1e-5), (name, i)
+
+
+def test_code_table_matches_the_matrices():
+    """Finite planar groups look their codes up in a table built once: the same codes as
+    reading each element's matrix, and none for the trivial action."""
+    from symkit.reps._image import element_codes, signed_permutation_code
+
+    for name, params in (("c4", {}), ("d4", {}), ("cyclic", {"n": 8}), ("cyclic", {"n": 2}),
+                         ("dihedral", {"n": 6})):
+        group = groups.build(name, **params)
+        g = group.index(group.elements(), torch.randint(group.order, (25,)))
+        assert torch.equal(element_codes(group, g), signed_permutation_code(group.matrix(g)))
+    trivial = groups.build("trivial")
+    assert element_codes(trivial, trivial.identity(3)) is None

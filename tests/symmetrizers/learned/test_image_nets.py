@@ -87,3 +87,34 @@ def test_image_vectors_rotate_with_quarter_turns(downsample):
         rot = g.matrix(r)[0].double()
         assert torch.allclose(v_r, rot @ v, atol=1e-12 * v.abs().max().item())
         assert torch.allclose(s_r, s, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+@pytest.mark.parametrize("d", [2, 3, 4])
+def test_symmetric_window_mean_commutes_with_the_square_bit_for_bit(d, dtype):
+    """``pool(a . x) == a . pool(x)`` exactly for all 8 symmetries of the square (a plain
+    ``avg_pool2d`` sums each window in a turned order and differs in the last bits), and it is
+    the window mean to rounding. Values spread over many binades make rounding matter."""
+    from symkit.reps._image import exact_action
+    from symkit.symmetrizers.learned._image_nets import symmetric_window_mean
+
+    gen = torch.Generator().manual_seed(d)
+    x = (torch.randn(64, 3, 4 * d, 4 * d, generator=gen, dtype=torch.float64)
+         * torch.exp(3 * torch.randn(64, 3, 4 * d, 4 * d, generator=gen, dtype=torch.float64))
+         ).to(dtype).clamp(-1e4, 1e4)
+    pooled = symmetric_window_mean(x, d)
+    for code in range(8):
+        assert torch.equal(symmetric_window_mean(exact_action(x, code), d),
+                           exact_action(pooled, code)), code
+    ref = torch.nn.functional.avg_pool2d(x.double(), d)
+    tol = {torch.float16: 2e-2, torch.float32: 1e-5, torch.float64: 1e-12}[dtype]
+    assert torch.allclose(pooled.double(), ref, rtol=tol, atol=tol * ref.abs().max())
+
+
+@pytest.mark.parametrize("size", [7, 8, 13])
+def test_matrix_pooling_is_ceil_mode_average_pooling(size):
+    from symkit.symmetrizers.learned._image_nets import _avg_pool
+
+    x = torch.randn(5, 4, size, size, dtype=torch.float64)
+    assert torch.allclose(_avg_pool(x, 2), torch.nn.functional.avg_pool2d(x, 2, ceil_mode=True),
+                          rtol=1e-14, atol=1e-14)
