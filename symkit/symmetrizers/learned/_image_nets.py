@@ -75,6 +75,11 @@ class GroupCNNScores(nn.Module):
     quarter of the pixels of the one before, so the cost is about ``|G|`` small CNNs at a
     sixteenth of the image's pixels (``downsample: 4``: a 28 x 28 digit is scored at 7 x 7,
     which on MNIST-5k is as accurate as 14 x 14 at ~0.8x the cost; benchmarks/README.md §1a).
+    When the side is a multiple of ``downsample`` the image is pooled *before* it is turned
+    (:func:`symmetric_window_mean`, whose rounding is the same in every orientation, so the
+    scores still permute bit for bit) and only the pooled copies are turned; the average
+    pooling between layers runs as one matrix product (CPU ``avg_pool2d`` is several times
+    slower on maps this small).
 
     Args:
         group: a finite group acting on the plane (exact on the grid for the groups above).
