@@ -213,12 +213,15 @@ def table(args: argparse.Namespace) -> dict:
         overrides.append(f"train.epochs={args.epochs}")
     names = args.methods or list(METHODS)
     jobs = [Job(n, CONFIGS / METHODS[n][0], METHODS[n][1] + overrides) for n in names]
-    epochs = jobs[0].run.train.epochs
+    epochs = max(job.run.train.epochs for job in jobs)  # each job trains its own epochs
     start = machine()
     for epoch in range(epochs):
         for job in jobs:
+            if epoch >= job.run.train.epochs:
+                continue
             t = job.train_epoch()
-            print(f"epoch {epoch + 1}/{epochs}  {job.name:<34} {t:7.2f} s", flush=True)
+            print(f"epoch {epoch + 1}/{job.run.train.epochs}  {job.name:<34} {t:7.2f} s",
+                  flush=True)
     rows = []
     for job in jobs:
         row = {"method": job.name, "config": f"configs/digits/{METHODS[job.name][0]}",
