@@ -163,7 +163,7 @@ class FrameAveraging(Symmetrizer):
         tol = gap_tol(self.degeneracy_tol, points.dtype)
         frame = pca(mom, tol)
         self.flagged = frame.degenerate
-        degenerate = bool(frame.degenerate.any()) if b else False
+        degenerate = frame.any_degenerate
         self._metrics = {
             "degenerate_fraction": _fraction(frame.degenerate) if degenerate else 0.0,
             "min_relative_gap": (lambda r=frame.rel_gap: r.min()) if b else 1.0,
