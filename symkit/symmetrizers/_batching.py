@@ -223,6 +223,11 @@ class Copies:
             stop = min(start + step, self.size)
             yield self._slice(start, stop)
 
+    def piece(self, start: int, stop: int) -> dict[str, object]:
+        """The copies ``start:stop`` as a backbone input (a ragged piece renumbers its graphs
+        from 0)."""
+        return self._slice(start, stop)
+
     def _slice(self, start: int, stop: int) -> dict[str, object]:
         if start == 0 and stop == self.size:
             if self.graph is None:

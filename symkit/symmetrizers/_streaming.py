@@ -108,6 +108,18 @@ def active_copies(weights: Tensor) -> Tensor | None:
     return None if bool(keep.all()) else keep
 
 
+def _active_counts(weights: Tensor) -> tuple[Tensor | None, list[int]]:
+    """:func:`active_copies` and the number of active copies per element ``(K,)``, with one
+    host read for both."""
+    b, k = weights.shape
+    if k < 2 or (weights.requires_grad and torch.is_grad_enabled()):
+        return None, [b] * k
+    keep = weights != 0
+    keep[:, 0] = True
+    counts = keep.sum(0).tolist()
+    return (None if all(c == b for c in counts) else keep), counts
+
+
 def _plan(b: int, k: int, per_copy: int | None, chunk: int | None,
           budget: int = AUTO_BUDGET) -> tuple[int, int]:
     """(samples per call, elements per call) for ``chunk`` copies per call or a byte budget.
@@ -331,10 +343,9 @@ def stream_dense(
         key = tuple((n, tuple(v.shape[1:]), v.dtype) for n, v in sample.items()
                     if isinstance(v, Tensor) and v.ndim > 0)
         per_copy = auto.get(key)
-    keep = active_copies(weights)
-    partial = None if keep is None else (~keep.all(0)).tolist()  # per element: any skipped
+    keep, counts = _active_counts(weights)  # counts: active copies per element
+    partial = None if keep is None else [c < b for c in counts]  # per element: any skipped
     keep_t = None if keep is None else keep.t()
-    counts = [b] * k if keep is None else keep.sum(0).tolist()  # active copies per element
     tf = _Transforms(action, weights)
     acc: dict[str, Tensor] = {}
     budget = auto_budget(weights.device) if auto is not None else AUTO_BUDGET
@@ -351,8 +362,10 @@ def stream_dense(
             b1 = min(b, b0 + b_step)
             active = None
             if partial is not None and any(partial[k0:k1]):
+                if b_step == b and not sum(counts[k0:k1]):
+                    continue
                 active = keep_t[k0:k1, b0:b1]
-                if not bool(active.any()):
+                if b_step != b and not bool(active.any()):
                     continue
             call = _Call(k0, k1, b0, b1, b, active)
             part = tf.inputs(in_spec, sample, call)

@@ -71,7 +71,7 @@ def test_frame_averaging_matches_a_loop_for_every_chunking(chunk):
 def test_auto_chunks_from_measured_activations(monkeypatch):
     x = sample(b=6)
     net = Net()
-    full = FrameAveraging(net, e3(), IN, OUT)(x)
+    full = FrameAveraging(net, e3(), IN, OUT, chunk_size=None)(x)
     model = FrameAveraging(net, e3(), IN, OUT, chunk_size="auto")
     _, total = streaming.activation_bytes(net, {"pos": x["pos"], "vel": x["vel"]})
     assert total == 6 * 6 * (16 + 16 + 7) * 8  # Linear, Tanh, Linear outputs, float64
@@ -277,3 +277,45 @@ def test_auto_joins_the_few_copies_of_a_sparse_element_to_the_full_call(monkeypa
     net.calls.clear()
     model(x)
     assert net.calls == [5, 2]
+
+
+def test_auto_is_the_default_chunking_of_the_built_in_symmetrizers():
+    import inspect
+
+    from symkit.registry import registry
+
+    for cls in (GroupAveraging, FrameAveraging, Canonicalization):
+        assert inspect.signature(cls).parameters["chunk_size"].default == "auto"
+    for name in ("group_averaging", "frame_averaging", "canonicalization"):
+        factory = registry("symmetrizers").get(name).load()
+        assert inspect.signature(factory).parameters["chunk_size"].default == "auto"
+    assert inspect.signature(Symmetrizer).parameters["chunk_size"].default is None
+
+
+def ragged(x):
+    b, n = x["pos"].shape[:2]
+    return {"pos": x["pos"].reshape(-1, 3), "vel": x["vel"].reshape(-1, 3),
+            "batch": torch.arange(b).repeat_interleave(n), "num_graphs": b}
+
+
+def test_auto_on_the_sample_major_path_plans_calls_from_measured_bytes(monkeypatch):
+    net = RaggedNet()
+    one = ragged(sample(b=1))
+    model = FrameAveraging(net, e3(), IN, OUT, chunk_size="auto")
+    y = model(one)
+    assert net.graphs == [1, 7]  # measuring call on B copies, then the other 7 at once
+    net.graphs.clear()
+    y = model(one)
+    assert net.graphs == [8]  # a single molecule: its 8 frame copies in one call
+    ref = FrameAveraging(net, e3(), IN, OUT, chunk_size=None)(one)
+    for name in OUT:
+        torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
+    five = ragged(sample(b=5))
+    per_copy = next(iter(model._activation_bytes.values()))  # same graphs: no new measure
+    monkeypatch.setattr(streaming, "AUTO_BUDGET", 3 * per_copy)  # calls of 3 to 5 copies
+    net.graphs.clear()
+    y = model(five)
+    assert sum(net.graphs) == 40 and max(net.graphs) < 6 and min(net.graphs[:-1]) >= 3
+    ref = FrameAveraging(net, e3(), IN, OUT, chunk_size=None)(five)
+    for name in OUT:
+        torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
