@@ -109,7 +109,8 @@ def symmetrizers(backbone, in_spec, out, batch: int):
             backbone, o3(), in_spec, out, eval_samples=K, chunk_size=chunk)
         models[f"frame averaging E(3), K={K}{tag}"] = FrameAveraging(
             backbone, e3(), in_spec, out, chunk_size=chunk)
-    models["canonicalization E(3), K=1"] = Canonicalization(backbone, e3(), in_spec, out)
+    models["canonicalization E(3), K=1, unchunked"] = Canonicalization(
+        backbone, e3(), in_spec, out, chunk_size=None)
     models["canonicalization E(3), K=1, auto"] = Canonicalization(
         backbone, e3(), in_spec, out, chunk_size="auto")
     if ONLY:

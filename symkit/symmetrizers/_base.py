@@ -25,9 +25,9 @@ from symkit.symmetrizers._batching import (
     data_dtype,
 )
 from symkit.symmetrizers._streaming import (
-    activation_bytes,
     active_copies,
     auto_budget,
+    measure_per_copy,
     stream_dense,
 )
 
@@ -148,7 +148,8 @@ class Symmetrizer(nn.Module):
         if auto and copies.size:
             parts = self._auto_calls(sample, copies)
         else:
-            parts = [self.backbone(part) for part in copies.chunks(self.chunk_size)]
+            chunk = None if auto else self.chunk_size  # auto, no copies: one (empty) call
+            parts = [self.backbone(part) for part in copies.chunks(chunk)]
         if len(parts) == 1:
             y = dict(parts[0])
         else:
@@ -169,25 +170,23 @@ class Symmetrizer(nn.Module):
     def _auto_calls(self, sample: Mapping[str, Tensor], copies: Copies) -> list:
         """``chunk_size = "auto"`` on the sample-major copies (ragged batches, other groups):
         the first call of an input shape measures the backbone's activation bytes per copy on
-        ``B`` copies; the copies then go in calls of ``M`` to ``2 M`` bytes (``M`` the budget of
+        ``B`` copies (a dry call, :func:`~symkit.symmetrizers._streaming.measure_per_copy`);
+        the copies then go in calls of ``M`` to ``2 M`` bytes (``M`` the budget of
         :func:`~symkit.symmetrizers._streaming.auto_budget`): one call when all of them stay
         under ``2 M``, else ``floor(T / M)`` balanced calls for ``T`` bytes in all."""
         key = ("copies",) + tuple((n, tuple(v.shape[1:]), v.dtype) for n, v in sample.items()
                                   if isinstance(v, Tensor) and v.ndim > 0)
         per_copy = self._activation_bytes.get(key)
-        parts, start, size = [], 0, copies.size
-        if per_copy is None:
-            start = min(size, max(copies.layout.size, 1))
-            y, nbytes = activation_bytes(self.backbone, copies.piece(0, start))
-            per_copy = self._activation_bytes[key] = max(1, nbytes // start)
-            parts.append(y)
+        size = copies.size
+        if per_copy is None:  # a dry call on B copies (dropped): every forward, one plan
+            first = min(size, max(copies.layout.size, 1))
+            per_copy = self._activation_bytes[key] = measure_per_copy(
+                self.backbone, copies.piece(0, first), first)
         budget = auto_budget(_device(sample))
-        rest = (size - start) * per_copy
-        calls = 1 if rest < 2 * budget else rest // budget
-        step = max(1, -(-(size - start) // calls))
-        parts += [self.backbone(copies.piece(i, min(i + step, size)))
-                  for i in range(start, size, step)]
-        return parts
+        total = size * per_copy
+        calls = 1 if total < 2 * budget else total // budget
+        step = max(1, -(-size // calls))
+        return [self.backbone(copies.piece(i, min(i + step, size))) for i in range(0, size, step)]
 
     def _act(
         self, spec: Spec, g: Element, sample: dict[str, object], copies: Copies
