@@ -109,7 +109,8 @@ def symmetrizers(backbone, in_spec, out, batch: int):
             backbone, o3(), in_spec, out, eval_samples=K, chunk_size=chunk)
         models[f"frame averaging E(3), K={K}{tag}"] = FrameAveraging(
             backbone, e3(), in_spec, out, chunk_size=chunk)
-    models["canonicalization E(3), K=1"] = Canonicalization(backbone, e3(), in_spec, out)
+    models["canonicalization E(3), K=1, unchunked"] = Canonicalization(
+        backbone, e3(), in_spec, out, chunk_size=None)
     models["canonicalization E(3), K=1, auto"] = Canonicalization(
         backbone, e3(), in_spec, out, chunk_size="auto")
     if ONLY:
@@ -292,6 +293,7 @@ def curve_rows(reps: int, sizes=(256, 1024, 4096, 16384, 65536), ks=(1, 4, 16, 6
     ``batch`` clouds; interleaved medians of ``reps`` ratios to K x backbone(batch)."""
     rows = ["| curve | N | K | K x backbone ms | batched ms | overhead | own ms | own share |",
             "|---|---|---|---|---|---|---|---|"]
+    ensure_loaded()  # the point-cloud plugin's PointNet (also when called from Python)
     in_spec = Spec({"pos": Field(point(), nodes=True)})
     out = Spec({"e": scalar()})
     net = registry("backbones").build("pointcloud::pointnet", hidden=[64, 128], head=[64],

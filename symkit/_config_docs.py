@@ -42,8 +42,8 @@ COMMON_DOCS = {
     "kernel_size": "convolution kernel size",
     "train_samples": "group elements sampled per input while training",
     "eval_samples": "group elements sampled per input at evaluation (None: as many as training)",
-    "chunk_size": "most copies per backbone call (None: all at once; auto: sized from the "
-                  "backbone's activation bytes)",
+    "chunk_size": "most copies per backbone call (auto: calls sized from the backbone's "
+                  "measured activation bytes; None: all copies in one call)",
     "seed": "seed of its own random draws",
     "in_features": "features per node (None: inferred from the first batch)",
     "train_size": "samples in the train split",

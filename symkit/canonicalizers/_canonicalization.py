@@ -63,7 +63,8 @@ class Canonicalization(Symmetrizer):
     """``h(x) . backbone(h(x)^-1 x)`` for a canonicalizer ``h``.
 
     Args:
-        backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
+        backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer` (default
+            ``"auto"``: calls sized from the backbone's activations; ``None``: one call).
         canonicalizer: a :class:`~symkit.canonicalizers.Canonicalizer` module, or a registered
             canonicalizer name / ``{type: name, ...}`` node (built with ``group``, ``in_spec``).
     """
@@ -71,7 +72,7 @@ class Canonicalization(Symmetrizer):
     def __init__(
         self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
         canonicalizer: Canonicalizer | str | Mapping[str, Any] | None = None,
-        chunk_size: int | str | None = None,
+        chunk_size: int | str | None = "auto",
     ):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
         if canonicalizer is None:
@@ -125,7 +126,7 @@ class Canonicalization(Symmetrizer):
 @register("symmetrizers", "canonicalization")
 def canonicalization(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
-    canonicalizer: Canonicalizer | None = None, chunk_size: int | str | None = None,
+    canonicalizer: Canonicalizer | None = None, chunk_size: int | str | None = "auto",
 ) -> Canonicalization:
     """One canonical element per input from a canonicalizer (default: the group's built-in)."""
     return Canonicalization(

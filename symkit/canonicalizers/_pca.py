@@ -143,16 +143,20 @@ class PCACanonicalizer(Canonicalizer):
         count = undecided.sum(-1)
         b, d = s.shape
         k = 1 << int(count.max()) if b else 1
-        rank = (undecided.cumsum(-1) - 1).clamp_min(0)  # position among the undecided axes
-        slot = torch.arange(k, device=s.device)
-        bit = (slot[None, :, None] >> rank[:, None, :]) & 1  # (B, K, d)
-        signs = torch.where(undecided[:, None], 1.0 - 2.0 * bit.to(s.dtype), s[:, None])
-        signs = _proper(basis[:, None], signs, None if fixed is None else fixed[:, None])
-        weights = (slot[None] < (1 << count)[:, None]).to(s.dtype)
-        weights = weights / weights.sum(-1, keepdim=True)
-        rot = basis[:, None] * signs[..., None, :]
+        if k == 1:  # every sign decided: one element per sample, weight 1
+            weights = s.new_ones(b, 1)
+            rot = basis[:, None] * _proper(basis, s, fixed)[:, None, None, :]
+        else:
+            rank = (undecided.cumsum(-1) - 1).clamp_min(0)  # position among the undecided axes
+            slot = torch.arange(k, device=s.device)
+            bit = (slot[None, :, None] >> rank[:, None, :]) & 1  # (B, K, d)
+            signs = torch.where(undecided[:, None], 1.0 - 2.0 * bit.to(s.dtype), s[:, None])
+            signs = _proper(basis[:, None], signs, None if fixed is None else fixed[:, None])
+            weights = (slot[None] < (1 << count)[:, None]).to(s.dtype)
+            weights = weights / weights.sum(-1, keepdim=True)
+            rot = basis[:, None] * signs[..., None, :]
         resolved = None
-        if bool(frame.degenerate.any()):
+        if frame.any_degenerate:
             layout = batch_layout(sample, self.in_spec)
             rot, weights, resolved = resolve_degenerate(
                 sample, self.field, self.in_spec, layout, center, frame, rot, weights,
@@ -161,7 +165,8 @@ class PCACanonicalizer(Canonicalizer):
             k = rot.shape[1]
         self._finish(frame, undecided, averaged=True, resolved=resolved)
         rot = rot.reshape(b * k, d, d)
-        return make_element(self.group, rot, center.repeat_interleave(k, dim=0)), weights
+        return make_element(self.group, rot, center if k == 1 else
+                            center.repeat_interleave(k, dim=0)), weights
 
     def _decide(self, sample: Mapping[str, Tensor]):
         """Basis, decided signs ``s``, undecided axes ``(B, d)``, the axis ``det = +1`` fixes
@@ -174,18 +179,21 @@ class PCACanonicalizer(Canonicalizer):
             num_graphs=layout.size, extra=vector_fields(sample, self.extra_fields),
         )
         frame = pca(mom, gap_tol(self.degeneracy_tol, points.dtype))
-        basis = randomize_degenerate(frame.basis, frame.cluster, 1, self.generator)[:, 0]
+        basis = frame.basis
+        if frame.any_degenerate:
+            basis = randomize_degenerate(basis, frame.cluster, 1, self.generator)[:, 0]
         m3, r = third_moments(points, mom.center, basis, mask=mask, batch=layout.batch,
-                              spread=mom.spread)
+                              spread=mom.spread, points64=mom.points)
         undecided = m3.abs() <= dtype_tol(self.sign_tol, points.dtype) * r[:, None]
-        s = torch.where(m3 < 0, -torch.ones_like(m3), torch.ones_like(m3))
+        s = torch.where(m3 < 0, -1.0, torch.ones_like(m3))
         fixed = None
         if proper_only(self.group):  # the least reliable axis takes its sign from det = +1
             reliability = m3.abs() / r.clamp_min(1e-300)[:, None]
             fixed = torch.nn.functional.one_hot(reliability.argmin(-1), s.shape[-1]).bool()
             undecided &= ~fixed
-        undecided &= ~frame.empty[:, None]  # empty: the identity
-        s = torch.where(frame.empty[:, None], torch.ones_like(s), s)
+        if frame.any_degenerate:  # empty samples (all degenerate): the identity
+            undecided &= ~frame.empty[:, None]
+            s = torch.where(frame.empty[:, None], torch.ones_like(s), s)
         return basis, s, undecided, fixed, mom.center, frame
 
     def _finish(self, frame, undecided: Tensor, *, averaged: bool,

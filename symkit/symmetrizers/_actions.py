@@ -186,5 +186,5 @@ def _finer(a: torch.dtype, b: torch.dtype) -> bool:
 def add_shift(flat: Tensor, shift: Tensor, sign: float) -> Tensor:
     """``flat + sign * shift`` per row, at the finer of the two precisions, in ``flat``'s dtype."""
     if _finer(shift.dtype, flat.dtype):
-        return (flat.to(shift.dtype) + sign * shift[:, None]).to(flat.dtype)
-    return flat + sign * shift.to(flat.dtype)[:, None]
+        return torch.add(flat.to(shift.dtype), shift[:, None], alpha=sign).to(flat.dtype)
+    return torch.add(flat, shift.to(flat.dtype)[:, None], alpha=sign)

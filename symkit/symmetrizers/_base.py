@@ -24,7 +24,12 @@ from symkit.symmetrizers._batching import (
     check_node_layout,
     data_dtype,
 )
-from symkit.symmetrizers._streaming import active_copies, stream_dense
+from symkit.symmetrizers._streaming import (
+    active_copies,
+    auto_budget,
+    measure_per_copy,
+    stream_dense,
+)
 
 __all__ = ["Symmetrizer", "Unsymmetrized", "cast_element", "tile_elements"]
 
@@ -41,6 +46,12 @@ def tile_elements(g: Element, b: int) -> Element:
     return map_element(lambda t: t.repeat((b,) + (1,) * (t.ndim - 1)), g)
 
 
+def _device(sample: Mapping[str, object]) -> torch.device:
+    """The device of the sample's first tensor (CPU when it has none)."""
+    return next((v.device for v in sample.values() if isinstance(v, Tensor)),
+                torch.device("cpu"))
+
+
 class Symmetrizer(nn.Module):
     """A model ``f(x) = sum_k w_k(x) g_k . backbone(g_k^-1 . x)`` equivariant over ``group``.
 
@@ -52,9 +63,13 @@ class Symmetrizer(nn.Module):
         backbone: any module mapping a sample dict to an output dict.
         group: the symmetry group.
         in_spec, out_spec: representations of the input and output fields.
-        chunk_size: most copies per backbone call (``None``: all ``B * K`` copies at once;
-            ``"auto"``: from the backbone's measured activation bytes per copy, see
-            :mod:`symkit.symmetrizers._streaming` and ``docs/cost-model.md``).
+        chunk_size: most copies per backbone call (``None``: all ``B * K`` copies in one call;
+            ``"auto"``: calls of 16 to 32 MiB of activations on a CPU, from the backbone's
+            measured activation bytes per copy, see :mod:`symkit.symmetrizers._streaming` and
+            ``docs/cost-model.md``). ``None`` here; group averaging, frame averaging and
+            canonicalization default to ``"auto"``, which was never slower than one call in
+            ``benchmarks/RESULTS.md`` (one call of ``B K`` copies costs the backbone itself up
+            to 1.8x ``K`` calls of ``B`` on a CPU).
 
     Shapes:
         dense samples: fields ``(B, ...)``, optional ``mask: (B, N)`` bool (passed through).
@@ -130,8 +145,11 @@ class Symmetrizer(nn.Module):
             copies.sample = action.apply(self.in_spec, copies.sample, copies, inverse=True)
         else:
             copies.sample = self._act(self.in_spec, self.group.inverse(g), copies.sample, copies)
-        chunk = layout.size if auto else self.chunk_size  # ragged or generic: one element/call
-        parts = [self.backbone(part) for part in copies.chunks(chunk)]
+        if auto and copies.size:
+            parts = self._auto_calls(sample, copies)
+        else:
+            chunk = None if auto else self.chunk_size  # auto, no copies: one (empty) call
+            parts = [self.backbone(part) for part in copies.chunks(chunk)]
         if len(parts) == 1:
             y = dict(parts[0])
         else:
@@ -148,6 +166,27 @@ class Symmetrizer(nn.Module):
             else:
                 out[name] = self._average(v, weights, copies, layout)
         return out
+
+    def _auto_calls(self, sample: Mapping[str, Tensor], copies: Copies) -> list:
+        """``chunk_size = "auto"`` on the sample-major copies (ragged batches, other groups):
+        the first call of an input shape measures the backbone's activation bytes per copy on
+        ``B`` copies (a dry call, :func:`~symkit.symmetrizers._streaming.measure_per_copy`);
+        the copies then go in calls of ``M`` to ``2 M`` bytes (``M`` the budget of
+        :func:`~symkit.symmetrizers._streaming.auto_budget`): one call when all of them stay
+        under ``2 M``, else ``floor(T / M)`` balanced calls for ``T`` bytes in all."""
+        key = ("copies",) + tuple((n, tuple(v.shape[1:]), v.dtype) for n, v in sample.items()
+                                  if isinstance(v, Tensor) and v.ndim > 0)
+        per_copy = self._activation_bytes.get(key)
+        size = copies.size
+        if per_copy is None:  # a dry call on B copies (dropped): every forward, one plan
+            first = min(size, max(copies.layout.size, 1))
+            per_copy = self._activation_bytes[key] = measure_per_copy(
+                self.backbone, copies.piece(0, first), first)
+        budget = auto_budget(_device(sample))
+        total = size * per_copy
+        calls = 1 if total < 2 * budget else total // budget
+        step = max(1, -(-size // calls))
+        return [self.backbone(copies.piece(i, min(i + step, size))) for i in range(0, size, step)]
 
     def _act(
         self, spec: Spec, g: Element, sample: dict[str, object], copies: Copies

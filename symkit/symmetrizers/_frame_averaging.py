@@ -76,7 +76,8 @@ class FrameAveraging(Symmetrizer):
     """``f(x) = 1/|F(x)| sum_{g in F(x)} g . backbone(g^-1 x)`` over a PCA or sorting frame.
 
     Args:
-        backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
+        backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer` (default
+            ``"auto"``: calls sized from the backbone's activations; ``None``: one call).
         field: the point (or vector) field PCA frames use; default the first ``point`` field.
         extra_fields: vector fields whose second moments are added to the covariance (more
             robust frames when the positions alone are degenerate).
@@ -102,7 +103,7 @@ class FrameAveraging(Symmetrizer):
         field: str | None = None, extra_fields: Sequence[str] = (), key: str | None = None,
         stochastic: bool = False, train_samples: int = 1, eval_samples: int | None = None,
         degeneracy_tol: float = 1e-3, degenerate: str = "symmetric", max_frames: int = MAX_FRAMES,
-        max_ties: int = 24, chunk_size: int | str | None = None,
+        max_ties: int = 24, chunk_size: int | str | None = "auto",
         generator: torch.Generator | None = None,
     ):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
@@ -163,7 +164,7 @@ class FrameAveraging(Symmetrizer):
         tol = gap_tol(self.degeneracy_tol, points.dtype)
         frame = pca(mom, tol)
         self.flagged = frame.degenerate
-        degenerate = bool(frame.degenerate.any()) if b else False
+        degenerate = frame.any_degenerate
         self._metrics = {
             "degenerate_fraction": _fraction(frame.degenerate) if degenerate else 0.0,
             "min_relative_gap": (lambda r=frame.rel_gap: r.min()) if b else 1.0,
@@ -291,7 +292,7 @@ def frame_averaging(
     field: str | None = None, extra_fields: list[str] = (), key: str | None = None,
     stochastic: bool = False, train_samples: int = 1, eval_samples: int | None = None,
     degeneracy_tol: float = 1e-3, degenerate: str = "symmetric", max_frames: int = MAX_FRAMES,
-    max_ties: int = 24, chunk_size: int | str | None = None,
+    max_ties: int = 24, chunk_size: int | str | None = "auto",
 ) -> FrameAveraging:
     """Frame averaging over PCA frames (O/SO/E/SE/T(d)) or sorting frames (S_N); exact."""
     return FrameAveraging(

@@ -100,19 +100,33 @@ class Moments:
         cov: covariance about ``center`` ``(B, d, d)`` (plus the extra fields' second moments).
         scale: mean squared norm of the uncentred points ``(B,)`` (the zero-spread floor).
         count: number of valid points ``(B,)`` (0 for an empty sample).
+        points: dense unmasked batches only: the points as float64 ``(B, N * C, d)``, the
+            values :func:`flatten_points` returns (kept so that later passes, e.g. third
+            moments, do not convert them again); else ``None``.
+
+    Treat as read-only: :attr:`trace` and :attr:`flat` are computed once.
     """
 
     center: Tensor
     cov: Tensor
     scale: Tensor
     count: Tensor | None = None
+    points: Tensor | None = None
+
+    @functools.cached_property
+    def trace(self) -> Tensor:
+        """``tr C`` ``(B,)``: the mean squared distance to the centre."""
+        return torch.diagonal(self.cov, dim1=-2, dim2=-1).sum(-1)
+
+    @functools.cached_property
+    def flat(self) -> Tensor:
+        """``(B,)`` bool: no spread, ``tr C <= ZERO_SPREAD * scale`` (coincident points)."""
+        return self.trace <= ZERO_SPREAD * self.scale
 
     @property
     def spread(self) -> Tensor:
         """RMS distance to the centre, ``sqrt(tr C)`` ``(B,)``, with 1 where it is zero."""
-        tr = torch.diagonal(self.cov, dim1=-2, dim2=-1).sum(-1)
-        flat = tr <= ZERO_SPREAD * self.scale
-        return torch.where(flat, torch.ones_like(tr), tr.clamp_min(1e-300).sqrt())
+        return torch.where(self.flat, 1.0, self.trace.clamp_min(1e-300).sqrt())
 
 
 def point_moments(
@@ -206,7 +220,7 @@ def _dense_moments(points: Tensor, center: bool, extra) -> Moments:
         v = v.to(torch.float64).reshape(b, _rows(v), d)
         cov = cov + torch.bmm(v.transpose(1, 2), v)
         scale = scale + v.square().sum((1, 2))
-    return Moments(c, cov / n, scale / n, count)
+    return Moments(c, cov / n, scale / n, count, x)
 
 
 def _rows(points: Tensor) -> int:
@@ -257,6 +271,8 @@ class PCA:
         degenerate: ``(B,)`` bool: some cluster has more than one eigenvector, or the sample
             is empty. These samples are equivariant in distribution only (``flagged``).
         empty: ``(B,)`` bool: no valid point.
+        any_degenerate: ``degenerate.any()`` as a Python bool, read once by :func:`pca` so that
+            callers branch on it without a reduction of their own.
     """
 
     basis: Tensor
@@ -265,6 +281,7 @@ class PCA:
     rel_gap: Tensor
     degenerate: Tensor
     empty: Tensor
+    any_degenerate: bool = True
 
 
 def pca(moments: Moments, tol: float = 1e-3) -> PCA:
@@ -276,36 +293,50 @@ def pca(moments: Moments, tol: float = 1e-3) -> PCA:
 
     The basis is differentiable in the moments for non-degenerate samples and detached for
     degenerate ones (see the module docs), so gradients are finite everywhere.
+
+    Cost: one batched ``eigh`` and one reduction read on the host (``any_degenerate``); when no
+    sample is degenerate (the common batch) the empty/flat corrections are skipped, with the
+    same values as the general path.
     """
     cov = moments.cov
     b, d = cov.shape[0], cov.shape[-1]
-    tr = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
-    flat = tr <= ZERO_SPREAD * moments.scale
-    count = moments.count if moments.count is not None else torch.ones_like(tr)
-    empty = count <= 0
-    eye = torch.eye(d, dtype=cov.dtype, device=cov.device).expand(b, d, d)
-    safe_tr = torch.where(flat, torch.ones_like(tr), tr)[:, None, None]
-    normed = torch.where(flat[:, None, None], torch.zeros_like(cov), cov / safe_tr)
+    tr, flat = moments.trace, moments.flat
+    empty = moments.count <= 0 if moments.count is not None else torch.zeros_like(flat)
+    safe_tr = torch.where(flat, 1.0, tr)[:, None, None]
+    normed = torch.where(flat[:, None, None], 0.0, cov / safe_tr)
     # eigh reads the lower triangle only: that of a symmetric covariance, no symmetrizing needed
     with torch.no_grad():
         lam, q = torch.linalg.eigh(normed.detach())
-    q = torch.where(empty[:, None, None], eye, q)
     ref = lam[:, -1:].clamp_min(torch.finfo(lam.dtype).tiny)
     gaps = lam.diff(dim=1) / ref
-    split = (gaps >= tol) & ~flat[:, None]
+    if d > 1:
+        split = (gaps >= tol) & ~flat[:, None]
+        degenerate = ~split.all(1) | empty  # flat samples have no split: degenerate
+    else:
+        split = gaps >= tol  # (B, 0)
+        degenerate = empty
+    grad = normed.requires_grad and torch.is_grad_enabled()
+    any_degenerate = b > 0 and bool(degenerate.any())
+    if not any_degenerate:  # no empty, flat or repeated-eigenvalue sample: nothing to correct
+        cluster = torch.arange(d, device=cov.device).expand(b, d)
+        rel_gap = gaps.amin(1) if d > 1 else torch.where(flat, 0.0, torch.ones_like(tr))
+        if grad:  # the same eigh, recorded: every sample is smooth
+            lam, q = torch.linalg.eigh(normed)
+        return PCA(q, lam, cluster, rel_gap, degenerate, empty, False)
+    eye = torch.eye(d, dtype=cov.dtype, device=cov.device).expand(b, d, d)
+    q = torch.where(empty[:, None, None], eye, q)
     split = split | empty[:, None]  # no randomization of an empty sample: identity basis
     cluster = torch.nn.functional.pad(split.long(), (1, 0)).cumsum(1)
     rel_gap = gaps.amin(1) if d > 1 else torch.ones_like(tr)
     rel_gap = torch.where(flat, torch.zeros_like(rel_gap), rel_gap)
-    degenerate = (~split.all(1) if d > 1 else torch.zeros_like(flat)) | empty
-    if normed.requires_grad and torch.is_grad_enabled():
+    if grad:
         # differentiate only where eigenvalues are distinct: eigh again, same values there
         smooth = ~degenerate
         spaced = torch.diag_embed(torch.arange(1.0, d + 1, dtype=cov.dtype, device=cov.device))
         lam_g, q_g = torch.linalg.eigh(torch.where(smooth[:, None, None], normed, spaced))
         q = torch.where(smooth[:, None, None], q_g, q)
         lam = torch.where(smooth[:, None], lam_g, lam)
-    return PCA(q, lam, cluster, rel_gap, degenerate, empty)
+    return PCA(q, lam, cluster, rel_gap, degenerate, empty, True)
 
 
 def haar_blocks(

@@ -39,7 +39,8 @@ class GroupAveraging(Symmetrizer):
     """``1/K sum_k g_k . backbone(g_k^-1 x)`` over all elements or ``K`` Haar samples.
 
     Args:
-        backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer`.
+        backbone, group, in_spec, out_spec, chunk_size: see :class:`Symmetrizer` (default
+            ``"auto"``: calls sized from the backbone's activations; ``None``: one call).
         train_samples: Haar samples per input while training (continuous or huge groups).
         eval_samples: Haar samples per input at evaluation.
         max_elements: a finite group with more elements than this is sampled instead.
@@ -54,7 +55,7 @@ class GroupAveraging(Symmetrizer):
     def __init__(
         self, backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
         train_samples: int = 8, eval_samples: int = 32, max_elements: int = 1024,
-        center: bool = True, chunk_size: int | str | None = None,
+        center: bool = True, chunk_size: int | str | None = "auto",
         generator: torch.Generator | None = None,
     ):
         super().__init__(backbone, group, in_spec, out_spec, chunk_size=chunk_size)
@@ -147,7 +148,7 @@ _NON_COMPACT_KINDS = {"translation", "scaling", "boost"}
 def group_averaging(
     backbone: nn.Module, group: Group, in_spec: Spec, out_spec: Spec, *,
     train_samples: int = 8, eval_samples: int = 32, max_elements: int = 1024,
-    center: bool = True, chunk_size: int | str | None = None,
+    center: bool = True, chunk_size: int | str | None = "auto",
 ) -> GroupAveraging:
     """Average over a finite group's elements (exact) or K Haar samples (Monte-Carlo)."""
     return GroupAveraging(

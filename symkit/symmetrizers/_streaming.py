@@ -26,9 +26,11 @@ of non-zero weight (gathered rows; element 0 of every sample always runs, it giv
 outputs). Results are those of the full computation for any finite backbone output. Not done
 when autograd records the weights (their gradient at ``w = 0`` is the copy's output).
 
-**Automatic chunks.** ``chunk_size = "auto"`` measures the backbone's activations on the first
-call of an input shape (forward hooks on its leaf modules sum the bytes of their outputs, the
-activations an inference forward allocates) and plans calls against a byte budget ``M``
+**Automatic chunks.** ``chunk_size = "auto"`` measures the backbone's activations once per
+input shape, by a dry call of element 0 on the batch (:func:`measure_per_copy`: forward hooks
+on its leaf modules sum the bytes of their outputs, the activations an inference forward
+allocates; its output is dropped, so every forward, the first included, runs the same calls and
+gives the same bits) and plans calls against a byte budget ``M``
 (:func:`auto_budget`, :func:`_plan`): calls hold under ``2 M`` bytes of activations (several
 elements, counting only their copies of non-zero weight, when they fit), and a batch is split
 into sub-batches only when one element's call reaches ``2 M``, each piece keeping at least
@@ -47,7 +49,8 @@ from symkit.reps import Point, Scalar, Vector
 from symkit.spec import Spec
 from symkit.symmetrizers._actions import AffineAction, add_shift
 
-__all__ = ["AUTO_BUDGET", "auto_budget", "stream_dense", "activation_bytes", "active_copies"]
+__all__ = ["AUTO_BUDGET", "auto_budget", "stream_dense", "activation_bytes", "active_copies",
+           "measure_per_copy"]
 
 #: bytes of backbone activations per call that ``chunk_size = "auto"`` aims for on a CPU (16 MiB:
 #: below glibc's largest reusable block, 32 MiB, and about a last-level cache)
@@ -95,6 +98,24 @@ def activation_bytes(backbone: nn.Module, sample: Mapping[str, object]) -> tuple
     return out, total[0]
 
 
+def measure_per_copy(backbone: nn.Module, sample: Mapping[str, object], copies: int) -> int:
+    """Activation bytes per copy of ``backbone`` on ``sample`` (``copies`` copies), measured by a
+    dry call whose output is dropped: without autograd and with every module in eval mode
+    (each module's own mode restored), so that it changes no running statistics and draws no
+    random numbers. The real calls then follow one plan on every forward, the first included
+    (the same outputs, bit for bit, on every call)."""
+    modes = [(m, m.training) for m in backbone.modules()]
+    try:
+        for m, _ in modes:
+            m.training = False
+        with torch.no_grad():
+            _, nbytes = activation_bytes(backbone, sample)
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    return max(1, nbytes // max(copies, 1))
+
+
 def active_copies(weights: Tensor) -> Tensor | None:
     """Which copies ``(b, k)`` must run: ``None`` when all do, else ``(B, K)`` bool.
 
@@ -106,6 +127,18 @@ def active_copies(weights: Tensor) -> Tensor | None:
     keep = weights != 0
     keep[:, 0] = True
     return None if bool(keep.all()) else keep
+
+
+def _active_counts(weights: Tensor) -> tuple[Tensor | None, list[int]]:
+    """:func:`active_copies` and the number of active copies per element ``(K,)``, with one
+    host read for both."""
+    b, k = weights.shape
+    if k < 2 or (weights.requires_grad and torch.is_grad_enabled()):
+        return None, [b] * k
+    keep = weights != 0
+    keep[:, 0] = True
+    counts = keep.sum(0).tolist()
+    return (None if all(c == b for c in counts) else keep), counts
 
 
 def _plan(b: int, k: int, per_copy: int | None, chunk: int | None,
@@ -331,16 +364,16 @@ def stream_dense(
         key = tuple((n, tuple(v.shape[1:]), v.dtype) for n, v in sample.items()
                     if isinstance(v, Tensor) and v.ndim > 0)
         per_copy = auto.get(key)
-    keep = active_copies(weights)
-    partial = None if keep is None else (~keep.all(0)).tolist()  # per element: any skipped
+    keep, counts = _active_counts(weights)  # counts: active copies per element
+    partial = None if keep is None else [c < b for c in counts]  # per element: any skipped
     keep_t = None if keep is None else keep.t()
-    counts = [b] * k if keep is None else keep.sum(0).tolist()  # active copies per element
     tf = _Transforms(action, weights)
     acc: dict[str, Tensor] = {}
     budget = auto_budget(weights.device) if auto is not None else AUTO_BUDGET
+    if auto is not None and per_copy is None:  # a dry call measures element 0 on the batch
+        part = tf.inputs(in_spec, sample, _Call(0, 1, 0, b, b, None))
+        per_copy = auto[key] = measure_per_copy(backbone, part, b)
     b_step, k_step = _plan(b, k, per_copy, chunk_size if auto is None else None, budget)
-    if auto is not None and per_copy is None:
-        b_step, k_step = b, 1  # the first call measures one element on the whole batch
     k0 = 0
     while k0 < k:
         k1 = min(k, k0 + k_step)
@@ -351,21 +384,16 @@ def stream_dense(
             b1 = min(b, b0 + b_step)
             active = None
             if partial is not None and any(partial[k0:k1]):
+                if b_step == b and not sum(counts[k0:k1]):
+                    continue
                 active = keep_t[k0:k1, b0:b1]
-                if not bool(active.any()):
+                if b_step != b and not bool(active.any()):
                     continue
             call = _Call(k0, k1, b0, b1, b, active)
             part = tf.inputs(in_spec, sample, call)
-            if auto is not None and per_copy is None:
-                y, nbytes = activation_bytes(backbone, part)
-                per_copy = max(1, nbytes // max(b1 - b0, 1))
-                auto[key] = per_copy
-            else:
-                y = backbone(part)
+            y = backbone(part)
             tf.outputs(acc, y, out_spec, call)
         k0 = k1
-        if auto is not None and k_step == 1 and b_step == b and k0 == 1:
-            b_step, k_step = _plan(b, k, per_copy, None, budget)
     shift_sum = None
     if action.shift is not None:
         shift_sum = (weights.to(action.shift.dtype)[..., None]

@@ -99,7 +99,8 @@ def test_ragged_batches_match_per_graph_and_are_equivariant():
 def test_stochastic_frame_averaging_train_vs_eval():
     x = {"pos": torch.randn(4, 5, 3, dtype=torch.float64, generator=GEN)}
     net = Recorder(FlatMLP.for_sample(o3(), IN, OUT, x).double())
-    model = FrameAveraging(net, o3(), IN, OUT, stochastic=True, train_samples=2)
+    model = FrameAveraging(net, o3(), IN, OUT, stochastic=True, train_samples=2,
+                           chunk_size=None)  # one call: its size counts the elements
     model.train()(x)
     assert net.sizes[-1] == 4 * 2 and not model.is_exact
     exact = FrameAveraging(net, o3(), IN, OUT).eval()
@@ -142,3 +143,17 @@ def test_every_symmetrizer_on_a_node_permuting_group_rejects_ragged_batches():
         with pytest.raises(SpecError, match="batch") as err:
             model.eval()(ragged)
         assert err.value.field == "batch", name
+
+
+def test_check_finite_reads_all_fields_at_once_and_names_the_bad_one():
+    from symkit.errors import SampleError
+    from symkit.symmetrizers._batching import BatchLayout, check_finite
+
+    x = {"pos": torch.zeros(3, 4, 3), "vel": torch.zeros(3, 4, 3), "n": torch.ones(3).long()}
+    check_finite(x, ["pos", "vel", "n"], BatchLayout(3))
+    x["vel"][2, 1, 0] = float("nan")
+    with pytest.raises(SampleError) as err:
+        check_finite(x, ["pos", "vel", "n"], BatchLayout(3))
+    assert err.value.index == 2 and err.value.field == "vel"
+    big = {"pos": torch.tensor([[[-6e4, 0.0, 6e4]]], dtype=torch.float16)}  # min - max: -inf
+    check_finite(big, ["pos"], BatchLayout(1))  # finite values: the field search clears it

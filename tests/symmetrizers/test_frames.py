@@ -152,3 +152,25 @@ def test_so2_frame_has_det_one():
     g, w = model.elements(x)
     assert w.shape == (4, 2)
     torch.testing.assert_close(torch.linalg.det(g), torch.ones(8, dtype=torch.float64))
+
+
+def test_pca_reads_once_whether_any_sample_is_degenerate():
+    """``PCA.any_degenerate`` is the batch's ``degenerate.any()``; a batch without degenerate,
+    flat or empty samples skips the corrections and gives every sample the values of the
+    general path (the same samples next to a degenerate one), bit for bit."""
+    from symkit.symmetrizers._frames import pca
+
+    gen = torch.Generator().manual_seed(5)
+    generic = torch.randn(4, 7, 3, dtype=torch.float64, generator=gen)
+    angle = torch.arange(6, dtype=torch.float64) * math.pi / 3  # a hexagon and its centre
+    ring = torch.stack([angle.cos(), angle.sin(), torch.zeros(6, dtype=torch.float64)], -1)
+    mixed = torch.cat([generic, torch.cat([ring, ring.new_zeros(1, 3)])[None]])
+    fast = pca(point_moments(generic, center=True), 1e-3)
+    slow = pca(point_moments(mixed, center=True), 1e-3)
+    assert not fast.any_degenerate and slow.any_degenerate
+    assert not fast.degenerate.any() and slow.degenerate.tolist() == [False] * 4 + [True]
+    for name in ("basis", "eigenvalues", "cluster", "rel_gap"):
+        assert torch.equal(getattr(fast, name), getattr(slow, name)[:4]), name
+    empty = pca(point_moments(generic, center=True, mask=torch.zeros(4, 7, dtype=torch.bool)))
+    assert empty.any_degenerate and empty.empty.all()
+    assert torch.equal(empty.basis, torch.eye(3, dtype=torch.float64).expand(4, 3, 3))

@@ -57,8 +57,12 @@ def test_frame_averaging_matches_a_loop_for_every_chunking(chunk):
     x = sample()
     net = Net()
     model = FrameAveraging(net, e3(), IN, OUT, chunk_size=chunk)
+    first = model(x)
+    net.calls.clear()  # auto: the first forward adds a dry measuring call
     y = model(x)
     calls = list(net.calls)
+    for name in OUT:
+        assert torch.equal(first[name], y[name])  # one plan on every forward
     ref = loop(model, x)
     for name in OUT:
         torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
@@ -71,7 +75,7 @@ def test_frame_averaging_matches_a_loop_for_every_chunking(chunk):
 def test_auto_chunks_from_measured_activations(monkeypatch):
     x = sample(b=6)
     net = Net()
-    full = FrameAveraging(net, e3(), IN, OUT)(x)
+    full = FrameAveraging(net, e3(), IN, OUT, chunk_size=None)(x)
     model = FrameAveraging(net, e3(), IN, OUT, chunk_size="auto")
     _, total = streaming.activation_bytes(net, {"pos": x["pos"], "vel": x["vel"]})
     assert total == 6 * 6 * (16 + 16 + 7) * 8  # Linear, Tanh, Linear outputs, float64
@@ -79,8 +83,8 @@ def test_auto_chunks_from_measured_activations(monkeypatch):
     monkeypatch.setattr(streaming, "AUTO_BUDGET", 2 * per_copy)  # 2 copies per call
     net.calls.clear()
     y = model(x)
-    assert net.calls[0] == 6  # the measuring call: element 0 of the whole batch
-    assert max(net.calls[1:]) <= 2 and sum(net.calls) == 6 * 8
+    assert net.calls[0] == 6  # the dry measuring call: element 0 of the whole batch, dropped
+    assert max(net.calls[1:]) <= 2 and sum(net.calls[1:]) == 6 * 8
     assert list(model._activation_bytes.values()) == [per_copy]
     for name in OUT:
         torch.testing.assert_close(y[name], full[name], rtol=1e-12, atol=1e-12)
@@ -137,6 +141,9 @@ def test_zero_weight_copies_are_not_computed(chunk):
     x = planar_batch()
     net = Net()
     model = Canonicalization(net, e3(), IN, OUT, chunk_size=chunk)
+    if chunk == "auto":  # its first forward adds a dry measuring call
+        model(x)
+        net.calls.clear()
     y = model(x)
     g, w = model.elements(x)
     assert w.shape == (5, 2) and int((w > 0).sum()) == 5 + 2  # two samples need a second copy
@@ -168,7 +175,7 @@ def test_zero_weight_copies_run_when_the_weights_carry_a_gradient():
     assert streaming.active_copies(weights) is None
     assert streaming.active_copies(weights.detach()).tolist() == [[True, True], [True, False]]
     net = Net()
-    model = Canonicalization(net, e3(), IN, OUT)
+    model = Canonicalization(net, e3(), IN, OUT, chunk_size=None)
     pos = x["pos"].clone().requires_grad_()
     model({"pos": pos, "vel": x["vel"]})["e"].sum().backward()  # grads through the points only
     assert sum(net.calls) == 7 and torch.isfinite(pos.grad).all()
@@ -277,3 +284,47 @@ def test_auto_joins_the_few_copies_of_a_sparse_element_to_the_full_call(monkeypa
     net.calls.clear()
     model(x)
     assert net.calls == [5, 2]
+
+
+def test_auto_is_the_default_chunking_of_the_built_in_symmetrizers():
+    import inspect
+
+    from symkit.registry import registry
+
+    for cls in (GroupAveraging, FrameAveraging, Canonicalization):
+        assert inspect.signature(cls).parameters["chunk_size"].default == "auto"
+    for name in ("group_averaging", "frame_averaging", "canonicalization"):
+        factory = registry("symmetrizers").get(name).load()
+        assert inspect.signature(factory).parameters["chunk_size"].default == "auto"
+    assert inspect.signature(Symmetrizer).parameters["chunk_size"].default is None
+
+
+def ragged(x):
+    b, n = x["pos"].shape[:2]
+    return {"pos": x["pos"].reshape(-1, 3), "vel": x["vel"].reshape(-1, 3),
+            "batch": torch.arange(b).repeat_interleave(n), "num_graphs": b}
+
+
+def test_auto_on_the_sample_major_path_plans_calls_from_measured_bytes(monkeypatch):
+    net = RaggedNet()
+    one = ragged(sample(b=1))
+    model = FrameAveraging(net, e3(), IN, OUT, chunk_size="auto")
+    first = model(one)
+    assert net.graphs == [1, 8]  # a dry measuring call on B copies, then all 8 at once
+    net.graphs.clear()
+    y = model(one)
+    assert net.graphs == [8]  # a single molecule: its 8 frame copies in one call
+    for name in OUT:
+        assert torch.equal(y[name], first[name])  # the same plan, the same bits
+    ref = FrameAveraging(net, e3(), IN, OUT, chunk_size=None)(one)
+    for name in OUT:
+        torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
+    five = ragged(sample(b=5))
+    per_copy = next(iter(model._activation_bytes.values()))  # same graphs: no new measure
+    monkeypatch.setattr(streaming, "AUTO_BUDGET", 3 * per_copy)  # calls of 3 to 5 copies
+    net.graphs.clear()
+    y = model(five)
+    assert sum(net.graphs) == 40 and max(net.graphs) < 6 and min(net.graphs[:-1]) >= 3
+    ref = FrameAveraging(net, e3(), IN, OUT, chunk_size=None)(five)
+    for name in OUT:
+        torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
