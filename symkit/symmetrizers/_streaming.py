@@ -74,12 +74,12 @@ def auto_budget(device: torch.device) -> int:
     return AUTO_BUDGET
 
 
-def activation_bytes(backbone: nn.Module, sample: Mapping[str, object]) -> tuple[object, int]:
+def activation_bytes(backbone: Callable, sample: Mapping[str, object]) -> tuple[object, int]:
     """Call ``backbone(sample)`` and sum the bytes of every leaf module's tensor outputs.
 
     Returns:
         the backbone's output and the byte count (0 when it has no leaf module with a tensor
-        output, e.g. a purely functional backbone).
+        output, e.g. a plain function or a module without submodules' outputs).
     """
     total = [0]
 
@@ -88,7 +88,8 @@ def activation_bytes(backbone: nn.Module, sample: Mapping[str, object]) -> tuple
             if isinstance(t, Tensor):
                 total[0] += t.numel() * t.element_size()
 
-    leaves = [m for m in backbone.modules() if not any(True for _ in m.children())]
+    modules = backbone.modules() if isinstance(backbone, nn.Module) else ()
+    leaves = [m for m in modules if not any(True for _ in m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
         out = backbone(sample)
@@ -98,12 +99,17 @@ def activation_bytes(backbone: nn.Module, sample: Mapping[str, object]) -> tuple
     return out, total[0]
 
 
-def measure_per_copy(backbone: nn.Module, sample: Mapping[str, object], copies: int) -> int:
+def measure_per_copy(backbone: Callable, sample: Mapping[str, object], copies: int) -> int:
     """Activation bytes per copy of ``backbone`` on ``sample`` (``copies`` copies), measured by a
     dry call whose output is dropped: without autograd and with every module in eval mode
     (each module's own mode restored), so that it changes no running statistics and draws no
     random numbers. The real calls then follow one plan on every forward, the first included
-    (the same outputs, bit for bit, on every call)."""
+    (the same outputs, bit for bit, on every call).
+
+    A backbone that is not an :class:`torch.nn.Module` (a plain function) has no modules to
+    measure: it gets no dry call and 1 byte per copy, i.e. all copies in one call."""
+    if not isinstance(backbone, nn.Module):
+        return 1
     modes = [(m, m.training) for m in backbone.modules()]
     try:
         for m, _ in modes:

@@ -328,3 +328,28 @@ def test_auto_on_the_sample_major_path_plans_calls_from_measured_bytes(monkeypat
     ref = FrameAveraging(net, e3(), IN, OUT, chunk_size=None)(five)
     for name in OUT:
         torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [GroupAveraging, FrameAveraging, Canonicalization])
+@pytest.mark.parametrize("layout", ["dense", "ragged"])
+def test_auto_accepts_a_plain_function_backbone(cls, layout):
+    """A backbone may be any callable (contrib plugins and tests pass lambdas): ``auto`` then
+    has no modules to measure, makes no dry call and runs all copies in one call, as
+    ``chunk_size=None`` does."""
+    module = RaggedNet() if layout == "ragged" else Net()
+    calls: list[int] = []
+
+    def fn(s):
+        calls.append(int(s["num_graphs"]) if "num_graphs" in s else s["pos"].shape[0])
+        return module(s)
+
+    group = o3() if cls is GroupAveraging else e3()
+    x = sample()
+    x = ragged(x) if layout == "ragged" else x
+    torch.manual_seed(0)  # group averaging over O(3) draws its Haar samples
+    y = cls(fn, group, IN, OUT, chunk_size="auto")(x)
+    assert len(calls) == 1  # no dry measuring call, one call for all copies
+    torch.manual_seed(0)
+    ref = cls(fn, group, IN, OUT, chunk_size=None)(x)
+    for name in OUT:
+        assert torch.equal(y[name], ref[name])
