@@ -119,8 +119,7 @@ def _feature_labels(sample: Mapping[str, Tensor], in_spec: Spec, valid: Tensor, 
     for i in range(b):
         rows = valid[i].nonzero().flatten()
         if len(rows):
-            labels = torch.tensor(feature_labels(f[i, rows], len(rows), tol), dtype=torch.long,
-                                  device=f.device).reshape(len(rows), -1)
+            labels = feature_labels(f[i, rows], len(rows), tol)
             _, inverse = torch.unique(labels, dim=0, return_inverse=True)
             out[i, rows] = inverse
     return out

@@ -94,8 +94,8 @@ def invariant_node_fields(spec: Spec) -> list[str]:
     return [n for n, f in spec.items() if f.nodes and type(f.rep) is Scalar]
 
 
-def feature_labels(features: Tensor | None, n: int, tol: float) -> list[tuple]:
-    """Per node, the tuple of per-channel cluster labels of its invariant features.
+def feature_labels(features: Tensor | None, n: int, tol: float) -> Tensor:
+    """Per node, the per-channel cluster labels of its invariant features.
 
     Each channel ``c`` is divided by its largest magnitude over the set and clustered to
     ``tol`` (:func:`cluster_values`), so features that symmetry makes equal but rounding makes
@@ -103,22 +103,44 @@ def feature_labels(features: Tensor | None, n: int, tol: float) -> list[tuple]:
     averaging) fall in one group, and the labels stay an invariant function of the set.
 
     Shapes:
-        features: ``(n, F)`` or None; returns ``n`` tuples of ``F`` labels (``()`` if None).
+        features: ``(n, F)`` or None; returns ``(n, F)`` long (``(n, 0)`` if None).
     """
     if features is None or features.shape[-1] == 0:
-        return [()] * n
+        device = features.device if features is not None else None
+        return torch.zeros(n, 0, dtype=torch.long, device=device)
     f = features.detach().to(torch.float64).reshape(n, -1)
     scale = f.abs().amax(0).clamp_min(torch.finfo(torch.float64).tiny)
-    labels = torch.stack([cluster_values(f[:, c] / scale[c], tol) for c in range(f.shape[1])],
-                         dim=1)
-    return [tuple(row) for row in labels.tolist()]
+    return torch.stack([cluster_values(f[:, c] / scale[c], tol) for c in range(f.shape[1])],
+                       dim=1)
 
 
-def _groups(keys: list[tuple]) -> dict[tuple, list[int]]:
-    out: dict[tuple, list[int]] = {}
-    for i, k in enumerate(keys):
-        out.setdefault(k, []).append(i)
-    return out
+def _smallest_group(keys: Tensor, feats: int, larger: int) -> Tensor:
+    """Indices of the smallest group of equal key rows, ties broken by an invariant order.
+
+    ``keys`` rows are ``(feature labels..., invariant labels...)``: the first ``feats``
+    columns are feature labels (ties: the smaller, lexicographically), the ``larger`` columns
+    after them invariant labels where the larger wins (tried first, in order). The rule
+    depends only on the multiset of rows, so the group it picks moves with the input.
+
+    Shapes:
+        keys: ``(m, feats + larger)`` long, ``m >= 1``; returns ``(k,)`` long indices.
+    """
+    # lexicographic dense rank of the rows, one column at a time (1-D unique: no row loop)
+    inverse = torch.zeros(keys.shape[0], dtype=torch.long, device=keys.device)
+    for c in range(keys.shape[1]):
+        col = keys[:, c] - keys[:, c].min()
+        _, inverse = torch.unique(inverse * (col.max() + 1) + col, return_inverse=True)
+    counts = torch.bincount(inverse)
+    first = torch.full_like(counts, keys.shape[0]).scatter_reduce(
+        0, inverse, torch.arange(keys.shape[0], device=keys.device), "amin")
+    rows = keys[first]
+    # rank the unique rows: count ascending, then each "larger" column descending, then the
+    # feature labels ascending (stable sorts from the least to the most significant key)
+    order = torch.arange(rows.shape[0], device=keys.device)  # unique rows: features ascending
+    for col in reversed(range(feats, feats + larger)):
+        order = order[torch.sort(-rows[order, col], stable=True).indices]
+    order = order[torch.sort(counts[order], stable=True).indices]
+    return torch.nonzero(inverse == order[0]).flatten()
 
 
 def point_set_frames(
@@ -154,34 +176,32 @@ def point_set_frames(
         if not bool(away.any()):
             return None
         feats = feature_labels(features, n, tol)
-        norm_label = cluster_values(rn, tol).tolist()
-        shells = _groups([(feats[i], norm_label[i]) if away[i] else None for i in range(n)])
-        shells.pop(None, None)
-        first = min(shells.items(), key=lambda kv: (len(kv[1]), -kv[0][1], kv[0][0]))[1]
-        pairs = [(u, None) for u in first] if d == 2 else _second_axes(p, first, feats,
-                                                                         norm_label, away, tol)
+        keys = torch.cat([feats, cluster_values(rn, tol)[:, None]], 1)
+        idx = torch.nonzero(away).flatten()
+        first = idx[_smallest_group(keys[idx], feats.shape[1], 1)].tolist()
+        pairs = [(u, None) for u in first] if d == 2 else _second_axes(p, first, keys, away,
+                                                                         tol)
     count = len(pairs) * (1 if proper else 2)
     if not pairs or count > max_frames:
         return None
     return _frames_of(points, pairs, proper)
 
 
-def _second_axes(p: Tensor, first: list[int], feats: list[tuple], norm_label: list[int],
-                 away: Tensor, tol: float) -> list[tuple[int, int]]:
-    """``(u, v)`` for ``u`` in the first shell and ``v`` in its invariant second group."""
+def _second_axes(p: Tensor, first: list[int], keys: Tensor, away: Tensor, tol: float
+                 ) -> list[tuple[int, int]]:
+    """``(u, v)`` for ``u`` in the first shell and ``v`` in its invariant second group
+    (``keys``: per point its feature labels and norm label)."""
     pairs = []
     r = p.norm(dim=1)
     for u in first:
         cos = (p @ p[u]) / (r * r[u]).clamp_min(1e-300)
         sin = torch.linalg.cross(p, p[u].expand_as(p)).norm(dim=1) / (r * r[u]).clamp_min(1e-300)
-        ok = away & (sin > tol)
-        idx = torch.nonzero(ok).flatten().tolist()
-        if not idx:
+        idx = torch.nonzero(away & (sin > tol)).flatten()
+        if not len(idx):
             continue
-        cos_label = cluster_values(cos[idx], tol).tolist()
-        groups = _groups([(feats[j], norm_label[j], c) for j, c in zip(idx, cos_label)])
-        best = min(groups.items(), key=lambda kv: (len(kv[1]), -kv[0][1], -kv[0][2], kv[0][0]))
-        pairs.extend((u, idx[k]) for k in best[1])
+        key = torch.cat([keys[idx], cluster_values(cos[idx], tol)[:, None]], 1)
+        best = idx[_smallest_group(key, keys.shape[1] - 1, 2)].tolist()
+        pairs.extend((u, v) for v in best)
     return pairs
 
 
