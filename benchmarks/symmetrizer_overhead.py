@@ -290,9 +290,13 @@ def curve_rows(reps: int, sizes=(256, 1024, 4096, 16384, 65536), ks=(1, 4, 16, 6
                batch: int = 8) -> list[str]:
     """Overhead of ``chunk_size = "auto"`` against points per cloud N (frame averaging E(3),
     K = 8, and canonicalization) and against K (group averaging O(3), N = 1024), PointNet on
-    ``batch`` clouds; interleaved medians of ``reps`` ratios to K x backbone(batch)."""
-    rows = ["| curve | N | K | K x backbone ms | batched ms | overhead | own ms | own share |",
-            "|---|---|---|---|---|---|---|---|"]
+    ``batch`` clouds; interleaved medians of ``reps`` ratios to the backbone work the method
+    cannot avoid (:func:`slot_inputs`: one call per element slot on its samples of non-zero
+    weight, e.g. K x backbone(batch) for averaging). ``copies`` is that work in batch units:
+    canonicalization runs more than 1 where PCA leaves a sample's signs undecided or its
+    eigenvalues degenerate (its exact finite frame set then has 2 or more elements)."""
+    rows = ["| curve | N | K | copies | reference ms | batched ms | overhead | own ms | "
+            "own share |", "|---|---|---|---|---|---|---|---|---|"]
     ensure_loaded()  # the point-cloud plugin's PointNet (also when called from Python)
     in_spec = Spec({"pos": Field(point(), nodes=True)})
     out = Spec({"e": scalar()})
@@ -313,9 +317,11 @@ def curve_rows(reps: int, sizes=(256, 1024, 4096, 16384, 65536), ks=(1, 4, 16, 6
             model, own = make(net).eval(), make(stub).eval()
             model(x)
             own._activation_bytes = dict(model._activation_bytes)
+            slots = slot_inputs(model, x)
+            copies = sum(p["pos"].shape[0] for p in slots) / batch
             ratio, t_ms, own_ms, ref_ms = [], [], [], []
             for _ in range(reps):
-                ref = timed(lambda x=x, k=k: [net(x) for _ in range(k)])
+                ref = timed(lambda slots=slots: [net(p) for p in slots])
                 t = timed(lambda m=model, x=x: m(x))
                 t_own = timed(lambda m=own, x=x: m(x))
                 ratio.append(t / ref)
@@ -323,7 +329,8 @@ def curve_rows(reps: int, sizes=(256, 1024, 4096, 16384, 65536), ks=(1, 4, 16, 6
                 own_ms.append(t_own * 1e3)
                 ref_ms.append(ref * 1e3)
             med = statistics.median
-            rows.append(f"| {curve} | {n} | {k} | {med(ref_ms):.1f} | {med(t_ms):.1f} | "
+            rows.append(f"| {curve} | {n} | {k} | {copies:g} | {med(ref_ms):.1f} | "
+                        f"{med(t_ms):.1f} | "
                         f"{med(ratio):.3f} | {med(own_ms):.2f} | "
                         f"{med(own_ms) / med(ref_ms):.3f} |")
             print(rows[-1], flush=True)
