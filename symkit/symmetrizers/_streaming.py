@@ -28,8 +28,9 @@ when autograd records the weights (their gradient at ``w = 0`` is the copy's out
 
 **Automatic chunks.** ``chunk_size = "auto"`` measures the backbone's activations once per
 input shape, by a dry call of element 0 on the batch (:func:`measure_per_copy`: forward hooks
-on its leaf modules sum the bytes of their outputs, the activations an inference forward
-allocates; its output is dropped, so every forward, the first included, runs the same calls and
+on its leaf modules sum the bytes of their outputs, the activations of one forward; it runs
+in the caller's autograd mode and leaves module modes and the random state as they were; its
+output is dropped, so every forward, the first included, runs the same calls and
 gives the same bits) and plans calls against a byte budget ``M``
 (:func:`auto_budget`, :func:`_plan`): calls hold under ``2 M`` bytes of activations (several
 elements, counting only their copies of non-zero weight, when they fit), and a batch is split
@@ -101,20 +102,27 @@ def activation_bytes(backbone: Callable, sample: Mapping[str, object]) -> tuple[
 
 def measure_per_copy(backbone: Callable, sample: Mapping[str, object], copies: int) -> int:
     """Activation bytes per copy of ``backbone`` on ``sample`` (``copies`` copies), measured by a
-    dry call whose output is dropped: without autograd and with every module in eval mode
-    (each module's own mode restored), so that it changes no running statistics and draws no
-    random numbers. The real calls then follow one plan on every forward, the first included
-    (the same outputs, bit for bit, on every call).
+    dry call whose output is dropped.
+
+    The dry call runs as the real calls will, in the caller's autograd mode (a backbone that
+    differentiates inside its forward, e.g. forces ``-dE/dx`` by :func:`torch.autograd.grad`,
+    needs it), with every module in eval mode (each module's own mode restored: no running
+    statistics change, no dropout) and inside :func:`torch.random.fork_rng` (the global random
+    state is restored: a backbone that draws random numbers draws the same ones in the real
+    calls). The real calls then follow one plan on every forward, the first included (the same
+    outputs, bit for bit, on every call).
 
     A backbone that is not an :class:`torch.nn.Module` (a plain function) has no modules to
     measure: it gets no dry call and 1 byte per copy, i.e. all copies in one call."""
     if not isinstance(backbone, nn.Module):
         return 1
     modes = [(m, m.training) for m in backbone.modules()]
+    devices = sorted({v.device.index or 0 for v in sample.values()
+                      if isinstance(v, Tensor) and v.device.type == "cuda"})
     try:
         for m, _ in modes:
             m.training = False
-        with torch.no_grad():
+        with torch.random.fork_rng(devices=devices):
             _, nbytes = activation_bytes(backbone, sample)
     finally:
         for m, mode in modes:

@@ -353,3 +353,68 @@ def test_auto_accepts_a_plain_function_backbone(cls, layout):
     ref = cls(fn, group, IN, OUT, chunk_size=None)(x)
     for name in OUT:
         assert torch.equal(y[name], ref[name])
+
+
+class ForceNet(nn.Module):
+    """An energy and its forces ``-dE/dx`` by autograd inside the forward (how interatomic
+    potentials are written), dense or ragged."""
+
+    def __init__(self):
+        super().__init__()
+        self.phi = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1)).double()
+
+    def forward(self, s):
+        pos = s["pos"] if s["pos"].requires_grad else s["pos"].detach().requires_grad_(True)
+        h = self.phi(pos)
+        if "batch" in s:
+            e = h.new_zeros(int(s["num_graphs"]), 1).index_add(0, s["batch"], h)
+        else:
+            e = h.sum((1, 2))[:, None]
+        (grad,) = torch.autograd.grad(e.sum(), pos, create_graph=self.training)
+        return {"e": e, "v": -grad}
+
+
+@pytest.mark.parametrize("cls", [GroupAveraging, FrameAveraging, Canonicalization])
+@pytest.mark.parametrize("layout", ["dense", "ragged"])
+def test_auto_dry_call_runs_in_the_callers_autograd_mode(cls, layout):
+    """A backbone that differentiates inside its forward works under ``auto`` as under
+    ``chunk_size=None``: the dry measuring call does not switch autograd off."""
+    out = Spec({"e": scalar(), "v": Field(vector(), nodes=True)})
+    spec = Spec({"pos": Field(point(), nodes=True)})
+    x = {"pos": sample()["pos"]}
+    if layout == "ragged":
+        x = {"pos": x["pos"].reshape(-1, 3), "batch": torch.arange(5).repeat_interleave(6),
+             "num_graphs": 5}
+    group = o3() if cls is GroupAveraging else e3()
+    net = ForceNet()
+    torch.manual_seed(0)
+    y = cls(net, group, spec, out, chunk_size="auto")(x)
+    torch.manual_seed(0)
+    ref = cls(net, group, spec, out, chunk_size=None)(x)
+    for name in out:
+        torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
+
+
+class NoisyNet(Net):
+    """Draws random numbers in its forward, in eval mode too (a stochastic backbone)."""
+
+    def forward(self, s):
+        y = super().forward(s)
+        y["e"] = y["e"] + torch.randn(y["e"].shape, dtype=y["e"].dtype)
+        return y
+
+
+@pytest.mark.parametrize("cls", [GroupAveraging, FrameAveraging, Canonicalization])
+def test_auto_dry_call_leaves_the_random_state_alone(cls):
+    """The dry call restores the global random state: a stochastic backbone draws the same
+    numbers in the real calls as without it, so ``auto`` and one call agree bit for bit."""
+    group = o3() if cls is GroupAveraging else e3()
+    x = sample()
+    torch.manual_seed(0)
+    y = cls(NoisyNet(), group, IN, OUT, chunk_size="auto")(x)
+    after_auto = torch.rand(1)
+    torch.manual_seed(0)
+    ref = cls(NoisyNet(), group, IN, OUT, chunk_size=None)(x)
+    assert torch.equal(torch.rand(1), after_auto)
+    for name in OUT:
+        assert torch.equal(y[name], ref[name])
