@@ -59,3 +59,19 @@ def test_errors_name_the_key_path():
     bad = _cfg({"type": "group_averaging"})  # E(3) is not compact
     with pytest.raises(ConfigError, match=r"model\.symmetrizer"):
         build_model(bad)
+
+
+@pytest.mark.parametrize("chunk", ["auto", None, 3])
+def test_chunk_size_from_yaml(chunk):
+    sym = {"type": "frame_averaging", "field": "pos", "chunk_size": chunk}
+    assert build_model(_cfg(sym)).chunk_size == chunk
+
+
+@pytest.mark.parametrize("bad", [-3, 0, "fast"])
+def test_bad_chunk_size_is_one_config_error_naming_the_key(bad):
+    for kind in ({"type": "frame_averaging", "field": "pos"},
+                 {"type": "canonicalization", "canonicalizer": "pca"}):
+        with pytest.raises(ConfigError, match=r"^model\.symmetrizer: chunk_size must be a "
+                                              r"positive int, 'auto' or None, got ") as err:
+            build_model(_cfg({**kind, "chunk_size": bad}))
+        assert "\n" not in str(err.value)

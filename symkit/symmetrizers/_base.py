@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
+from symkit.errors import ConfigError
 from symkit.groups._base import Element, Group, element_size, map_element
 from symkit.spec import Spec
 from symkit.symmetrizers._actions import AffineAction, act_fields
@@ -78,6 +79,8 @@ class Symmetrizer(nn.Module):
         gives outputs with 0 rows.
 
     Raises:
+        ConfigError: ``chunk_size`` is not a positive int, ``"auto"`` or ``None`` (at
+            construction; from YAML the message is prefixed with the symmetrizer's key).
         SampleError: a (valid) value of an input field of the spec is NaN or Inf; names the
             sample and the field, before any element is computed.
         SpecError: a ragged batch on a group that permutes nodes (names the ``batch`` field;
@@ -89,9 +92,10 @@ class Symmetrizer(nn.Module):
         *, chunk_size: int | str | None = None,
     ):
         super().__init__()
-        if isinstance(chunk_size, str) and chunk_size != "auto":
-            raise ValueError(f"chunk_size must be a positive int, 'auto' or None, got "
-                             f"{chunk_size!r}")
+        if not (chunk_size is None or chunk_size == "auto" or (
+                type(chunk_size) is int and chunk_size > 0)):
+            raise ConfigError(None, f"chunk_size must be a positive int, 'auto' or None, got "
+                                    f"{chunk_size!r}")
         self.backbone, self.group = backbone, group
         self.in_spec, self.out_spec = in_spec, out_spec
         self.chunk_size = chunk_size

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import symkit.symmetrizers._streaming as streaming
+from symkit.errors import ConfigError
 from symkit.groups import e3, o3
 from symkit.reps import point, scalar, vector
 from symkit.spec import Field, Spec
@@ -123,9 +124,10 @@ def test_gradient_flows_through_frame_and_backbone():
     torch.testing.assert_close(pos.grad, full, rtol=1e-10, atol=1e-12)
 
 
-def test_chunk_size_must_be_int_auto_or_none():
-    with pytest.raises(ValueError, match="chunk_size"):
-        FrameAveraging(Net(), e3(), IN, OUT, chunk_size="big")
+@pytest.mark.parametrize("bad", ["big", 0, -3, True, 2.0])
+def test_chunk_size_must_be_int_auto_or_none(bad):
+    with pytest.raises(ConfigError, match="chunk_size must be a positive int"):
+        FrameAveraging(Net(), e3(), IN, OUT, chunk_size=bad)
 
 
 def planar_batch(b=5, flat=(1, 3), seed=3):
