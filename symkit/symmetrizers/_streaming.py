@@ -83,14 +83,13 @@ def activation_bytes(backbone: Callable, sample: Mapping[str, object]) -> tuple[
         output, e.g. a plain function or a module without submodules' outputs).
     """
     total = [0]
+    leaves = _hookable_leaves(backbone)
 
     def hook(module, args, output):
         for t in output if isinstance(output, (tuple, list)) else (output,):
             if isinstance(t, Tensor):
                 total[0] += t.numel() * t.element_size()
 
-    modules = backbone.modules() if isinstance(backbone, nn.Module) else ()
-    leaves = [m for m in modules if not any(True for _ in m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
         out = backbone(sample)
@@ -98,6 +97,15 @@ def activation_bytes(backbone: Callable, sample: Mapping[str, object]) -> tuple[
         for h in handles:
             h.remove()
     return out, total[0]
+
+
+def _hookable_leaves(backbone: Callable) -> list[nn.Module]:
+    """The leaf modules of ``backbone`` that take forward hooks: TorchScript modules (and the
+    modules inside them) take none, so they are not measured."""
+    if not isinstance(backbone, nn.Module):
+        return []
+    return [m for m in backbone.modules() if not isinstance(m, torch.jit.ScriptModule)
+            and not any(True for _ in m.children())]
 
 
 def measure_per_copy(backbone: Callable, sample: Mapping[str, object], copies: int) -> int:
@@ -112,9 +120,9 @@ def measure_per_copy(backbone: Callable, sample: Mapping[str, object], copies: i
     calls). The real calls then follow one plan on every forward, the first included (the same
     outputs, bit for bit, on every call).
 
-    A backbone that is not an :class:`torch.nn.Module` (a plain function) has no modules to
-    measure: it gets no dry call and 1 byte per copy, i.e. all copies in one call."""
-    if not isinstance(backbone, nn.Module):
+    A backbone with no leaf module to measure (a plain function, a TorchScript module: those
+    take no hooks) gets no dry call and 1 byte per copy, i.e. all copies in one call."""
+    if not _hookable_leaves(backbone):
         return 1
     modes = [(m, m.training) for m in backbone.modules()]
     devices = sorted({v.device.index or 0 for v in sample.values()

@@ -420,3 +420,47 @@ def test_auto_dry_call_leaves_the_random_state_alone(cls):
     assert torch.equal(torch.rand(1), after_auto)
     for name in OUT:
         assert torch.equal(y[name], ref[name])
+
+
+class ScriptableNet(nn.Module):
+    """Per-point MLP written for :func:`torch.jit.script` (deployed potentials are TorchScript)."""
+
+    def __init__(self):
+        super().__init__()
+        self.phi = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 7)).double()
+
+    def forward(self, s: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        h = self.phi(torch.cat([s["pos"], s["vel"]], -1))
+        return {"e": h[:, :, :1].mean(1), "v": h[:, :, 1:4], "p": h[:, :, 4:7] + s["pos"]}
+
+
+class Counted(nn.Module):
+    """A Python wrapper around a (scripted) module, counting its calls."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, s):
+        self.calls += 1
+        return self.inner(s)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("cls", [GroupAveraging, FrameAveraging, Canonicalization])
+def test_auto_accepts_a_torchscript_backbone(cls):
+    """TorchScript modules take no forward hooks: ``auto`` does not measure them (no dry call,
+    all copies in one call, as ``chunk_size=None``), bare or inside a Python module."""
+    scripted = torch.jit.script(ScriptableNet())
+    group = o3() if cls is GroupAveraging else e3()
+    x = sample()
+    torch.manual_seed(0)
+    ref = cls(scripted, group, IN, OUT, chunk_size=None)(x)
+    torch.manual_seed(0)
+    y = cls(scripted, group, IN, OUT, chunk_size="auto")(x)
+    wrapped = Counted(scripted)
+    torch.manual_seed(0)
+    y_wrapped = cls(wrapped, group, IN, OUT, chunk_size="auto")(x)
+    assert wrapped.calls == 1
+    for name in OUT:
+        assert torch.equal(y[name], ref[name]) and torch.equal(y_wrapped[name], ref[name])
