@@ -9,6 +9,7 @@ copies), which keeps the cost of ``K`` elements at about ``K`` backbone calls.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from numbers import Integral
 
 import torch
 from torch import Tensor, nn
@@ -93,7 +94,8 @@ class Symmetrizer(nn.Module):
     ):
         super().__init__()
         if not (chunk_size is None or chunk_size == "auto" or (
-                type(chunk_size) is int and chunk_size > 0)):
+                isinstance(chunk_size, Integral) and not isinstance(chunk_size, bool)
+                and chunk_size > 0)):
             raise ConfigError(None, f"chunk_size must be a positive int, 'auto' or None, got "
                                     f"{chunk_size!r}")
         self.backbone, self.group = backbone, group
