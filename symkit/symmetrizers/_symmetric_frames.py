@@ -171,7 +171,8 @@ def point_set_frames(
         spread = r.square().mean().sqrt()
         if not spread > 0:
             return None
-        rn = r / spread
+        p, rn = p / spread, r / spread  # unit spread: the cross products below cannot
+        # overflow or underflow at any scale the norms survive
         away = rn > tol
         if not bool(away.any()):
             return None

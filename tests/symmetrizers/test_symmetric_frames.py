@@ -132,6 +132,21 @@ def test_the_frame_set_moves_with_the_input():
         assert set(dets.tolist()) == ({1.0} if proper else {1.0, -1.0})
 
 
+@pytest.mark.parametrize("scale", [1e-150, 1e150])
+def test_the_frame_set_is_scale_invariant(scale):
+    """The selection reads only ratios to the RMS spread: methane at any representable scale
+    has the frames of methane at scale 1 (cross products of raw coordinates used to underflow
+    to 0 or overflow to inf, giving no frame or 4 frames instead of 12)."""
+    x = mol("CH4")["pos"][0]
+    x = x - x.mean(0)
+    for proper in (True, False):
+        f = point_set_frames(x, proper=proper)
+        scaled = point_set_frames(x * scale, proper=proper)
+        assert scaled is not None and scaled.shape == f.shape
+        dist = (scaled[:, None] - f[None]).flatten(2).abs().amax(-1)
+        assert dist.amin(1).max() <= 1e-12 and dist.amin(0).max() <= 1e-12
+
+
 def test_permuting_the_atoms_permutes_nothing():
     """The set depends on the points as a set: any atom order gives the same frames."""
     x = mol("C6H6")
