@@ -21,6 +21,7 @@ from symkit.symmetrizers._actions import AffineAction, act_fields
 from symkit.symmetrizers._batching import (
     BatchLayout,
     Copies,
+    backbone_output,
     batch_layout,
     check_finite,
     check_node_layout,
@@ -155,7 +156,7 @@ class Symmetrizer(nn.Module):
             parts = self._auto_calls(sample, copies)
         else:
             chunk = None if auto else self.chunk_size  # auto, no copies: one (empty) call
-            parts = [self.backbone(part) for part in copies.chunks(chunk)]
+            parts = [backbone_output(self.backbone(part)) for part in copies.chunks(chunk)]
         if len(parts) == 1:
             y = dict(parts[0])
         else:
@@ -192,7 +193,8 @@ class Symmetrizer(nn.Module):
         total = size * per_copy
         calls = 1 if total < 2 * budget else total // budget
         step = max(1, -(-size // calls))
-        return [self.backbone(copies.piece(i, min(i + step, size))) for i in range(0, size, step)]
+        return [backbone_output(self.backbone(copies.piece(i, min(i + step, size))))
+                for i in range(0, size, step)]
 
     def _act(
         self, spec: Spec, g: Element, sample: dict[str, object], copies: Copies

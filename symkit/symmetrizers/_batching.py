@@ -22,7 +22,7 @@ from torch import Tensor
 from symkit.errors import SampleError, SpecError
 from symkit.spec import Spec
 
-__all__ = ["BatchLayout", "batch_layout", "Copies", "data_dtype", "check_finite",
+__all__ = ["BatchLayout", "batch_layout", "Copies", "data_dtype", "check_finite", "backbone_output",
            "check_node_layout"]
 
 
@@ -122,6 +122,25 @@ def check_node_layout(group, layout: BatchLayout, what: str) -> None:
         raise SpecError("batch", f"{what} on {group!r} needs dense samples (B, N, ...) with an "
                         f"optional mask: S_N permutes a fixed number of nodes, and a ragged "
                         f"batch has none")
+
+
+def backbone_output(y: object) -> Mapping[str, Tensor]:
+    """``y``, a backbone's output, checked: a mapping of field names to tensors with a leading
+    copy (or node) dimension, which the symmetrizer transforms and averages row by row.
+
+    Raises:
+        SpecError: ``y`` is not a mapping (names no field), or one of its values is not a
+            tensor of at least one dimension (names that output field and its type).
+    """
+    if not isinstance(y, Mapping):
+        raise SpecError(None, f"the backbone must return a dict of output fields, got "
+                              f"{type(y).__name__}")
+    for name, v in y.items():
+        if not (isinstance(v, Tensor) and v.ndim > 0):
+            got = "a 0-dim tensor" if isinstance(v, Tensor) else type(v).__name__
+            raise SpecError(name, f"a backbone output must be a tensor with one row per copy "
+                                  f"(or node), got {got}")
+    return y
 
 
 def _all_finite(xs: list[Tensor]) -> bool:

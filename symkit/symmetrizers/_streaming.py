@@ -49,6 +49,7 @@ from torch import Tensor, nn
 from symkit.reps import Point, Scalar, Vector
 from symkit.spec import Spec
 from symkit.symmetrizers._actions import AffineAction, add_shift
+from symkit.symmetrizers._batching import backbone_output
 
 __all__ = ["AUTO_BUDGET", "auto_budget", "stream_dense", "activation_bytes", "active_copies",
            "measure_per_copy"]
@@ -413,7 +414,7 @@ def stream_dense(
                     continue
             call = _Call(k0, k1, b0, b1, b, active)
             part = tf.inputs(in_spec, sample, call)
-            y = backbone(part)
+            y = backbone_output(backbone(part))
             tf.outputs(acc, y, out_spec, call)
         k0 = k1
     shift_sum = None

@@ -157,3 +157,41 @@ def test_check_finite_reads_all_fields_at_once_and_names_the_bad_one():
     assert err.value.index == 2 and err.value.field == "vel"
     big = {"pos": torch.tensor([[[-6e4, 0.0, 6e4]]], dtype=torch.float16)}  # min - max: -inf
     check_finite(big, ["pos"], BatchLayout(1))  # finite values: the field search clears it
+
+
+class ExtraOutput(nn.Module):
+    """A per-point map with one more output ``aux`` of a given kind."""
+
+    def __init__(self, aux):
+        super().__init__()
+        self.lin, self.aux = nn.Linear(3, 3).double(), aux
+
+    def forward(self, s):
+        v = self.lin(s["pos"])
+        return {"v": v, "aux": self.aux(v)}
+
+
+@pytest.mark.parametrize(("aux", "got"), [
+    (lambda v: "note", "got str"), (lambda v: None, "got NoneType"),
+    (lambda v: {"a": v}, "got dict"), (lambda v: v.sum(), "got a 0-dim tensor"),
+])
+@pytest.mark.parametrize("layout", ["dense", "ragged"])
+@pytest.mark.parametrize("chunk", [None, "auto"])
+def test_a_backbone_output_that_is_not_a_tensor_names_the_field(aux, got, layout, chunk):
+    pos = torch.randn(3, 5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x = ({"pos": pos} if layout == "dense" else
+         {"pos": pos.reshape(15, 3), "batch": torch.arange(3).repeat_interleave(5)})
+    model = FrameAveraging(ExtraOutput(aux), e3(), IN, OUT, chunk_size=chunk)
+    with pytest.raises(SpecError, match=rf"^aux: a backbone output must be a tensor with one "
+                                        rf"row per copy \(or node\), {got}$"):
+        model(x)
+
+
+@pytest.mark.parametrize("layout", ["dense", "ragged"])
+def test_a_backbone_returning_no_dict_is_a_spec_error(layout):
+    pos = torch.randn(3, 5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x = ({"pos": pos} if layout == "dense" else
+         {"pos": pos.reshape(15, 3), "batch": torch.arange(3).repeat_interleave(5)})
+    model = FrameAveraging(lambda s: (s["pos"],), e3(), IN, OUT)
+    with pytest.raises(SpecError, match="must return a dict of output fields, got tuple"):
+        model(x)
