@@ -80,16 +80,15 @@ def activation_bytes(backbone: Callable, sample: Mapping[str, object]) -> tuple[
     """Call ``backbone(sample)`` and sum the bytes of every leaf module's tensor outputs.
 
     Returns:
-        the backbone's output and the byte count (0 when it has no leaf module with a tensor
-        output, e.g. a plain function or a module without submodules' outputs).
+        the backbone's output and the byte count of the tensors its leaf modules return (in
+        nested tuples, lists and dicts too; 0 when none returns a tensor, e.g. a plain
+        function).
     """
     total = [0]
     leaves = _hookable_leaves(backbone)
 
     def hook(module, args, output):
-        for t in output if isinstance(output, (tuple, list)) else (output,):
-            if isinstance(t, Tensor):
-                total[0] += t.numel() * t.element_size()
+        total[0] += _tensor_bytes(output)
 
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
@@ -98,6 +97,18 @@ def activation_bytes(backbone: Callable, sample: Mapping[str, object]) -> tuple[
         for h in handles:
             h.remove()
     return out, total[0]
+
+
+def _tensor_bytes(output: object) -> int:
+    """Bytes of the tensors in a module's output, nested tuples, lists and dicts included (an
+    LSTM's ``(out, (h, c))``, a leaf module that returns a dict of fields)."""
+    if isinstance(output, Tensor):
+        return output.numel() * output.element_size()
+    if isinstance(output, Mapping):
+        output = output.values()
+    elif not isinstance(output, (tuple, list)):
+        return 0
+    return sum(_tensor_bytes(v) for v in output)
 
 
 def _hookable_leaves(backbone: Callable) -> list[nn.Module]:

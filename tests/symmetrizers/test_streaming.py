@@ -464,3 +464,38 @@ def test_auto_accepts_a_torchscript_backbone(cls):
     assert wrapped.calls == 1
     for name in OUT:
         assert torch.equal(y[name], ref[name]) and torch.equal(y_wrapped[name], ref[name])
+
+
+class DictLeaf(nn.Module):
+    """A leaf module (its own parameters, no submodules) returning a dict of fields."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(6, 7, dtype=torch.float64))
+
+    def forward(self, s):
+        h = torch.cat([s["pos"], s["vel"]], -1) @ self.w
+        return {"e": h[..., :1].mean(1), "v": h[..., 1:4], "p": h[..., 4:7] + s["pos"]}
+
+
+class NestedLeaves(nn.Module):
+    """Leaves whose outputs nest: an LSTM's ``(out, (h, c))`` and a dict-returning leaf."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(6, 4, batch_first=True).double()
+        self.head = DictLeaf()
+
+    def forward(self, s):
+        out, _ = self.rnn(torch.cat([s["pos"], s["vel"]], -1))
+        return self.head(s) | {"e": out[..., :1].mean(1)}
+
+
+def test_activation_bytes_count_nested_and_dict_outputs_of_leaves():
+    """Every tensor a leaf returns is an activation: a dict-returning backbone without
+    submodules is measured (it used to count 0 bytes: all copies in one call, any size)."""
+    x = sample(b=4, n=6)
+    _, nbytes = streaming.activation_bytes(DictLeaf(), x)
+    assert nbytes == 8 * 4 * (1 + 6 * 3 + 6 * 3)
+    _, nbytes = streaming.activation_bytes(NestedLeaves(), x)
+    assert nbytes == 8 * 4 * (6 * 4 + 4 + 4) + 8 * 4 * (1 + 6 * 3 + 6 * 3)
