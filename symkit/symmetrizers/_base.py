@@ -27,12 +27,8 @@ from symkit.symmetrizers._batching import (
     check_node_layout,
     data_dtype,
 )
-from symkit.symmetrizers._streaming import (
-    active_copies,
-    auto_budget,
-    measure_per_copy,
-    stream_dense,
-)
+from symkit.symmetrizers._measuring import auto_budget, measure_per_copy
+from symkit.symmetrizers._streaming import active_copies, stream_dense
 
 __all__ = ["Symmetrizer", "Unsymmetrized", "cast_element", "tile_elements"]
 
@@ -177,9 +173,9 @@ class Symmetrizer(nn.Module):
     def _auto_calls(self, sample: Mapping[str, Tensor], copies: Copies) -> list:
         """``chunk_size = "auto"`` on the sample-major copies (ragged batches, other groups):
         the first call of an input shape measures the backbone's activation bytes per copy on
-        ``B`` copies (a dry call, :func:`~symkit.symmetrizers._streaming.measure_per_copy`);
+        ``B`` copies (a dry call, :func:`~symkit.symmetrizers._measuring.measure_per_copy`);
         the copies then go in calls of ``M`` to ``2 M`` bytes (``M`` the budget of
-        :func:`~symkit.symmetrizers._streaming.auto_budget`): one call when all of them stay
+        :func:`~symkit.symmetrizers._measuring.auto_budget`): one call when all of them stay
         under ``2 M``, else ``floor(T / M)`` balanced calls for ``T`` bytes in all."""
         key = ("copies",) + tuple((n, tuple(v.shape[1:]), v.dtype) for n, v in sample.items()
                                   if isinstance(v, Tensor) and v.ndim > 0)

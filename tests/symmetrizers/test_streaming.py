@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+import symkit.symmetrizers._measuring as measuring
 import symkit.symmetrizers._streaming as streaming
 from symkit.errors import ConfigError
 from symkit.groups import e3, o3
@@ -78,10 +79,10 @@ def test_auto_chunks_from_measured_activations(monkeypatch):
     net = Net()
     full = FrameAveraging(net, e3(), IN, OUT, chunk_size=None)(x)
     model = FrameAveraging(net, e3(), IN, OUT, chunk_size="auto")
-    _, total = streaming.activation_bytes(net, {"pos": x["pos"], "vel": x["vel"]})
+    _, total = measuring.activation_bytes(net, {"pos": x["pos"], "vel": x["vel"]})
     assert total == 6 * 6 * (16 + 16 + 7) * 8  # Linear, Tanh, Linear outputs, float64
     per_copy = total // 6
-    monkeypatch.setattr(streaming, "AUTO_BUDGET", 2 * per_copy)  # 2 copies per call
+    monkeypatch.setattr(measuring, "AUTO_BUDGET", 2 * per_copy)  # 2 copies per call
     net.calls.clear()
     y = model(x)
     assert net.calls[0] == 6  # the dry measuring call: element 0 of the whole batch, dropped
@@ -89,7 +90,7 @@ def test_auto_chunks_from_measured_activations(monkeypatch):
     assert list(model._activation_bytes.values()) == [per_copy]
     for name in OUT:
         torch.testing.assert_close(y[name], full[name], rtol=1e-12, atol=1e-12)
-    monkeypatch.setattr(streaming, "AUTO_BUDGET", 100 * per_copy)  # all elements, one call
+    monkeypatch.setattr(measuring, "AUTO_BUDGET", 100 * per_copy)  # all elements, one call
     net.calls.clear()
     model(x)
     assert net.calls == [6 * 8]
@@ -161,7 +162,7 @@ def test_zero_weight_copies_skipped_with_several_elements_per_call(monkeypatch):
     net = Net()
     model = Canonicalization(net, e3(), IN, OUT, chunk_size="auto")
     ref = loop(model, x)
-    monkeypatch.setattr(streaming, "AUTO_BUDGET", 10**9)  # both elements in one call
+    monkeypatch.setattr(measuring, "AUTO_BUDGET", 10**9)  # both elements in one call
     model(x)  # measures
     net.calls.clear()
     y = model(x)
@@ -275,14 +276,14 @@ def test_auto_joins_the_few_copies_of_a_sparse_element_to_the_full_call(monkeypa
     model = Canonicalization(net, e3(), IN, OUT, chunk_size="auto")
     model(x)
     per_copy = next(iter(model._activation_bytes.values()))
-    monkeypatch.setattr(streaming, "AUTO_BUDGET", 4 * per_copy)  # calls below 8 copies
+    monkeypatch.setattr(measuring, "AUTO_BUDGET", 4 * per_copy)  # calls below 8 copies
     net.calls.clear()
     y = model(x)
     assert net.calls == [7]  # one call of 5 + 2 copies, not a second call of 2
     ref = loop(model, x)
     for name in OUT:
         torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
-    monkeypatch.setattr(streaming, "AUTO_BUDGET", 3 * per_copy)  # below 6: not joined
+    monkeypatch.setattr(measuring, "AUTO_BUDGET", 3 * per_copy)  # below 6: not joined
     net.calls.clear()
     model(x)
     assert net.calls == [5, 2]
@@ -323,7 +324,7 @@ def test_auto_on_the_sample_major_path_plans_calls_from_measured_bytes(monkeypat
         torch.testing.assert_close(y[name], ref[name], rtol=1e-12, atol=1e-12)
     five = ragged(sample(b=5))
     per_copy = next(iter(model._activation_bytes.values()))  # same graphs: no new measure
-    monkeypatch.setattr(streaming, "AUTO_BUDGET", 3 * per_copy)  # calls of 3 to 5 copies
+    monkeypatch.setattr(measuring, "AUTO_BUDGET", 3 * per_copy)  # calls of 3 to 5 copies
     net.graphs.clear()
     y = model(five)
     assert sum(net.graphs) == 40 and max(net.graphs) < 6 and min(net.graphs[:-1]) >= 3
@@ -422,6 +423,56 @@ def test_auto_dry_call_leaves_the_random_state_alone(cls):
         assert torch.equal(y[name], ref[name])
 
 
+class StatefulNet(Net):
+    """Keeps state that changes on every call, in any mode: a counter updated in place, a
+    running mean rebound to a new tensor (``self.x = f(self.x)``), and a lazy layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("seen", torch.zeros((), dtype=torch.long))
+        self.register_buffer("mean_pos", torch.zeros(3, dtype=torch.float64))
+        self.lazy = nn.LazyLinear(1).double()
+
+    def forward(self, s):
+        self.seen += 1
+        self.mean_pos = 0.5 * self.mean_pos + 0.5 * s["pos"].detach().mean((0, 1))
+        y = super().forward(s)
+        return y | {"e": y["e"] + self.lazy(s["vel"]).mean(1)}
+
+
+@pytest.mark.parametrize("mode", ["grad", "no_grad", "inference"])
+def test_measure_per_copy_leaves_the_buffers_as_they_were(mode):
+    """The dry call puts back every buffer it changes, in place or rebound, in every autograd
+    mode of the caller; lazy buffers it materializes stay (the first real call would make them
+    the same way)."""
+    net, x = StatefulNet(), sample()
+    net.seen.fill_(7)
+    seen, mean_pos = net.seen, net.mean_pos.clone()
+    context = {"grad": torch.enable_grad, "no_grad": torch.no_grad,
+               "inference": torch.inference_mode}[mode]
+    with context():
+        assert measuring.measure_per_copy(net, x, 5) > 0
+    assert net.seen is seen and int(net.seen) == 7
+    assert torch.equal(net.mean_pos, mean_pos)
+    assert not isinstance(net.lazy.weight, nn.parameter.UninitializedParameter)
+
+
+@pytest.mark.parametrize("cls", [GroupAveraging, FrameAveraging, Canonicalization])
+def test_auto_leaves_the_backbone_state_of_the_real_calls(cls):
+    """With ``auto``, a stateful backbone ends the forward in the state that its real calls
+    alone leave: the dry measuring call counts for nothing."""
+    group = o3() if cls is GroupAveraging else e3()
+    x = sample()
+    net = StatefulNet()
+    model = cls(net, group, IN, OUT, chunk_size="auto")
+    model(x)
+    assert int(net.seen) == len(net.calls) - 1  # every call but the dry one
+    before = net.mean_pos.clone()
+    net.calls.clear()
+    model(x)  # measured already: no dry call
+    assert int(net.seen) == 2 * len(net.calls) and not torch.equal(net.mean_pos, before)
+
+
 class ScriptableNet(nn.Module):
     """Per-point MLP written for :func:`torch.jit.script` (deployed potentials are TorchScript)."""
 
@@ -495,7 +546,7 @@ def test_activation_bytes_count_nested_and_dict_outputs_of_leaves():
     """Every tensor a leaf returns is an activation: a dict-returning backbone without
     submodules is measured (it used to count 0 bytes: all copies in one call, any size)."""
     x = sample(b=4, n=6)
-    _, nbytes = streaming.activation_bytes(DictLeaf(), x)
+    _, nbytes = measuring.activation_bytes(DictLeaf(), x)
     assert nbytes == 8 * 4 * (1 + 6 * 3 + 6 * 3)
-    _, nbytes = streaming.activation_bytes(NestedLeaves(), x)
+    _, nbytes = measuring.activation_bytes(NestedLeaves(), x)
     assert nbytes == 8 * 4 * (6 * 4 + 4 + 4) + 8 * 4 * (1 + 6 * 3 + 6 * 3)
