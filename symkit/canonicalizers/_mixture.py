@@ -19,6 +19,7 @@ Values and gradients are those of the element-by-element sum: equal values for o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -48,7 +49,7 @@ def _image_copies(group: Group, elements: Element, x: Tensor) -> Tensor | None:
     if min(key_codes, default=0) < 0:  # an element that resamples: the generic path
         return None
     b, side = x.shape[0], x.shape[-1]
-    channels = x[0].numel() // (side * side) if b else 1
+    channels = math.prod(x.shape[1:-2])
     key = (side, channels, key_codes, x.device)
     index = _GATHER_INDEX.get(key)
     if index is None:
@@ -59,7 +60,8 @@ def _image_copies(group: Group, elements: Element, x: Tensor) -> Tensor | None:
         if len(_GATHER_INDEX) >= _GATHER_INDEX_MAX:
             _GATHER_INDEX.clear()
         _GATHER_INDEX[key] = index
-    return x.reshape(b, -1).index_select(1, index).reshape(b, len(key_codes), -1)
+    per_sample = channels * side * side
+    return x.reshape(b, per_sample).index_select(1, index).reshape(b, len(key_codes), per_sample)
 
 
 def transformed_copies(group: Group, field: Field, name: str, x: Tensor,
@@ -76,7 +78,7 @@ def transformed_copies(group: Group, field: Field, name: str, x: Tensor,
         x: the field, ``(B, ...)`` (a dense batch); elements: ``K`` elements.
 
     Shapes:
-        returns ``(B, K, x[0].numel())``.
+        returns ``(B, K, n)``, ``n`` the size of one sample's field.
     """
     b = x.shape[0]
     k = element_size(elements)
@@ -87,7 +89,7 @@ def transformed_copies(group: Group, field: Field, name: str, x: Tensor,
     tiled_elements = map_element(lambda t: t.repeat_interleave(b, 0), elements)
     tiled = x.repeat(k, *([1] * (x.ndim - 1)))
     moved = act_fields(Spec({name: field}), group, tiled_elements, {name: tiled})[name]
-    return moved.reshape(k, b, -1).transpose(0, 1)
+    return moved.reshape(k, b, math.prod(x.shape[1:])).transpose(0, 1)
 
 
 def mix_transformed(group: Group, spec: Spec, values: Mapping[str, object], elements: Element,
