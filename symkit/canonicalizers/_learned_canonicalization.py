@@ -44,13 +44,14 @@ from torch import Tensor, nn
 from symkit.canonicalizers._canonicalization import Canonicalization
 from symkit.canonicalizers._learned import default_learned_canonicalizer
 from symkit.canonicalizers._learned_base import LearnedCanonicalizer
+from symkit.canonicalizers._mixture import mix_transformed
 from symkit.errors import ConfigError, SpecError
-from symkit.groups._base import Element, Group, map_element
+from symkit.groups._base import Element, Group
 from symkit.groups._symmetric import Symmetric
 from symkit.registry import register
 from symkit.spec import Spec, moves_mask
 from symkit.symmetrizers._base import cast_element, tile_elements
-from symkit.symmetrizers._batching import Copies, batch_layout, data_dtype
+from symkit.symmetrizers._batching import batch_layout, data_dtype
 from symkit.symmetrizers.learned._inputs import check_finite
 from symkit.symmetrizers.learned._relax import (
     soft_permutation_forward,
@@ -112,14 +113,19 @@ class LearnedCanonicalization(Canonicalization):
     def elements(self, sample: Mapping[str, Tensor]) -> tuple[Element, Tensor]:
         if not (self.training and self.group.is_finite):
             return super().elements(sample)
-        proposal = self.canonicalizer.propose(sample)
-        self.canonicalizer.last = proposal
-        self.flagged = self.canonicalizer.flagged
-        weights = straight_through_onehot(proposal.logits, self.canonicalizer.tau)
+        proposal, weights = self._straight_through(sample)
         if self.train_mode == "one":  # the chosen element only, its straight-through weight
             return proposal.element, weights.gather(1, proposal.logits.argmax(-1, keepdim=True))
         g = tile_elements(self.group.elements(device=weights.device), weights.shape[0])
         return g, weights
+
+    def _straight_through(self, sample: Mapping[str, Tensor]) -> tuple[Any, Tensor]:
+        """The canonicalizer's proposal (kept for its losses and metrics) and its
+        straight-through weights ``(B, |G|)`` over the group's elements."""
+        proposal = self.canonicalizer.propose(sample)
+        self.canonicalizer.last = proposal
+        self.flagged = self.canonicalizer.flagged
+        return proposal, straight_through_onehot(proposal.logits, self.canonicalizer.tau)
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
         layout = batch_layout(sample, self.in_spec)
@@ -144,33 +150,21 @@ class LearnedCanonicalization(Canonicalization):
     def _mixed_forward(self, sample: Mapping[str, Tensor], layout) -> dict[str, Tensor]:
         """``sum_k w_k g_k . backbone(sum_j w_j g_j^-1 x)``: one backbone call (dense batches).
 
-        Element-major: each ``g_j`` acts on the whole batch at once (an image is turned as one
-        slice, not sample by sample), and the weighted sums run over the ``|G|`` elements.
+        Each side is mixed by :func:`~symkit.canonicalizers._mixture.mix_transformed`: the
+        ``|G|`` copies of a field made at once, mixed by one batched product (invariant fields:
+        ``x sum_j w_j``, no copies).
         """
-        _, weights = self.elements(sample)
+        _, weights = self._straight_through(sample)
         dtype = data_dtype(sample, self.in_spec)
         elements = cast_element(self.group.elements(device=weights.device), dtype, weights.device)
-        b, k = weights.shape
-        batch = Copies(sample, layout, 1)
-
-        def mix(spec: Spec, values: Mapping[str, object], g: Element) -> dict[str, Tensor]:
-            total: dict[str, Tensor] = {}
-            for j in range(k):
-                gj = map_element(lambda t, j=j: t[j:j + 1].expand(b, *t.shape[1:]), g)
-                moved = self._act(spec, gj, dict(values), batch)
-                for name, x in moved.items():
-                    if isinstance(x, Tensor) and x.is_floating_point() and (
-                            name in spec or spec is self.out_spec):
-                        w = weights[:, j].to(x.dtype).reshape(b, *([1] * (x.ndim - 1)))
-                        total[name] = w * x if j == 0 else total[name] + w * x
-            return total
-
         mixed = dict(sample)
-        mixed.update(mix(self.in_spec, sample, self.group.inverse(elements)))
+        mixed.update(mix_transformed(self.group, self.in_spec, sample,
+                                     self.group.inverse(elements), weights))
         y = self.backbone(mixed)
         out = {name: v for name, v in y.items()  # integer outputs: as they are
                if not (isinstance(v, Tensor) and v.is_floating_point())}
-        out.update(mix(self.out_spec, y, elements))
+        out.update(mix_transformed(self.group, self.out_spec, y, elements, weights,
+                                   unnamed=True))
         return out
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from symkit.registry import registry
-from symkit.reps import image, vector
+from symkit.reps import image, scalar, vector
 from symkit.testing._symmetrizers import FlatMLP, check_symmetrizer
 
 from .._cases import (
@@ -237,3 +237,59 @@ def test_mix_mode_matches_its_formula_sample_by_sample(gname):
     for a, b in zip(got, want):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
     assert any(a.abs().sum() > 0 for a in got)
+
+
+class _ImageHeads(torch.nn.Module):
+    """A non-equivariant backbone with an invariant, a vector and an image output."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)
+        self.head = torch.nn.Linear(2 * 8 * 8, 3)
+
+    def forward(self, sample):
+        h = torch.tanh(self.conv(sample["image"]))
+        z = self.head(h.flatten(1))
+        return {"e": z[:, :1], "v": z[:, 1:], "seg": h}
+
+
+@pytest.mark.parametrize("gname", ["c4", "d4"])
+def test_mix_mode_gradients_of_every_input_and_parameter(gname):
+    """``train_mode: mix`` with an image output (non-invariant, mixed by one gather and one
+    batched product) besides scalar and vector ones: the gradients with respect to the
+    canonicalizer, the backbone and the input image equal those of the formula
+    ``sum_k w_k g_k . f(sum_j w_j g_j^-1 x)`` written one sample and one element at a time
+    (float64, to rounding)."""
+    from symkit.spec import Spec
+    from symkit.symmetrizers.learned._relax import straight_through_onehot
+
+    g = group(gname)
+    out_spec = Spec({"e": scalar(), "v": vector(), "seg": image()})
+    torch.manual_seed(0)
+    backbone = _ImageHeads().double()
+    model = registry("symmetrizers").build(
+        "learned_canonicalization", backbone, g, image_spec(), out_spec,
+        canonicalizer={"type": "learned_group_cnn", "hidden": 8}, train_mode="mix").double()
+    model.train()
+    x = image_sample(batch=4)["image"].requires_grad_()
+    y = model({"image": x})
+    probe = {n: torch.randn(v.shape, generator=torch.Generator().manual_seed(5),
+                            dtype=v.dtype) for n, v in y.items()}
+    params = [x, *model.canonicalizer.parameters(), *backbone.parameters()]
+    got = torch.autograd.grad(sum((y[n] * probe[n]).sum() for n in y), params)
+
+    w = straight_through_onehot(model.canonicalizer.propose({"image": x}).logits)
+    el = g.elements()
+    ref = 0
+    for b in range(4):
+        xb = x[b:b + 1]
+        mixed = sum(w[b, j] * image().act(g, g.inverse(el[j:j + 1]), xb) for j in range(g.order))
+        out = backbone({"image": mixed})
+        for name, rep in (("e", None), ("v", vector()), ("seg", image())):
+            mix = sum(w[b, k] * (out[name] if rep is None else rep.act(g, el[k:k + 1], out[name]))
+                      for k in range(g.order))
+            ref = ref + (mix * probe[name][b:b + 1]).sum()
+    want = torch.autograd.grad(ref, params)
+    for i, (a, c) in enumerate(zip(got, want)):
+        assert torch.allclose(a, c, rtol=1e-10, atol=1e-12), i
+    assert got[0].abs().sum() > 0 and got[1].abs().sum() > 0

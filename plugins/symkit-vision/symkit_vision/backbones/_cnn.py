@@ -8,6 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from symkit.backbones import OutputHeads
+from symkit_vision.backbones._conv import InputGradConv2d
 from symkit_vision.backbones._io import image_writes, read_image
 
 __all__ = ["CNNClassifier", "cnn_classifier"]
@@ -16,6 +17,10 @@ __all__ = ["CNNClassifier", "cnn_classifier"]
 class CNNClassifier(nn.Module):
     """Stages of ``conv3x3 -> ReLU`` with 2x2 max pooling between them, global average
     pooling, then linear heads. No symmetry of its own (wrap it in a symmetrizer).
+
+    The first convolution is an :class:`InputGradConv2d`: an ``nn.Conv2d`` (same parameters
+    and outputs) whose gradient with respect to the image is fast on CPU, for models that
+    differentiate through the image (learned canonicalization's ``train_mode: mix``).
 
     No batch normalization: outputs of one image never depend on the rest of the batch, so
     symmetrizers that batch the K transformed copies together stay exact in training mode.
@@ -41,7 +46,8 @@ class CNNClassifier(nn.Module):
         for i, c in enumerate(channels):
             if i > 0:
                 layers.append(nn.MaxPool2d(2))
-            layers += [nn.Conv2d(width, c, 3, padding=1), nn.ReLU(),
+            first = InputGradConv2d if i == 0 else nn.Conv2d  # the image's own gradient: fast
+            layers += [first(width, c, 3, padding=1), nn.ReLU(),
                        nn.Conv2d(c, c, 3, padding=1), nn.ReLU()]
             width = c
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
