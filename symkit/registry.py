@@ -72,7 +72,9 @@ class Entry:
                     obj: Any = importlib.import_module(module)
                     for part in attr.split("."):
                         obj = getattr(obj, part)
-                except (ImportError, AttributeError) as exc:
+                except Exception as exc:  # noqa: BLE001 - any failure of a plugin's module
+                    # (ImportError, a typo'd attribute, a SyntaxError or an exception raised at
+                    # its import) is one line naming the part and its target, never a traceback
                     raise RegistryError(
                         None,
                         f"{self.category} '{self.qualname}': cannot load '{self.target}' "

@@ -145,3 +145,21 @@ def test_every_symmetrizer_and_canonicalizer_declares_its_groups_once():
     for category in ("symmetrizers", "canonicalizers"):
         for entry in registry(category).entries():
             assert supports_rule(entry.load()) is not None, entry.qualname
+
+
+@pytest.mark.parametrize(("module", "source"), [
+    ("test_registry_lazy_raises", "raise RuntimeError('needs a GPU driver')\n"),
+    ("test_registry_lazy_syntax", "def broken(:\n"),
+])
+def test_a_part_module_that_fails_to_import_is_one_registry_error(reg, tmp_path, monkeypatch,
+                                                                    module, source):
+    """Not only ImportError/AttributeError: a plugin part module that raises anything at import
+    (a SyntaxError, a RuntimeError) is a RegistryError naming the part and its target, so that
+    `symkit list` shows it as unavailable instead of crashing with a traceback."""
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg.add("broken", f"{module}:factory")
+    entry = reg.get("broken")
+    with pytest.raises(RegistryError, match=f"cannot load '{module}:factory'"):
+        entry.load()
+    assert entry.doc.startswith("(unavailable: ")

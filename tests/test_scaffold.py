@@ -51,6 +51,17 @@ def _run(*args: str, cwd: Path | None = None, timeout: int = 120) -> subprocess.
                           timeout=timeout)
 
 
+def test_generated_plugin_tests_pass_before_it_is_installed(tmp_path):
+    """Out of the box, `pytest DEST/tests` (the command `symkit new-plugin` prints) runs the
+    conformance tests on the plugin loaded in-process; it used to fail collecting with
+    ModuleNotFoundError: the package folder was not on sys.path until `pip install -e`."""
+    dest = render_plugin(NAME, tmp_path / "plugin")
+    tests = _run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                 str(dest / "tests"), cwd=tmp_path)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert " passed" in tests.stdout and "1 skipped" in tests.stdout, tests.stdout
+
+
 @pytest.mark.slow
 def test_generated_plugin_installs_is_discovered_and_passes_its_tests(tmp_path):
     dest = render_plugin(NAME, tmp_path / "plugin")

@@ -121,7 +121,7 @@ def node_features(sample: Mapping[str, Tensor], reads: Sequence[str]) -> Tensor:
         x = sample[name]
         if x.ndim < 2:
             raise SpecError(name, f"expected a node field (B, N, ...), got {tuple(x.shape)}")
-        parts.append(x.reshape(x.shape[0], x.shape[1], -1))
+        parts.append(x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])))  # B = 0 too
     return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
 

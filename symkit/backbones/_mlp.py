@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,7 +44,7 @@ class MLP(nn.Module):
             if name not in sample:
                 raise SpecError(name, f"missing input field; sample has {sorted(sample)}")
             x = sample[name]
-            parts.append(x.reshape(x.shape[0], -1))
+            parts.append(x.reshape(x.shape[0], math.prod(x.shape[1:])))  # B = 0 too
         x = torch.cat(parts, dim=-1)
         return self.heads(None, self.body(x))
 

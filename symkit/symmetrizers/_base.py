@@ -152,7 +152,8 @@ class Symmetrizer(nn.Module):
             parts = self._auto_calls(sample, copies)
         else:
             chunk = None if auto else self.chunk_size  # auto, no copies: one (empty) call
-            parts = [backbone_output(self.backbone(part)) for part in copies.chunks(chunk)]
+            parts = [backbone_output(self.backbone(part), self._layout(part))
+                     for part in copies.chunks(chunk)]
         if len(parts) == 1:
             y = dict(parts[0])
         else:
@@ -189,8 +190,12 @@ class Symmetrizer(nn.Module):
         total = size * per_copy
         calls = 1 if total < 2 * budget else total // budget
         step = max(1, -(-size // calls))
-        return [backbone_output(self.backbone(copies.piece(i, min(i + step, size))))
-                for i in range(0, size, step)]
+        pieces = (copies.piece(i, min(i + step, size)) for i in range(0, size, step))
+        return [backbone_output(self.backbone(part), self._layout(part)) for part in pieces]
+
+    def _layout(self, part: Mapping[str, object]) -> tuple:
+        """What :func:`backbone_output` checks the backbone's output for ``part`` against."""
+        return self.group, self.in_spec, self.out_spec, part
 
     def _act(
         self, spec: Spec, g: Element, sample: dict[str, object], copies: Copies

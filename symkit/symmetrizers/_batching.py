@@ -21,6 +21,7 @@ from torch import Tensor
 
 from symkit.errors import SampleError, SpecError
 from symkit.spec import Spec
+from symkit.symmetrizers._output_layout import output_layout_problem
 
 __all__ = ["BatchLayout", "batch_layout", "Copies", "data_dtype", "check_finite", "backbone_output",
            "check_node_layout"]
@@ -124,13 +125,21 @@ def check_node_layout(group, layout: BatchLayout, what: str) -> None:
                         f"batch has none")
 
 
-def backbone_output(y: object) -> Mapping[str, Tensor]:
+def backbone_output(y: object, layout: tuple | None = None) -> Mapping[str, Tensor]:
     """``y``, a backbone's output, checked: a mapping of field names to tensors with a leading
     copy (or node) dimension, which the symmetrizer transforms and averages row by row.
 
+    Args:
+        y: what the backbone returned.
+        layout: ``(group, in_spec, out_spec, part)``, ``part`` the backbone's input: each field
+            of ``out_spec`` must then have the layout of
+            :func:`~symkit.symmetrizers._output_layout.output_layout_problem` for ``part``.
+
     Raises:
         SpecError: ``y`` is not a mapping (names no field), or one of its values is not a
-            tensor of at least one dimension (names that output field and its type).
+            tensor of at least one dimension (names that output field and its type), or an
+            output field has the wrong shape for the backbone's input (names the field, the
+            expected and the actual shape).
     """
     if not isinstance(y, Mapping):
         raise SpecError(None, f"the backbone must return a dict of output fields, got "
@@ -140,6 +149,11 @@ def backbone_output(y: object) -> Mapping[str, Tensor]:
             got = "a 0-dim tensor" if isinstance(v, Tensor) else type(v).__name__
             raise SpecError(name, f"a backbone output must be a tensor with one row per copy "
                                   f"(or node), got {got}")
+    if layout is not None:
+        problem = output_layout_problem(y, *layout)
+        if problem is not None:
+            raise SpecError(problem[0], f"backbone output (one row per copy g^-1 x of a sample): "
+                                        f"{problem[1]}")
     return y
 
 

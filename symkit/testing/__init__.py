@@ -16,6 +16,10 @@ padded, ragged and empty batches, extreme scales, half precision, a NaN sample) 
 ``check_hard_inputs`` check the three allowed outcomes per sample (``check_outcomes``: exact,
 flagged and equivariant in distribution, or a ``SampleError``) and the forces of an invariant
 energy (``check_forces``), around ``NodeMLP`` (a non-equivariant backbone for every layout).
+
+Every check also holds a model's outputs to the layout and dtype of its output spec
+(``output_problem``); ``check_backbone`` checks a backbone alone: output layout and dtype, batch
+independence, masks and the empty batch.
 """
 
 from __future__ import annotations
@@ -52,10 +56,11 @@ _OUTCOMES = ("OutcomeReport", "check_outcomes", "exact_rtol", "per_sample_error"
 _FORCES = ("check_forces", "forces")
 
 _WORST_CASE = ("worst_case_error", "WorstCase")
+_OUTPUTS = ("check_backbone", "output_problem")
 
 __all__ = [*_EQUIVARIANCE, "conformance_cases", *_GROUP_CHECKS, *_SYMMETRIZER_CHECKS, *_CORPUS,
            *_HARD_INPUT_CHECKS, *_OUTCOMES, *_FORCES, "NodeMLP",
-           *_WORST_CASE]
+           *_WORST_CASE, *_OUTPUTS]
 
 # Everything is imported on first use: pytest imports symkit.testing.pytest_plugin (and so this
 # package) in every run, which must not pull in torch; the group checks live in their own module.
@@ -70,6 +75,8 @@ _LAZY = {
     "NodeMLP": "symkit.testing._node_mlp",
     "conformance_cases": "symkit.testing.pytest_plugin",
     **dict.fromkeys(_WORST_CASE, "symkit.testing._worst_case"),
+    "check_backbone": "symkit.testing._backbones",
+    "output_problem": "symkit.testing._outputs",
 }
 
 

@@ -39,6 +39,7 @@ from symkit.reps import Point
 from symkit.spec import Spec, act_on_mask, moves_mask
 from symkit.symmetrizers._frames import EXACT_RTOL
 from symkit.testing._corpus import HardInput, remove_sample
+from symkit.testing._outputs import output_problem
 
 __all__ = ["OutcomeReport", "check_outcomes", "exact_rtol", "per_sample_error"]
 
@@ -177,12 +178,16 @@ class _Run:
     def forward(self, sample, *, what: str) -> dict[str, Tensor]:
         try:
             with torch.no_grad():
-                return dict(self.model(sample))
+                y = dict(self.model(sample))
         except SampleError:
             raise
         except Exception as e:  # noqa: BLE001 - anything but a SampleError is a failure
             self.fail(f"{what} crashed with {type(e).__name__}: {e} (allowed: an output, or a "
                       f"SampleError naming the sample)")
+        problem = output_problem(y, self.group, self.in_spec, self.out_spec, sample)
+        if problem is not None:
+            self.fail(f"{what}: {problem}")
+        return y
 
     def pieces(self, y: Mapping[str, Tensor], sample, size: int) -> dict[str, list[Tensor]]:
         out = {}

@@ -21,7 +21,8 @@ from torch import Tensor, nn
 from symkit.groups import Group
 from symkit.reps import space_dim
 from symkit.spec import Spec
-from symkit.testing._equivariance import assert_equivariant, num_nodes
+from symkit.testing._equivariance import assert_equivariant, equivariance_error, num_nodes
+from symkit.testing._outputs import output_problem
 
 __all__ = ["FlatMLP", "QuarterTurns", "example_sample", "check_symmetrizer",
            "symmetrizer_is_exact"]
@@ -144,13 +145,50 @@ def symmetrizer_is_exact(model: nn.Module) -> bool:
     return bool(getattr(model, "is_exact", True))
 
 
-def _flags_any(model: nn.Module, sample: Mapping[str, Tensor]) -> bool:
-    """Whether one forward flags a sample (``model.flagged``: a degenerate input, completed at
-    random, owed equivariance in distribution only)."""
+def _exact_by_kind(model: nn.Module, group: Group, in_spec: Spec, out_spec: Spec,
+                   sample: Mapping[str, Tensor], *, dtype: torch.dtype, n_elements: int,
+                   gen: torch.Generator, label: str) -> dict[str, float]:
+    """:func:`assert_equivariant` for random elements of the whole group and of each kind;
+    every kind is measured before failing, so that the failure names each failing kind (and
+    the kinds that pass: "only reflections" is the diagnosis) and the worst sample."""
+    rtol = 1e-9 if dtype == torch.float64 else 1e-5
+    atol = 1e-12 if dtype == torch.float64 else 1e-6
+    errors, failed = {}, {}
     with torch.no_grad():
-        model(sample)
-    flagged = getattr(model, "flagged", None)
-    return flagged is not None and bool(flagged.any())
+        for kind in (None, *group.kinds):
+            key = kind or "all"
+            state = gen.get_state()
+            try:
+                err = assert_equivariant(model, group, in_spec, out_spec, sample, rtol=rtol,
+                                         atol=atol, n_elements=n_elements, kind=kind,
+                                         generator=gen)
+                errors[key] = err.relative
+            except AssertionError as e:
+                gen.set_state(state)  # the same elements again, per sample
+                failed[key] = (str(e), _worst_sample(model, group, in_spec, out_spec, sample,
+                                                     kind, n_elements, gen))
+    if failed:
+        lines = "\n".join(f"  {k}: {why} (worst: sample {b})" for k, (why, b) in failed.items())
+        passed = ", ".join(f"{k} ({v:.3g})" for k, v in errors.items()) or "none"
+        raise AssertionError(f"{label} on {group!r} ({dtype}) is not equivariant for "
+                             f"{', '.join(failed)} elements; passed: {passed}\n{lines}")
+    return errors
+
+
+def _worst_sample(model, group, in_spec, out_spec, sample, kind, n_elements, gen) -> int:
+    """The batch row with the largest equivariance error over ``n_elements`` random elements
+    (of ``kind``), each row measured alone."""
+    size = next(sample[n] for n in in_spec if n in sample).shape[0]
+    worst = []
+    for b in range(size):
+        row = {k: v[b:b + 1] if isinstance(v, Tensor) and v.ndim else v
+               for k, v in sample.items()}
+        state = gen.get_state()
+        err = equivariance_error(model, group, in_spec, out_spec, row, n_elements=n_elements,
+                                 kind=kind, generator=gen)
+        gen.set_state(state)
+        worst.append(err.relative)
+    return max(range(size), key=lambda b: worst[b]) if size else 0
 
 
 def check_symmetrizer(
@@ -179,8 +217,16 @@ def check_symmetrizer(
     (``model.flagged``) is checked per sample like the corpus: unflagged samples exact, flagged
     ones in distribution. Returns the measured errors.
 
+    Before any equivariance check, the outputs of ``sample`` must have the layout of
+    ``out_spec`` for that input and the input's floating dtype
+    (:func:`symkit.testing._outputs.output_problem`: a node field keeps its node axis, float32
+    stays float32).
+
     Raises:
-        AssertionError: naming the group, the kind, the field and the error.
+        AssertionError: a wrong output shape or dtype (naming the field, the expected shape or
+            dtype and what came); or not equivariant: every failing kind (``all``,
+            ``rotation``, ``reflection``, ...) with its field and error and the worst sample,
+            and the kinds that passed.
     """
     from symkit.plugins import ensure_loaded
     from symkit.registry import registry
@@ -195,20 +241,21 @@ def check_symmetrizer(
     factory = registry("symmetrizers").get(name).load() if isinstance(name, str) else name
     model = factory(backbone, group, in_spec, out_spec, **dict(params or {})).to(dtype).eval()
     gen = torch.Generator().manual_seed(seed)
-    group = group if elements is None else elements
-    if symmetrizer_is_exact(model) and not _flags_any(model, sample):
-        rtol = 1e-9 if dtype == torch.float64 else 1e-5
-        atol = 1e-12 if dtype == torch.float64 else 1e-6
-        errors = {}
-        with torch.no_grad():
-            for kind in (None, *group.kinds):
-                err = assert_equivariant(
-                    model, group, in_spec, out_spec, sample, rtol=rtol, atol=atol,
-                    n_elements=n_elements, kind=kind, generator=gen,
-                )
-                errors[kind or "all"] = err.relative
-        return errors
     label = name if isinstance(name, str) else getattr(name, "__name__", "symmetrizer")
+    if isinstance((params or {}).get("canonicalizer"), str):
+        label = f"{label}[{params['canonicalizer']}]"
+    group_checked = group if elements is None else elements
+    if symmetrizer_is_exact(model):  # (Monte-Carlo ones: check_outcomes checks every output)
+        with torch.no_grad():
+            y = model(sample)
+        problem = output_problem(y, group, in_spec, out_spec, sample)
+        if problem is not None:
+            raise AssertionError(f"{label} on {group!r} ({dtype}): {problem}")
+        flagged = getattr(model, "flagged", None)
+        if flagged is None or not bool(flagged.any()):
+            return _exact_by_kind(model, group_checked, in_spec, out_spec, sample, dtype=dtype,
+                                  n_elements=n_elements, gen=gen, label=label)
+    group = group_checked
     case = HardInput("random", sample, [False] * next(iter(sample.values())).shape[0])
     report = check_outcomes(model, group, in_spec, out_spec, case, n_elements=n_elements,
                             seed=seed, context=f"{label} on {group!r}")

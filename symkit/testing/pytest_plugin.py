@@ -71,7 +71,13 @@ def symkit_plugin() -> Iterator[Callable[..., Any]]:
 
 def buildable_names(category: str, scope: str | None = None) -> list[str]:
     """Scoped names of a category whose factories need no arguments (``c4``, not ``cyclic``...
-    unless every parameter has a default), optionally only those of one ``scope``."""
+    unless every parameter has a default), optionally only those of one ``scope``.
+
+    A part whose factory cannot be imported (a plugin's typo'd ``module:attr`` target, a module
+    that raises at import) is listed too: building it raises the
+    :class:`~symkit.errors.RegistryError` that names it, so its test case fails with that line
+    instead of the whole collection (and every other plugin's cases) breaking."""
+    from symkit.errors import RegistryError
     from symkit.plugins import ensure_loaded
     from symkit.registry import registry
 
@@ -82,6 +88,9 @@ def buildable_names(category: str, scope: str | None = None) -> list[str]:
             continue
         try:
             params = inspect.signature(entry.load()).parameters.values()
+        except RegistryError:
+            names.append(entry.qualname)
+            continue
         except (TypeError, ValueError):
             continue
         if all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
@@ -94,13 +103,24 @@ def conformance_cases(scope: str | None = None) -> list[Any]:
     """``pytest.param(group_name, rep_name)`` for every registered group and rep it supports.
 
     Only parts buildable without arguments take part. With ``scope``, only pairs where the
-    group or the rep comes from that scope (a plugin's name, or ``"symkit"`` for core).
+    group or the rep comes from that scope (a plugin's name, or ``"symkit"`` for core). A group
+    or rep whose factory cannot be imported gets one case (id ``unloadable-CATEGORY-NAME``,
+    paired with ``so3`` or ``scalar``) whose build raises the ``RegistryError`` naming it.
     """
+    from symkit.errors import RegistryError
     from symkit.registry import registry
 
-    groups = {name: registry("groups").build(name) for name in buildable_names("groups")}
-    reps = {name: registry("reps").build(name) for name in buildable_names("reps")}
-    cases = []
+    cases, built = [], {}
+    for category in ("groups", "reps"):
+        built[category] = {}
+        for name in buildable_names(category):
+            try:
+                built[category][name] = registry(category).build(name)
+            except RegistryError:  # unloadable: one case that fails with the line naming it
+                if scope is None or name.split("::")[0] == scope:
+                    pair = (name, "scalar") if category == "groups" else ("so3", name)
+                    cases.append(pytest.param(*pair, id=f"unloadable-{category}-{_bare(name)}"))
+    groups, reps = built["groups"], built["reps"]
     for g_name, group in groups.items():
         for r_name, rep in reps.items():
             in_scope = scope is None or scope in (g_name.split("::")[0], r_name.split("::")[0])

@@ -38,7 +38,7 @@ CORE = [e.name for e in registry("backbones").entries("symkit::*")]
 
 
 @pytest.mark.parametrize("name", CORE)
-@pytest.mark.parametrize("batch", [1, 7])
+@pytest.mark.parametrize("batch", [0, 1, 7])
 def test_builds_and_runs(name: str, batch: int):
     if name not in EXAMPLES:
         pytest.fail(f"core backbone '{name}' has no example in {__file__}; add one")

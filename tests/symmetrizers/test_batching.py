@@ -195,3 +195,40 @@ def test_a_backbone_returning_no_dict_is_a_spec_error(layout):
     model = FrameAveraging(lambda s: (s["pos"],), e3(), IN, OUT)
     with pytest.raises(SpecError, match="must return a dict of output fields, got tuple"):
         model(x)
+
+
+class WrongShape(nn.Module):
+    """A per-point map whose output ``v`` (a node vector of OUT) has a wrong layout."""
+
+    def __init__(self, bug):
+        super().__init__()
+        self.lin, self.bug = nn.Linear(3, 3).double(), bug
+
+    def forward(self, s):
+        v = self.lin(s["pos"])
+        ragged = "batch" in s
+        if self.bug == "no_node_axis":  # summed over the nodes: still rotates like a vector
+            v = v.sum(0 if ragged else 1, keepdim=ragged)
+        elif self.bug == "transposed":
+            v = v.transpose(-1, -2) if not ragged else v.reshape(3, -1)
+        elif self.bug == "flat":
+            v = v.flatten(1) if not ragged else v.reshape(-1)[:, None]
+        elif self.bug == "row_missing":
+            v = v[1:]
+        return {"v": v, "e": s["pos"].sum(-1, keepdim=True)}
+
+
+@pytest.mark.parametrize("bug", ["no_node_axis", "transposed", "flat", "row_missing"])
+@pytest.mark.parametrize("layout", ["dense", "ragged"])
+@pytest.mark.parametrize("chunk", [None, "auto", 2])
+def test_a_backbone_output_of_the_wrong_shape_names_the_field_and_the_shape(bug, layout, chunk):
+    """Was a RuntimeError from inside the average (or, for the node axis summed away, an output
+    of the wrong shape accepted silently)."""
+    pos = torch.randn(3, 5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x = ({"pos": pos} if layout == "dense" else
+         {"pos": pos.reshape(15, 3), "batch": torch.arange(3).repeat_interleave(5)})
+    model = FrameAveraging(WrongShape(bug), e3(), IN, OUT, chunk_size=chunk)
+    expected = r"\(B, N, \.\.\., 3\)" if layout == "dense" else r"\(T, \.\.\., 3\)"
+    with pytest.raises(SpecError, match=rf"^v: backbone output \(one row per copy g\^-1 x of a "
+                                        rf"sample\): expected shape {expected}"):
+        model(x)

@@ -18,7 +18,14 @@ from symkit.spec import Spec
 from symkit.testing import check_hard_inputs, hard_inputs, molecule_in_spec
 from symkit.testing._symmetrizers import QuarterTurns, check_symmetrizer, example_sample
 
-from .._cases import OUT_SPECS, canonicalizer_inputs, grid_sample, registered_groups
+from .._cases import (
+    OUT_SPECS,
+    canonicalizer_inputs,
+    grid_sample,
+    loads,
+    registered_groups,
+    supports,
+)
 from .._cases import point_spec as in_spec
 
 
@@ -32,7 +39,7 @@ CANONICALIZERS = list(registry("canonicalizers").entries())
 
 
 def _supports(entry, group) -> bool:
-    return entry.supports(group)
+    return supports(entry, group)
 
 
 def _canonicalizer_case(name: str, gname: str, group):
@@ -74,6 +81,8 @@ def test_the_grid_covers_the_whole_registry():
         assert any("[rest_frame]" in i for i in ids)
     assert not any(i.endswith("-trivial") for i in ids)
     for entry in [*SYMMETRIZERS, *CANONICALIZERS]:
+        if not loads(entry):  # fails tests/test_plugins.py::test_every_registered_part_loads
+            continue
         covered = any(_supports(entry, g) for _, g in GROUPS)
         assert covered != (entry.name in NO_CLAIM), entry.name
 

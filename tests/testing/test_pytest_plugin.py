@@ -51,3 +51,34 @@ def test_group_checks_are_reexported():
     from symkit.testing._group_axioms import check_group_axioms
 
     assert testing.check_group_axioms is check_group_axioms
+
+
+class _Broken:
+    """A plugin whose parts' ``module:attr`` targets do not import (a typo)."""
+
+    SYMKIT_API_VERSION = 1
+
+    @hookimpl
+    def symkit_register(self, register):
+        register("groups", "typo_group", "symkit.groups:no_such_group")
+        register("reps", "typo_rep", "symkit_no_such_module:rep")
+        register("reps", "doubled_vector", "symkit.reps:vector")
+
+
+def test_an_unloadable_part_is_one_failing_case_not_a_broken_collection(symkit_plugin):
+    """conformance_cases() is called at collection: a plugin's unimportable part used to raise
+    there (RegistryError), breaking the collection of every test module using it, for every
+    plugin. Now the part gets one case whose build raises the line naming it, and the plugin's
+    other parts keep their cases."""
+    import pytest
+
+    from symkit.errors import RegistryError
+    from symkit.registry import registry
+
+    symkit_plugin(_Broken(), "broken")
+    cases = {p.id: p.values for p in conformance_cases(scope="broken")}
+    assert cases["unloadable-groups-typo_group"] == ("broken::typo_group", "scalar")
+    assert cases["unloadable-reps-typo_rep"] == ("so3", "broken::typo_rep")
+    assert "so3-doubled_vector" in cases
+    with pytest.raises(RegistryError, match="'broken::typo_group': cannot load"):
+        registry("groups").build("broken::typo_group")
