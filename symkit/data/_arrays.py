@@ -198,6 +198,42 @@ class Arrays(Dataset):
             return padded_collate(items, self.node_fields)
         return ragged_collate(items, self.node_fields)
 
+    def find_nonfinite(self, positions: Sequence[int] | None = None, split: str = "this"
+                       ) -> str | None:
+        """Why this data set cannot be trained on: the first of its samples with a NaN or an
+        Inf in any floating field (input or target), or ``None``.
+
+        The arrays are scanned, not the items (:meth:`ArraySource.nonfinite_rows`), so the
+        check costs one vectorized pass over the file and runs before training starts.
+
+        Args:
+            positions: the items to check (``None``: all), e.g. ``range(max_samples)``.
+            split: the split's name, for the message.
+
+        Returns:
+            one line naming the sample (its index in the file and in this split), the field,
+            the array and its row.
+        """
+        samples = self.indices if positions is None else self.indices[np.asarray(positions)]
+        for name, f in self.fields.items():
+            rows = self.source.nonfinite_rows(self.prefix + f.array)
+            if not len(rows):
+                continue
+            if name in self.node_fields:  # node row -> the sample whose rows hold it
+                owner = np.searchsorted(self.offsets, rows, side="right") - 1
+            else:
+                owner = rows
+            hit = np.isin(samples, owner)
+            if hit.any():
+                position = int(np.argmax(hit))
+                sample = int(samples[position])
+                row = int(rows[np.argmax(owner == sample)])
+                return (f"data: sample {sample} of {self.source.path} (item {position} of the "
+                        f"{split} split) has NaN or Inf in field '{name}' (array "
+                        f"'{self.prefix}{f.array}', row {row}); inputs and targets must be "
+                        "finite: clean or drop that sample")
+        return None
+
     def describe(self, field: str) -> str | None:
         """Where ``field`` is read from (``array 'R' of /path/file.npz``), for error messages."""
         f = self.fields.get(field)

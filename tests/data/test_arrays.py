@@ -92,3 +92,43 @@ def test_built_from_config_with_split_context(tmp_path):
     assert isinstance(data, Arrays) and len(data) == 3
     with pytest.raises(ConfigError, match="data.fields"):
         build({**node, "fields": "R"}, "datasets", key="data", context={"split": "test"})
+
+
+def test_find_nonfinite_names_the_sample_field_array_and_row(tmp_path):
+    counts = molecules(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as z:
+        d = dict(z)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    d["F"][offsets[7] + 1, 2] = np.nan  # a node row of sample 7 (a target)
+    d["E"][9] = np.inf  # a per-sample row of sample 9
+    np.savez(tmp_path / "bad.npz", **d)
+    fields = {"pos": "R", "force": "F", "energy": "E"}
+    data = arrays(str(tmp_path / "bad.npz"), fields, counts="N")
+    assert data.find_nonfinite(split="train") == (
+        f"data: sample 7 of {tmp_path / 'bad.npz'} (item 7 of the train split) has NaN or Inf "
+        f"in field 'force' (array 'F', row {offsets[7] + 1}); inputs and targets must be "
+        "finite: clean or drop that sample")
+    assert data.find_nonfinite(range(7)) is None  # max_samples=7 keeps it out
+    assert "sample 9 " in data.find_nonfinite(range(8, 12))
+    assert "field 'energy' (array 'E', row 9)" in data.find_nonfinite(range(8, 12))
+    clean = arrays(str(tmp_path / "m.npz"), fields, counts="N")
+    assert clean.find_nonfinite() is None
+    fixed = tmp_path / "fixed.npz"
+    np.savez(fixed, test_x=np.ones((4, 2)), test_y=np.array([0.0, 1.0, np.nan, 2.0]),
+             train_x=np.ones((2, 2)), train_y=np.ones(2))
+    test = arrays(str(fixed), {"x": "x", "y": "y"}, split="test")
+    assert "sample 2 " in test.find_nonfinite() and "array 'test_y', row 2" in \
+        test.find_nonfinite()
+    assert arrays(str(fixed), {"x": "x", "y": "y"}, split="train").find_nonfinite() is None
+
+
+def test_find_nonfinite_after_empty_samples_and_fraction_splits(tmp_path):
+    rows = np.zeros((5, 3))
+    rows[4] = np.nan  # the only node of sample 3; samples 1 and 2 are empty
+    np.savez(tmp_path / "m.npz", R=rows, N=np.array([4, 0, 0, 1]))
+    data = arrays(str(tmp_path / "m.npz"), {"pos": "R"}, counts="N")
+    assert "sample 3 " in data.find_nonfinite() and "row 4" in data.find_nonfinite()
+    parts = {s: arrays(str(tmp_path / "m.npz"), {"pos": "R"}, counts="N", split=s,
+                       splits={"test": 0.25, "seed": 0}) for s in ("train", "test")}
+    bad = [s for s, d in parts.items() if 3 in d.indices]
+    assert [s for s, d in parts.items() if d.find_nonfinite() is not None] == bad

@@ -147,3 +147,27 @@ def test_overrides_that_change_the_architecture_are_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "do not fit the model built from its config with overrides " \
            "['model.backbone.hidden=8']" in err
+
+
+@pytest.mark.parametrize("array, field", [("loc_t40", "target"), ("charges", "charge")])
+def test_nan_anywhere_in_the_file_stops_train_and_eval_before_anything_is_written(
+        tmp_path, capsys, array, field):
+    with np.load(NBODY) as z:
+        d = {k: z[f"train_{k}"][:40] for k in ("loc_t30", "vel_t30", "loc_t40", "charges")}
+    d[array][37, 2] = np.nan  # a late sample, never in the first batch; a target or an input
+    np.savez(tmp_path / "bad.npz", **d)
+    cfg = nbody_config(tmp_path, path=str(tmp_path / "bad.npz"))
+    cfg["tracking"] = {"enabled": True, "uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    assert main(["train", write(tmp_path, cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"symkit: error: data: sample 37 of {tmp_path / 'bad.npz'} (item 37 of the "
+                   f"train split) has NaN or Inf in field '{field}' (array '{array}', row 37); "
+                   "inputs and targets must be finite: clean or drop that sample"]
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
+    d[array][37, 2] = 0.0
+    np.savez(tmp_path / "good.npz", **d)
+    cfg["data"]["path"] = str(tmp_path / "good.npz")
+    cfg["tracking"] = {"enabled": False}
+    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    assert main(["eval", run_dir, f"data.path={tmp_path / 'bad.npz'}"]) == 2
+    assert "sample 37 of" in capsys.readouterr().err
