@@ -211,7 +211,9 @@ def _apply(run: Any, key: str, fn: Any, outputs: Mapping[str, Any], batch: Mappi
     fields = _field_options(node, category, key)
     if "output" in fields and fields["output"] not in outputs:
         raise ConfigError(f"{key}.output", f"'{fields['output']}' is not an output of the model; "
-                          f"the backbone writes {_names(outputs)}")
+                          f"the model returns {_names(outputs)} (a symmetrized model returns "
+                          "only the fields of model.out_spec: to train on another field the "
+                          "backbone writes, declare it there with its rep)")
     if "target" in fields and fields["target"] not in batch:
         raise ConfigError(f"{key}.target", f"'{fields['target']}' is not a field of the data; "
                           f"a training batch has {_names(batch)}")

@@ -23,7 +23,7 @@ from symkit.errors import SampleError, SpecError
 from symkit.spec import Spec
 
 __all__ = ["BatchLayout", "batch_layout", "Copies", "data_dtype", "check_finite", "backbone_output",
-           "check_node_layout"]
+           "check_feature_shape", "check_node_layout"]
 
 
 @dataclass
@@ -124,13 +124,20 @@ def check_node_layout(group, layout: BatchLayout, what: str) -> None:
                         f"batch has none")
 
 
-def backbone_output(y: object) -> Mapping[str, Tensor]:
+def backbone_output(y: object, out_spec: Spec | None = None, group: object = None
+                    ) -> Mapping[str, Tensor]:
     """``y``, a backbone's output, checked: a mapping of field names to tensors with a leading
     copy (or node) dimension, which the symmetrizer transforms and averages row by row.
 
+    With ``out_spec`` (and its ``group``), only the fields it declares are kept: a field the
+    spec does not declare has no representation to transform it by, so it never leaves the
+    symmetrizer (averaged untransformed it would look equivariant and not be). A declared
+    field must end in its representation's feature shape.
+
     Raises:
-        SpecError: ``y`` is not a mapping (names no field), or one of its values is not a
-            tensor of at least one dimension (names that output field and its type).
+        SpecError: ``y`` is not a mapping (names no field), one of its values is not a tensor
+            of at least one dimension, or a declared field's trailing shape is not its
+            representation's (names that output field, its shape and the expected one).
     """
     if not isinstance(y, Mapping):
         raise SpecError(None, f"the backbone must return a dict of output fields, got "
@@ -140,7 +147,28 @@ def backbone_output(y: object) -> Mapping[str, Tensor]:
             got = "a 0-dim tensor" if isinstance(v, Tensor) else type(v).__name__
             raise SpecError(name, f"a backbone output must be a tensor with one row per copy "
                                   f"(or node), got {got}")
-    return y
+    if out_spec is None:
+        return y
+    for name in out_spec:
+        if name in y:
+            check_feature_shape(name, out_spec[name], group, y[name])
+    return {name: v for name, v in y.items() if name in out_spec}
+
+
+def check_feature_shape(name: str, field: object, group: object, y: Tensor) -> None:
+    """Raise :class:`SpecError` unless output ``y`` ends in ``field``'s feature shape on
+    ``group`` (a vector on E(3): ``(..., 3)``; ``None`` entries match any size)."""
+    try:
+        want = tuple(field.rep.feature_shape(group))
+    except Exception:  # noqa: BLE001 - a representation that cannot say is not checked
+        return
+    tail = tuple(y.shape[y.ndim - len(want):]) if want else ()
+    if y.ndim < 1 + len(want) or any(w is not None and w != t for w, t in zip(want, tail)):
+        expected = "(rows, ..." + "".join(f", {'*' if w is None else w}" for w in want) + ")"
+        raise SpecError(name, f"the backbone writes '{name}' of shape {tuple(y.shape)}, but "
+                              f"model.out_spec declares it {field.rep!r} on {group!r}, of shape "
+                              f"{expected}; fix the backbone's output size (its 'writes') or "
+                              "model.out_spec")
 
 
 def _all_finite(xs: list[Tensor]) -> bool:

@@ -425,7 +425,7 @@ def stream_dense(
                     continue
             call = _Call(k0, k1, b0, b1, b, active)
             part = tf.inputs(in_spec, sample, call)
-            y = backbone_output(backbone(part))
+            y = backbone_output(backbone(part), out_spec, action.group)
             tf.outputs(acc, y, out_spec, call)
         k0 = k1
     shift_sum = None

@@ -87,8 +87,8 @@ def test_auto_and_cpu_devices_pass():
 
 # -- fields read by the loss, the metric and the output spec ----------------------------------
 @pytest.mark.parametrize("override, key, fragment", [
-    ("loss.output=tgt", "loss.output", "'tgt' is not an output of the model; the backbone "
-                                       "writes 'target'"),
+    ("loss.output=tgt", "loss.output", "'tgt' is not an output of the model; the model "
+                                       "returns 'target'"),
     ("loss.target=y", "loss.target", "'y' is not a field of the data; a training batch has "
                                      "'x', 'target'"),
     ("metric.output=tgt", "metric.output", "'tgt' is not an output"),
@@ -103,6 +103,32 @@ def test_missing_fields_fail_before_training(toy_config, tmp_path, tracking_db, 
     assert_one_line(code, err, key, fragment)
     assert not (tmp_path / "runs").exists()
     assert len(runs_in(tracking_db)) == before  # no MLflow run at all
+
+
+SYMMETRIZED = ("model.symmetrizer={type: group_averaging, train_samples: 2, eval_samples: 2}",)
+
+
+def test_training_on_an_output_the_spec_does_not_declare_fails_before_training(
+        toy_config, tmp_path, tracking_db, capsys):
+    """A symmetrizer returns only declared fields: 'v' averaged untransformed would be trained
+    on as if it were the output of an equivariant model."""
+    before = len(runs_in(tracking_db))
+    code, _, err = run_cli(capsys, tmp_path, toy_config(), *SYMMETRIZED,
+                           "model.backbone.writes={target: [1], v: [3]}", "loss.output=v")
+    assert_one_line(code, err, "loss.output", "'v' is not an output of the model; the model "
+                    "returns 'target'", "declare it there with its rep")
+    assert not (tmp_path / "runs").exists() and len(runs_in(tracking_db)) == before
+
+
+@pytest.mark.parametrize("command", ["train", "check"])
+def test_a_backbone_output_of_the_wrong_shape_for_its_rep_is_one_line(toy_config, tmp_path,
+                                                                       capsys, command):
+    code, _, err = run_cli(capsys, tmp_path, toy_config(), *SYMMETRIZED,
+                           "model.out_spec={target: scalar, v: vector}",
+                           "model.backbone.writes={target: [1], v: [2]}", command=command)
+    assert_one_line(code, err, "v: the backbone writes 'v' of shape (", ", 2), but "
+                    "model.out_spec declares it Vector on SO(3), of shape (rows, ..., 3)")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_check_names_a_missing_output_field(toy_config, tmp_path, capsys):

@@ -195,3 +195,48 @@ def test_a_backbone_returning_no_dict_is_a_spec_error(layout):
     model = FrameAveraging(lambda s: (s["pos"],), e3(), IN, OUT)
     with pytest.raises(SpecError, match="must return a dict of output fields, got tuple"):
         model(x)
+
+
+class PerPoint(nn.Module):
+    """``v``: a per-point linear map to ``size`` features; ``w``: one more vector output."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.lin, self.mix = nn.Linear(3, size).double(), nn.Linear(3, 3).double()
+
+    def forward(self, s):
+        return {"v": self.lin(s["pos"]), "w": self.mix(s["pos"])}
+
+
+def _points(layout: str):
+    pos = torch.randn(3, 5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    if layout == "dense":
+        return {"pos": pos}
+    return {"pos": pos.reshape(15, 3), "batch": torch.arange(3).repeat_interleave(5)}
+
+
+def _symmetrizers(backbone):
+    from symkit.canonicalizers import Canonicalization
+
+    out = Spec({"v": Field(vector(), nodes=True)})
+    return [FrameAveraging(backbone, e3(), IN, out),
+            FrameAveraging(backbone, e3(), IN, out, chunk_size=2),
+            GroupAveraging(backbone, o3(), IN, out, train_samples=3, eval_samples=3),
+            Canonicalization(backbone, e3(), IN, out, canonicalizer="pca")]
+
+
+@pytest.mark.parametrize("size", [2, 4])
+@pytest.mark.parametrize("layout", ["dense", "ragged"])
+def test_a_backbone_output_of_the_wrong_size_for_its_rep_names_the_field(size, layout):
+    for model in _symmetrizers(PerPoint(size)):
+        with pytest.raises(SpecError, match=rf"^v: the backbone writes 'v' of shape \(\d+, "
+                                            rf"(5, )?{size}\), but model.out_spec declares it "
+                                            r"Vector on [EO]\(3\), of shape \(rows, \.\.\., 3\)"):
+            model(_points(layout))
+
+
+@pytest.mark.parametrize("layout", ["dense", "ragged"])
+def test_a_backbone_output_the_spec_does_not_declare_is_not_returned(layout):
+    # averaged untransformed, the vector 'w' would pass for an output of an equivariant model
+    for model in _symmetrizers(PerPoint(3)):
+        assert set(model.eval()(_points(layout))) == {"v"}, type(model).__name__
