@@ -176,10 +176,12 @@ def materialize(model: Any, dataset: Any, device: Any = None) -> None:
     if not any(is_lazy(p) for p in model.parameters()):
         return
     from symkit.runner.data import first_batch, to_device
+    from symkit.runner.preflight import call
 
     batch = first_batch(dataset, 2)
-    with torch.no_grad():
-        model(to_device(batch, device) if device is not None else batch)
+    with torch.no_grad():  # a crash is one line naming the model, as in preflight.check_forward
+        call("model", "the model's forward pass", model,
+             to_device(batch, device) if device is not None else batch)
 
 
 def parameter_counts(model: Any) -> dict[str, float]:

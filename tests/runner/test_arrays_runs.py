@@ -171,3 +171,29 @@ def test_nan_anywhere_in_the_file_stops_train_and_eval_before_anything_is_writte
     run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
     assert main(["eval", run_dir, f"data.path={tmp_path / 'bad.npz'}"]) == 2
     assert "sample 37 of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backbone", ["deepsets", "set_transformer", "graph::gnn"])
+def test_a_dense_node_backbone_on_ragged_molecules_says_to_pad(tmp_path, capsys, backbone):
+    rng = np.random.default_rng(0)
+    counts = rng.integers(2, 6, size=12)
+    total = int(counts.sum())
+    np.savez(tmp_path / "m.npz", R=rng.normal(size=(total, 3)), Z=rng.integers(1, 4, total),
+             F=rng.normal(size=(total, 3)), N=counts)
+    cfg = nbody_config(tmp_path, path=str(tmp_path / "m.npz"), counts="N",
+                       fields={"pos": "R", "charge": {"array": "Z", "shape": [-1, 1],
+                                                      "dtype": "float32"},
+                               "target": "F"})
+    del cfg["data"]["max_samples"]
+    cfg["model"]["in_spec"].pop("vel")
+    cfg["model"]["out_spec"]["target"]["rep"] = "vector"
+    cfg["model"]["backbone"] = {"type": backbone, "writes": {"target": [-1, 3]}}
+    cfg["train"]["batch_size"] = 4
+    assert main(["train", write(tmp_path, cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("symkit: error: batch: this backbone reads dense "
+                                               "node fields"), err
+    assert "data.batching: padded" in err[0] and not (tmp_path / "runs").exists()
+    cfg["data"]["batching"] = "padded"  # the fix the message names trains
+    cfg["train"]["epochs"] = 1
+    assert run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["metrics"]

@@ -325,14 +325,25 @@ def test_a_model_that_crashes_on_the_first_batch_fails_before_any_run(toy_config
 
         return Crash()
 
+    def crashing_lazy(in_spec, out_spec):
+        """The same with a lazy layer: it crashes where lazy parameters get their shapes."""
+        net = crashing(in_spec, out_spec)
+        net.lin = torch.nn.LazyLinear(1)
+        net.forward = lambda sample: {"target": net.lin(sample["x"]) @ torch.ones(2, 1)}
+        return net
+
     registry("backbones").add("crashing", crashing, scope="preflighttest")
+    registry("backbones").add("crashing_lazy", crashing_lazy, scope="preflighttest")
     try:
         before = len(runs_in(tracking_db))
-        code, _, err = run_cli(capsys, tmp_path, toy_config(),
-                               "model.backbone={type: preflighttest::crashing}")
-        assert_one_line(code, err, "model: the model's forward pass failed on the first training "
-                        "batch, before training: RuntimeError: mat1 and mat2 shapes cannot be "
-                        "multiplied")
+        for name, message in (("crashing", "mat1 and mat2 shapes cannot be multiplied"),
+                              ("crashing_lazy", "(2x1 and 2x1)")):
+            code, _, err = run_cli(capsys, tmp_path, toy_config(),
+                                   f"model.backbone={{type: preflighttest::{name}}}")
+            assert_one_line(code, err, "model: the model's forward pass failed on the first "
+                            "training batch, before training: RuntimeError: ")
+            assert message in err
         assert len(runs_in(tracking_db)) == before and not (tmp_path / "runs").exists()
     finally:
+        registry("backbones").remove("preflighttest::crashing_lazy")
         registry("backbones").remove("preflighttest::crashing")
