@@ -132,7 +132,15 @@ class Arrays(Dataset):
         return n
 
     def _variable_layout(self, counts: str) -> int:
-        count = np.asarray(self._array(counts, None)[:]).astype(np.int64).reshape(-1)
+        raw = np.asarray(self._array(counts, None)[:]).reshape(-1)
+        if raw.dtype.kind not in "biuf":
+            raise DataError(f"data: {self._where(counts)} holds {raw.dtype}; node counts must "
+                            "be integers (one per sample)")
+        count = raw.astype(np.int64)
+        if raw.dtype.kind == "f" and not np.array_equal(count, raw):
+            bad = int(np.flatnonzero(count != raw)[0])
+            raise DataError(f"data: {self._where(counts)} holds {raw[bad].item()!r} for sample "
+                            f"{bad}; node counts must be whole numbers (one per sample)")
         if (count < 0).any():
             raise DataError(f"data: {self._where(counts)} has negative node counts")
         self.offsets = np.concatenate([[0], np.cumsum(count)])

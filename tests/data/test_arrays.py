@@ -132,3 +132,12 @@ def test_find_nonfinite_after_empty_samples_and_fraction_splits(tmp_path):
                        splits={"test": 0.25, "seed": 0}) for s in ("train", "test")}
     bad = [s for s, d in parts.items() if 3 in d.indices]
     assert [s for s, d in parts.items() if d.find_nonfinite() is not None] == bad
+
+
+def test_node_counts_that_are_not_whole_numbers_are_refused(tmp_path):
+    np.savez(tmp_path / "m.npz", R=np.zeros((7, 3)), N=np.array([3.0, 3.5, 0.5]))
+    with pytest.raises(DataError, match=r"array 'N' of .*m\.npz holds 3\.5 for sample 1; node "
+                                        r"counts must be whole numbers"):
+        arrays(str(tmp_path / "m.npz"), {"pos": "R"}, counts="N")
+    np.savez(tmp_path / "ok.npz", R=np.zeros((7, 3)), N=np.array([3.0, 4.0]))  # float, whole
+    assert len(arrays(str(tmp_path / "ok.npz"), {"pos": "R"}, counts="N")) == 2
