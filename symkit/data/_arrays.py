@@ -259,6 +259,12 @@ def split_indices(n: int, split: str, splits: Mapping[str, Any]) -> np.ndarray:
         if not 0.0 <= frac < 1.0:
             raise ConfigError(f"splits.{name}", f"expected a fraction in [0, 1), got {frac}")
         sizes[name] = int(round(frac * n))
+        if frac > 0 and sizes[name] == 0:
+            fix = (f"raise it to at least {1 / n:.3g}" if n > 2 else "a file this small "
+                   "cannot be cut into train, valid and test: give one path per split, or "
+                   "splits: null (the whole file for every split)")
+            raise ConfigError(f"splits.{name}", f"a fraction {frac} of {n} samples is no "
+                              f"sample; {fix}")
     if sizes["valid"] + sizes["test"] >= n:
         raise ConfigError("splits", f"valid + test leave no training samples out of {n}")
     order = np.random.default_rng(int(splits.get("seed", 0))).permutation(n)

@@ -37,7 +37,9 @@ def build_split(node: Any, split: str, max_samples: int | None = None) -> Datase
     dataset = build(node, "datasets", key="data", context={"split": split})
     n = len(dataset)
     if n == 0:
-        raise DataError(f"data: the {split} split is empty")
+        raise DataError(f"data: the {split} split is empty; a run needs samples in the train, "
+                        "valid and test splits (arrays: data.splits: {valid: 0.1, test: 0.1} "
+                        "cuts them out of one file)")
     if max_samples is not None and n > max_samples:
         dataset = Subset(dataset, range(max_samples))
     check_finite(dataset, split)

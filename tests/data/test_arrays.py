@@ -141,3 +141,18 @@ def test_node_counts_that_are_not_whole_numbers_are_refused(tmp_path):
         arrays(str(tmp_path / "m.npz"), {"pos": "R"}, counts="N")
     np.savez(tmp_path / "ok.npz", R=np.zeros((7, 3)), N=np.array([3.0, 4.0]))  # float, whole
     assert len(arrays(str(tmp_path / "ok.npz"), {"pos": "R"}, counts="N")) == 2
+
+
+def test_a_split_fraction_that_rounds_to_no_sample_names_the_key(tmp_path):
+    np.savez(tmp_path / "one.npz", x=np.zeros((1, 3)))
+    node = {"type": "arrays", "path": str(tmp_path / "one.npz"), "fields": {"x": "x"},
+            "splits": {"valid": 0.1, "test": 0.1}}
+    with pytest.raises(ConfigError, match=r"^data\.splits\.valid: a fraction 0\.1 of 1 samples "
+                                          r"is no sample; a file this small cannot be cut"):
+        build(node, "datasets", key="data", context={"split": "train"})
+    np.savez(tmp_path / "five.npz", x=np.zeros((5, 3)))
+    node["path"] = str(tmp_path / "five.npz")
+    with pytest.raises(ConfigError, match=r"^data\.splits\.valid: .* raise it to at least 0\.2"):
+        build(node, "datasets", key="data", context={"split": "train"})
+    node["splits"] = {"valid": 0.2, "test": 0.2}  # the fix the message names
+    assert len(build(node, "datasets", key="data", context={"split": "train"})) == 3
