@@ -156,7 +156,8 @@ class Symmetrizer(nn.Module):
             parts = self._auto_calls(sample, copies)
         else:
             chunk = None if auto else self.chunk_size  # auto, no copies: one (empty) call
-            parts = [backbone_output(self.backbone(part), self.out_spec, self.group)
+            parts = [backbone_output(self.backbone(part), self.out_spec, self.group,
+                                     dense=not layout.ragged)
                      for part in copies.chunks(chunk)]
         if len(parts) == 1:
             y = dict(parts[0])
@@ -195,7 +196,7 @@ class Symmetrizer(nn.Module):
         calls = 1 if total < 2 * budget else total // budget
         step = max(1, -(-size // calls))
         return [backbone_output(self.backbone(copies.piece(i, min(i + step, size))),
-                                self.out_spec, self.group)
+                                self.out_spec, self.group, dense=not copies.layout.ragged)
                 for i in range(0, size, step)]
 
     def _act(

@@ -124,15 +124,16 @@ def check_node_layout(group, layout: BatchLayout, what: str) -> None:
                         f"batch has none")
 
 
-def backbone_output(y: object, out_spec: Spec | None = None, group: object = None
-                    ) -> Mapping[str, Tensor]:
+def backbone_output(y: object, out_spec: Spec | None = None, group: object = None, *,
+                    dense: bool = True) -> Mapping[str, Tensor]:
     """``y``, a backbone's output, checked: a mapping of field names to tensors with a leading
     copy (or node) dimension, which the symmetrizer transforms and averages row by row.
 
     With ``out_spec`` (and its ``group``), only the fields it declares are kept: a field the
     spec does not declare has no representation to transform it by, so it never leaves the
     symmetrizer (averaged untransformed it would look equivariant and not be). A declared
-    field must end in its representation's feature shape.
+    field must end in its representation's feature shape and, in a ``dense`` batch, a node
+    field (``nodes: true``) must have a node axis after the row axis.
 
     Raises:
         SpecError: ``y`` is not a mapping (names no field), one of its values is not a tensor
@@ -151,18 +152,28 @@ def backbone_output(y: object, out_spec: Spec | None = None, group: object = Non
         return y
     for name in out_spec:
         if name in y:
-            check_feature_shape(name, out_spec[name], group, y[name])
+            check_feature_shape(name, out_spec[name], group, y[name], dense=dense)
     return {name: v for name, v in y.items() if name in out_spec}
 
 
-def check_feature_shape(name: str, field: object, group: object, y: Tensor) -> None:
+def check_feature_shape(name: str, field: object, group: object, y: Tensor, *,
+                        dense: bool = True) -> None:
     """Raise :class:`SpecError` unless output ``y`` ends in ``field``'s feature shape on
-    ``group`` (a vector on E(3): ``(..., 3)``; ``None`` entries match any size)."""
+    ``group`` (a vector on E(3): ``(..., 3)``; ``None`` entries match any size) and, for a
+    node field of a ``dense`` batch, has a node axis: ``(rows, N, ..., *feature_shape)``."""
     try:
         want = tuple(field.rep.feature_shape(group))
     except Exception:  # noqa: BLE001 - a representation that cannot say is not checked
         return
     tail = tuple(y.shape[y.ndim - len(want):]) if want else ()
+    nodes = bool(getattr(field, "nodes", False)) and dense
+    if nodes and y.ndim < 2 + len(want):
+        raise SpecError(name, f"the backbone writes '{name}' of shape {tuple(y.shape)}, one "
+                              f"value per sample, but model.out_spec declares it a node field "
+                              f"(nodes: true) of shape (rows, N, ..."
+                              + "".join(f", {'*' if w is None else w}" for w in want)
+                              + "); write one value per node (e.g. writes: {" + name
+                              + ": [-1, ...]}) or declare it with nodes: false")
     if y.ndim < 1 + len(want) or any(w is not None and w != t for w, t in zip(want, tail)):
         expected = "(rows, ..." + "".join(f", {'*' if w is None else w}" for w in want) + ")"
         raise SpecError(name, f"the backbone writes '{name}' of shape {tuple(y.shape)}, but "

@@ -240,3 +240,22 @@ def test_a_backbone_output_the_spec_does_not_declare_is_not_returned(layout):
     # averaged untransformed, the vector 'w' would pass for an output of an equivariant model
     for model in _symmetrizers(PerPoint(3)):
         assert set(model.eval()(_points(layout))) == {"v"}, type(model).__name__
+
+
+class PerSample(nn.Module):
+    """``v``: one vector per sample (a pooled readout), though the spec declares it per node."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3).double()
+
+    def forward(self, s):
+        return {"v": self.lin(s["pos"]).mean(-2)}
+
+
+def test_a_per_sample_output_declared_as_a_node_field_names_the_field():
+    for model in _symmetrizers(PerSample()):  # dense: the node axis is missing
+        with pytest.raises(SpecError, match=r"^v: the backbone writes 'v' of shape \(\d+, 3\), "
+                                            r"one value per sample, but model.out_spec declares "
+                                            r"it a node field \(nodes: true\)"):
+            model(_points("dense"))
