@@ -161,6 +161,7 @@ def load_backbone_weights(backbone: nn.Module, ref: str | os.PathLike, *, strict
         bad = {m.split(" ")[0] for m in report["mismatched"]}
         state = {k: v for k, v in state.items() if k in own and k not in bad}
     backbone.load_state_dict(state, strict=False)
+    backbone.symkit_init = f"{key} ({file})"  # named by a failing first forward pass
     return report
 
 

@@ -138,7 +138,7 @@ def check_forward(model: torch.nn.Module, batch: Mapping[str, Any], run: Any, lo
     buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
     try:
         with torch.enable_grad():
-            outputs = call("model", "the model's forward pass", model, batch)
+            outputs = _model_call(model, batch)
             check_outputs(model, outputs)
             loss = _apply(run, "loss", loss_fn, outputs, batch)
             if run.cfg.get("metric") is not None:
@@ -156,6 +156,19 @@ def check_forward(model: torch.nn.Module, batch: Mapping[str, Any], run: Any, lo
             if name in buffers:
                 value.copy_(buffers[name])
         ckpt.set_rng_state(rng)
+
+
+def _model_call(model: torch.nn.Module, batch: Mapping[str, Any]) -> Any:
+    """The model's forward pass through :func:`call`; a crash of a backbone whose weights
+    came from ``init`` says so (lazy layers take their input sizes from the checkpoint)."""
+    try:
+        return call("model", "the model's forward pass", model, batch)
+    except TrainingError as exc:
+        init = getattr(getattr(model, "backbone", None), "symkit_init", None)
+        if init is None:
+            raise
+        raise TrainingError(f"{exc}; the backbone's weights come from {init}: were they "
+                            "trained on other input fields or sizes?") from exc.__cause__
 
 
 def unused_parameters(model: torch.nn.Module) -> list[str]:
