@@ -129,11 +129,11 @@ def backbone_output(y: object, out_spec: Spec | None = None, group: object = Non
     """``y``, a backbone's output, checked: a mapping of field names to tensors with a leading
     copy (or node) dimension, which the symmetrizer transforms and averages row by row.
 
-    With ``out_spec`` (and its ``group``), only the fields it declares are kept: a field the
-    spec does not declare has no representation to transform it by, so it never leaves the
-    symmetrizer (averaged untransformed it would look equivariant and not be). A declared
-    field must end in its representation's feature shape and, in a ``dense`` batch, a node
-    field (``nodes: true``) must have a node axis after the row axis.
+    With ``out_spec`` (and its ``group``), a declared field must end in its representation's
+    feature shape and, in a ``dense`` batch, a node field (``nodes: true``) must have a node
+    axis after the row axis. Fields the spec does not declare pass through as invariants
+    (averaged untransformed; a loss or metric reading one is refused by the runner's
+    preflight).
 
     Raises:
         SpecError: ``y`` is not a mapping (names no field), one of its values is not a tensor
@@ -153,7 +153,7 @@ def backbone_output(y: object, out_spec: Spec | None = None, group: object = Non
     for name in out_spec:
         if name in y:
             check_feature_shape(name, out_spec[name], group, y[name], dense=dense)
-    return {name: v for name, v in y.items() if name in out_spec}
+    return y
 
 
 def check_feature_shape(name: str, field: object, group: object, y: Tensor, *,

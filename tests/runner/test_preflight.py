@@ -87,8 +87,8 @@ def test_auto_and_cpu_devices_pass():
 
 # -- fields read by the loss, the metric and the output spec ----------------------------------
 @pytest.mark.parametrize("override, key, fragment", [
-    ("loss.output=tgt", "loss.output", "'tgt' is not an output of the model; the model "
-                                       "returns 'target'"),
+    ("loss.output=tgt", "loss.output", "'tgt' is not an output of the model; the backbone "
+                                       "writes 'target'"),
     ("loss.target=y", "loss.target", "'y' is not a field of the data; a training batch has "
                                      "'x', 'target'"),
     ("metric.output=tgt", "metric.output", "'tgt' is not an output"),
@@ -110,13 +110,14 @@ SYMMETRIZED = ("model.symmetrizer={type: group_averaging, train_samples: 2, eval
 
 def test_training_on_an_output_the_spec_does_not_declare_fails_before_training(
         toy_config, tmp_path, tracking_db, capsys):
-    """A symmetrizer returns only declared fields: 'v' averaged untransformed would be trained
-    on as if it were the output of an equivariant model."""
+    """'v' averaged untransformed would be trained on as if it were the output of an
+    equivariant model."""
     before = len(runs_in(tracking_db))
     code, _, err = run_cli(capsys, tmp_path, toy_config(), *SYMMETRIZED,
                            "model.backbone.writes={target: [1], v: [3]}", "loss.output=v")
-    assert_one_line(code, err, "loss.output", "'v' is not an output of the model; the model "
-                    "returns 'target'", "declare it there with its rep")
+    assert_one_line(code, err, "loss.output", "'v' is not declared in model.out_spec "
+                    "('target'), so the symmetrizer averages it untransformed",
+                    "declare it there with its rep")
     assert not (tmp_path / "runs").exists() and len(runs_in(tracking_db)) == before
 
 

@@ -161,8 +161,7 @@ class LocalFrames(Symmetrizer):
             attr.append(a.flatten(1))
         attr = torch.cat(attr, -1).to(dtype) if attr else x.new_zeros(src.shape[0], 0)
         local[self.edge_field] = self._edge_layout(sample, layout, lead, attr, src, dst, local)
-        # only declared fields: an undeclared one has no representation to map it back by
-        out = {k: y for k, y in self.backbone(local).items() if k in self.out_spec}
+        out = dict(self.backbone(local))
         for name, y in out.items():
             f = self.out_spec[name] if name in self.out_spec else None
             if f is None or not f.nodes:
