@@ -6,7 +6,12 @@ defaulting a config all share one table without importing one another.
 
 from __future__ import annotations
 
-__all__ = ["KEY_CATEGORIES", "LIST_KEYS"]
+__all__ = ["KEY_CATEGORIES", "LIST_KEYS", "TOP_LEVEL_KEYS"]
+
+#: Every key a run config may have at its top level.
+TOP_LEVEL_KEYS = (
+    "experiment", "data", "model", "loss", "metric", "optimizer", "scheduler", "train", "tracking",
+)
 
 #: Which registry a key's typed node comes from.
 KEY_CATEGORIES: dict[str, str] = {

@@ -87,6 +87,18 @@ class ConservativeForces(nn.Module):
             outputs = {k: v.detach() if isinstance(v, Tensor) else v for k, v in outputs.items()}
         return outputs
 
+    @property
+    def is_exact(self) -> bool:
+        """The wrapped model's claim: the gradient of an exactly invariant energy is exactly
+        equivariant (where the energy is differentiable)."""
+        return bool(getattr(self.model, "is_exact", False))
+
+    @property
+    def flagged(self) -> Tensor | None:
+        """The wrapped model's flags ``(B,)`` of its last forward: a sample whose energy is
+        only equivariant in distribution has forces that are too."""
+        return getattr(self.model, "flagged", None)
+
     def extra_losses(self) -> dict[str, Tensor]:
         return self.model.extra_losses()
 

@@ -15,7 +15,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from symkit._config_keys import KEY_CATEGORIES, LIST_KEYS
+from symkit._config_keys import KEY_CATEGORIES, LIST_KEYS, TOP_LEVEL_KEYS
 from symkit._config_load import load_config, to_plain, to_yaml
 from symkit._config_types import Options, is_scalar, matches, options_of, type_name
 from symkit.errors import ConfigError, SymkitError
@@ -270,6 +270,10 @@ def _call(entry: Entry, factory: Any, kwargs: dict[str, Any], path: str) -> Any:
     except ConfigError as exc:
         if exc.key is None:  # a factory's own check: give it the key path
             raise type(exc)(path, str(exc)) from exc
+        if path and exc.key.split(".")[0] not in TOP_LEVEL_KEYS and not exc.key.startswith(
+                f"{path}."):  # a key relative to the node (splits.valid): make it whole
+            message = str(exc).removeprefix(f"{exc.key}: ")
+            raise type(exc)(f"{path}.{exc.key}", message) from exc
         raise
     except SymkitError:
         raise

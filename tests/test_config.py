@@ -295,6 +295,24 @@ def test_factory_errors_become_config_errors():
     assert isinstance(info.value.__cause__, ValueError)
 
 
+def test_a_factorys_config_error_at_a_key_of_its_own_node_gets_the_whole_path():
+    def fussy(opts: dict | None = None, where: str = "inner"):
+        """Raises at a key relative to its node, or at a whole path."""
+        raise ConfigError("opts.speed" if where == "inner" else "model.group", "too fast")
+
+    registry("datasets").add("fussy", fussy, scope="testkit")
+    try:
+        with pytest.raises(ConfigError) as info:
+            build({"type": "fussy"}, "datasets", key="data")
+        assert info.value.key == "data.opts.speed"
+        assert str(info.value) == "data.opts.speed: too fast"
+        with pytest.raises(ConfigError) as info:  # already whole: kept
+            build({"type": "fussy", "where": "outer"}, "datasets", key="data")
+        assert info.value.key == "model.group"
+    finally:
+        registry("datasets").remove("testkit::fussy")
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
         load_config(tmp_path / "nope.yaml")

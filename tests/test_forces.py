@@ -106,3 +106,23 @@ def test_config_errors_name_the_key():
         _model("none", forces={"energy": "e", "outptu": "f"})
     with pytest.raises(ConfigError, match=r"model\.forces"):
         _model("none", forces=[1])
+
+
+@pytest.mark.parametrize("name", list(SYMMETRIZERS))
+def test_the_wrapper_keeps_the_models_claim_and_flags(name):
+    """`symkit check` reads `is_exact`; evaluation and the conformance suite read `flagged`."""
+    model = _model(name)
+    inner = model.model
+    assert model.is_exact == bool(getattr(inner, "is_exact", False))
+    assert model.is_exact == (name in EXACT)
+    line = torch.zeros(2, 6, 3, dtype=torch.float64)
+    line[0, :, 0] = torch.arange(6.0)  # sample 0 is linear: its frame is not unique
+    line[1] = _pos(batch=1)[0]
+    model({"pos": line})
+    flagged = getattr(inner, "flagged", None)
+    if flagged is None:
+        assert model.flagged is None
+    else:
+        assert model.flagged is flagged
+    if name == "frame_averaging":
+        assert model.flagged.tolist() == [True, False]

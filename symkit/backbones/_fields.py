@@ -33,6 +33,7 @@ __all__ = [
     "parse_writes",
     "is_per_node",
     "node_features",
+    "check_dense",
     "node_mask",
     "masked_pool",
     "mlp",
@@ -113,7 +114,14 @@ def out_size(shape: tuple[int, ...]) -> int:
 
 
 def node_features(sample: Mapping[str, Tensor], reads: Sequence[str]) -> Tensor:
-    """Concatenate node fields ``(B, N, ...)`` into ``(B, N, F)``, flattening each per node."""
+    """Concatenate node fields ``(B, N, ...)`` into ``(B, N, F)``, flattening each per node.
+
+    Raises:
+        SpecError: a missing field, a field without a node axis, or a ragged batch (node
+            fields concatenated over samples, with a 1-D integer ``batch`` index), which dense
+            node backbones cannot read; the message says how to pad instead.
+    """
+    check_dense(sample)
     parts = []
     for name in reads:
         if name not in sample:
@@ -123,6 +131,19 @@ def node_features(sample: Mapping[str, Tensor], reads: Sequence[str]) -> Tensor:
             raise SpecError(name, f"expected a node field (B, N, ...), got {tuple(x.shape)}")
         parts.append(x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])))  # B = 0 too
     return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+
+
+def check_dense(sample: Mapping[str, Tensor]) -> None:
+    """Raise :class:`SpecError` at ``batch`` when ``sample`` is a ragged batch (a 1-D integer
+    ``batch`` index over concatenated nodes): a backbone that reads ``(B, N, ...)`` node
+    fields would mistake the nodes for samples."""
+    batch = sample.get("batch")
+    if isinstance(batch, Tensor) and batch.ndim == 1 and not batch.is_floating_point():
+        raise SpecError("batch", "this backbone reads dense node fields (B, N, ...) with an "
+                        "optional (B, N) mask, but got a ragged batch (nodes of all samples "
+                        "concatenated, 'batch' naming each node's sample); pad the samples "
+                        "instead (data.batching: padded for the arrays data set), or use a "
+                        "per-node backbone (mlp) that reads ragged batches")
 
 
 def node_mask(sample: Mapping[str, Tensor], name: str | None, x: Tensor) -> Tensor | None:

@@ -34,6 +34,8 @@ __all__ = ["BACKBONE_OPTIONS", "split_backbone_options", "load_backbone_weights"
 #: Keys every backbone node accepts in YAML, besides its factory's own options.
 BACKBONE_OPTIONS = ("init", "freeze", "strict")
 _PREFIX = "backbone."
+#: Suffixes that make an ``init`` reference a file path (never a run id).
+_WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 _LIST = 10
 
 
@@ -65,6 +67,9 @@ def _weights_file(ref: str) -> Path:
     path = Path(os.path.expanduser(ref))
     if path.is_file():
         return path
+    if not path.exists() and (path.suffix in _WEIGHT_SUFFIXES or os.sep in ref):
+        raise CheckpointError(f"no file or folder at {path} (init takes a run id, a run "
+                              "directory, a checkpoint or a state_dict file)")
     if path.is_dir():
         for name in ("best.pt", "model.pt", "last.pt"):
             if (path / name).is_file():
@@ -79,6 +84,8 @@ def _run_weights(run_id: str) -> Path:
     from symkit.errors import TrackingError
     from symkit.runner import load
 
+    load._check_exists(run_id)  # a path typo, not shaped like a run id
+    load.check_store_exists(run_id)  # never create a store to look a run up
     try:
         best = load.locate_run(run_id) / "best.pt"
         if best.is_file():
@@ -112,12 +119,21 @@ def load_backbone_weights(backbone: nn.Module, ref: str | os.PathLike, *, strict
     Raises:
         CheckpointError: unreadable weights, or (strict) keys that do not match, listed.
     """
-    file = _weights_file(str(ref))
+    from symkit.errors import SymkitError
+
+    try:
+        file = _weights_file(str(ref))
+    except SymkitError as exc:  # a run that is not there, a folder without weights
+        text = str(exc)
+        if not text.startswith(f"{key}:"):
+            text = f"{key}: {text}"
+        raise CheckpointError(text) from None
     try:
         obj = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one error for the user
-        raise CheckpointError(f"{key}: cannot read {file} with weights_only=True: {exc}"
-                              ) from exc
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"{key}: cannot read {file} as torch weights (read with "
+                              f"weights_only=True): {type(exc).__name__}: {first}") from exc
     state = _state_dict_of(obj, f"{key}: {file}")
     own = backbone.state_dict()
     if any(k.startswith(_PREFIX) for k in state) and not any(k.startswith(_PREFIX) for k in own):
@@ -145,6 +161,7 @@ def load_backbone_weights(backbone: nn.Module, ref: str | os.PathLike, *, strict
         bad = {m.split(" ")[0] for m in report["mismatched"]}
         state = {k: v for k, v in state.items() if k in own and k not in bad}
     backbone.load_state_dict(state, strict=False)
+    backbone.symkit_init = f"{key} ({file})"  # named by a failing first forward pass
     return report
 
 

@@ -132,7 +132,15 @@ class Arrays(Dataset):
         return n
 
     def _variable_layout(self, counts: str) -> int:
-        count = np.asarray(self._array(counts, None)[:]).astype(np.int64).reshape(-1)
+        raw = np.asarray(self._array(counts, None)[:]).reshape(-1)
+        if raw.dtype.kind not in "biuf":
+            raise DataError(f"data: {self._where(counts)} holds {raw.dtype}; node counts must "
+                            "be integers (one per sample)")
+        count = raw.astype(np.int64)
+        if raw.dtype.kind == "f" and not np.array_equal(count, raw):
+            bad = int(np.flatnonzero(count != raw)[0])
+            raise DataError(f"data: {self._where(counts)} holds {raw[bad].item()!r} for sample "
+                            f"{bad}; node counts must be whole numbers (one per sample)")
         if (count < 0).any():
             raise DataError(f"data: {self._where(counts)} has negative node counts")
         self.offsets = np.concatenate([[0], np.cumsum(count)])
@@ -198,6 +206,42 @@ class Arrays(Dataset):
             return padded_collate(items, self.node_fields)
         return ragged_collate(items, self.node_fields)
 
+    def find_nonfinite(self, positions: Sequence[int] | None = None, split: str = "this"
+                       ) -> str | None:
+        """Why this data set cannot be trained on: the first of its samples with a NaN or an
+        Inf in any floating field (input or target), or ``None``.
+
+        The arrays are scanned, not the items (:meth:`ArraySource.nonfinite_rows`), so the
+        check costs one vectorized pass over the file and runs before training starts.
+
+        Args:
+            positions: the items to check (``None``: all), e.g. ``range(max_samples)``.
+            split: the split's name, for the message.
+
+        Returns:
+            one line naming the sample (its index in the file and in this split), the field,
+            the array and its row.
+        """
+        samples = self.indices if positions is None else self.indices[np.asarray(positions)]
+        for name, f in self.fields.items():
+            rows = self.source.nonfinite_rows(self.prefix + f.array)
+            if not len(rows):
+                continue
+            if name in self.node_fields:  # node row -> the sample whose rows hold it
+                owner = np.searchsorted(self.offsets, rows, side="right") - 1
+            else:
+                owner = rows
+            hit = np.isin(samples, owner)
+            if hit.any():
+                position = int(np.argmax(hit))
+                sample = int(samples[position])
+                row = int(rows[np.argmax(owner == sample)])
+                return (f"data: sample {sample} of {self.source.path} (item {position} of the "
+                        f"{split} split) has NaN or Inf in field '{name}' (array "
+                        f"'{self.prefix}{f.array}', row {row}); inputs and targets must be "
+                        "finite: clean or drop that sample")
+        return None
+
     def describe(self, field: str) -> str | None:
         """Where ``field`` is read from (``array 'R' of /path/file.npz``), for error messages."""
         f = self.fields.get(field)
@@ -215,6 +259,12 @@ def split_indices(n: int, split: str, splits: Mapping[str, Any]) -> np.ndarray:
         if not 0.0 <= frac < 1.0:
             raise ConfigError(f"splits.{name}", f"expected a fraction in [0, 1), got {frac}")
         sizes[name] = int(round(frac * n))
+        if frac > 0 and sizes[name] == 0:
+            fix = (f"raise it to at least {1 / n:.3g}" if n > 2 else "a file this small "
+                   "cannot be cut into train, valid and test: give one path per split, or "
+                   "splits: null (the whole file for every split)")
+            raise ConfigError(f"splits.{name}", f"a fraction {frac} of {n} samples is no "
+                              f"sample; {fix}")
     if sizes["valid"] + sizes["test"] >= n:
         raise ConfigError("splits", f"valid + test leave no training samples out of {n}")
     order = np.random.default_rng(int(splits.get("seed", 0))).permutation(n)

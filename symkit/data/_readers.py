@@ -27,6 +27,14 @@ __all__ = ["ArraySource", "open_source", "FORMATS"]
 
 FORMATS = (".npz", ".pt", ".pth", ".h5", ".hdf5", "folder of .npy")
 
+#: Bytes read at a time when an array is scanned for NaN/Inf (memory-mapped and HDF5 arrays are
+#: never read whole).
+SCAN_BYTES = 1 << 26
+
+#: How to store samples of different sizes (molecules of different atom counts).
+RAGGED_FIX = ("concatenate the samples' rows into one array and store the per-sample row counts "
+              "in another (data.counts names it)")
+
 
 class ArraySource(Mapping[str, Any]):
     """Array name -> lazily read array of one file (see the module docs for formats).
@@ -51,6 +59,7 @@ class ArraySource(Mapping[str, Any]):
             raise DataError(f"data: {self.path}: unknown format '{suffix}'; symkit reads "
                             f"{', '.join(FORMATS)}")
         self._cache: dict[str, Any] = {}
+        self._nonfinite: dict[str, np.ndarray] = {}
         self._h5: Any = None
         self._pid: int | None = None
         self._names = self._list_names()
@@ -93,13 +102,41 @@ class ArraySource(Mapping[str, Any]):
         if self.kind == "h5":
             return self._file()[name]
         if name not in self._cache:
-            if self.kind == "npy":
-                self._cache[name] = np.load(self.path / f"{name}.npy", mmap_mode="r",
-                                            allow_pickle=False)
-            else:
-                with np.load(self.path, allow_pickle=False) as npz:
-                    self._cache[name] = npz[name]
+            try:
+                if self.kind == "npy":
+                    self._cache[name] = np.load(self.path / f"{name}.npy", mmap_mode="r",
+                                                allow_pickle=False)
+                else:
+                    with np.load(self.path, allow_pickle=False) as npz:
+                        self._cache[name] = npz[name]
+            except Exception as exc:  # noqa: BLE001 - any unreadable array is one error
+                hint = (f"; samples of different sizes stored as an array of arrays need "
+                        f"pickle, which symkit never loads: {RAGGED_FIX}"
+                        if "allow_pickle" in str(exc) else "")
+                raise DataError(f"data: cannot read array '{name}' of {self.path}: "
+                                f"{type(exc).__name__}: {exc}{hint}") from None
         return self._cache[name]
+
+    def nonfinite_rows(self, name: str) -> np.ndarray:
+        """The rows (leading indices) of array ``name`` that hold a NaN or an Inf.
+
+        Read ``SCAN_BYTES`` at a time and remembered; integer and boolean arrays have none.
+
+        Shapes:
+            array ``(n, ...)`` -> ``(k,)`` int64, increasing.
+        """
+        if name not in self._nonfinite:
+            a = self[name]
+            found = [np.zeros(0, dtype=np.int64)]
+            if np.issubdtype(a.dtype, np.inexact) and a.ndim > 0:
+                row_bytes = a.dtype.itemsize * max(1, int(np.prod(a.shape[1:])))
+                step = max(1, SCAN_BYTES // max(1, row_bytes))
+                for start in range(0, len(a), step):
+                    chunk = np.asarray(a[start:start + step])
+                    bad = ~np.isfinite(chunk.reshape(len(chunk), -1)).all(axis=1)
+                    found.append(np.flatnonzero(bad) + start)
+            self._nonfinite[name] = np.concatenate(found)
+        return self._nonfinite[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
@@ -132,7 +169,15 @@ def _read_pt(path: Path) -> dict[str, Any]:
     for key, value in obj.items():
         if isinstance(value, torch.Tensor):
             value = value.numpy()
-        out[str(key)] = np.asarray(value)
+        try:
+            out[str(key)] = np.asarray(value)
+        except ValueError as exc:  # a list of tensors of different sizes
+            raise DataError(f"data: '{key}' of {path} is a {type(value).__name__} that is not "
+                            f"one array ({exc}); for samples of different sizes, {RAGGED_FIX}"
+                            ) from None
+        if out[str(key)].dtype == object:
+            raise DataError(f"data: '{key}' of {path} holds Python objects, not one array of "
+                            f"numbers; for samples of different sizes, {RAGGED_FIX}")
     return out
 
 

@@ -198,7 +198,25 @@ def _cmd_check(args: argparse.Namespace) -> int:
                               "method": worst.method, "evaluations": worst.evaluations}
         lines.append(f"  {'worst case':<12} relative error {worst.error:.3g} ({worst.method}, "
                      f"{worst.evaluations} evaluations; random {worst.random_error:.3g})")
+    # last, so that its forward pass draws no random numbers before the measurements
+    data["outputs_all_zero"] = _outputs_all_zero(model, dataset, eq.max_samples, device)
+    if data["outputs_all_zero"]:
+        lines.append("  note: every output is exactly 0 on these samples (a readout initialized "
+                     "to zero?): an error of 0 says nothing about the model; check a trained run")
     return _emit(args, data, lines)
+
+
+def _outputs_all_zero(model: Any, dataset: Any, n: int, device: Any) -> bool:
+    """Whether every output field of ``model.out_spec`` is exactly zero on the first ``n``
+    samples: the equivariance error of a constant zero function is 0 whatever the model."""
+    import torch
+
+    from symkit.runner.data import first_batch, to_device
+
+    with torch.no_grad():
+        out = model.eval()(to_device(first_batch(dataset, n), device))
+    values = [v for k, v in out.items() if k in model.out_spec and isinstance(v, torch.Tensor)]
+    return bool(values) and all(v.numel() == 0 or not bool(v.any()) for v in values)
 
 
 # -- compose ------------------------------------------------------------------------------------

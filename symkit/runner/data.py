@@ -7,8 +7,9 @@ tensors collated by the data set's own ``collate(items)`` method when it has one
 function of ``(seed, epoch)`` (and the rank under DDP), so a resumed run sees the same batches.
 
 Data is checked at the boundary: the first batch of every split against the model's input spec
-(:func:`check_inputs`), and every batch for NaN/Inf in its input fields (:func:`find_nonfinite`,
-which names the split, the sample index and the field).
+(:func:`check_inputs`), every split that can scan itself (``arrays``) for NaN/Inf in any field
+when it is built (:func:`check_finite`), and every batch for NaN/Inf in its fields
+(:func:`find_nonfinite`, which names the split, the sample index and the field).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from symkit.runner.distributed import DistInfo
 from symkit.runner.schema import TrainConfig
 
 __all__ = ["SPLITS", "build_split", "train_loader", "eval_loader", "collate_of", "to_device",
-           "first_batch", "check_inputs", "find_nonfinite"]
+           "first_batch", "check_inputs", "check_finite", "find_nonfinite"]
 
 SPLITS = ("train", "valid", "test")
 
@@ -36,10 +37,33 @@ def build_split(node: Any, split: str, max_samples: int | None = None) -> Datase
     dataset = build(node, "datasets", key="data", context={"split": split})
     n = len(dataset)
     if n == 0:
-        raise DataError(f"data: the {split} split is empty")
+        raise DataError(f"data: the {split} split is empty; a run needs samples in the train, "
+                        "valid and test splits (arrays: data.splits: {valid: 0.1, test: 0.1} "
+                        "cuts them out of one file)")
     if max_samples is not None and n > max_samples:
         dataset = Subset(dataset, range(max_samples))
+    check_finite(dataset, split)
     return dataset
+
+
+def check_finite(dataset: Dataset, split: str) -> None:
+    """Refuse a split with NaN or Inf in any field, before anything is trained or evaluated,
+    for data sets that can scan themselves (a ``find_nonfinite(positions, split=...)`` method
+    returning a message or ``None``, like ``arrays``); the others are checked batch by batch
+    (:func:`find_nonfinite`).
+
+    Raises:
+        DataError: naming the split, and the data set's own line (file, array, field, sample).
+    """
+    positions = None
+    while isinstance(dataset, Subset):
+        positions = (list(dataset.indices) if positions is None
+                     else [dataset.indices[i] for i in positions])
+        dataset = dataset.dataset
+    scan = getattr(dataset, "find_nonfinite", None)
+    problem = scan(positions, split=split) if callable(scan) else None
+    if problem:
+        raise DataError(problem)
 
 
 def _seed(seed: int, epoch: int) -> int:
@@ -171,17 +195,20 @@ def _blame_group(group: Any, spec: Any, batch: Mapping[str, Any], name: str | No
 
 def find_nonfinite(batch: Mapping[str, Any], spec: Any, dataset: Dataset, split: str
                    ) -> str | None:
-    """Why ``batch`` is unusable (a NaN/Inf in an input field of ``spec``), or ``None``.
+    """Why ``batch`` is unusable (a NaN/Inf in an input field of ``spec``, or in any other
+    floating field, such as a target), or ``None``.
 
     Scans ``dataset`` only when the batch is bad, to name the sample index.
     """
-    for name in spec or ():
+    names = [*(spec or ()), *(k for k in batch if k not in (spec or ()))]
+    for name in names:
         x = batch.get(name)
         if isinstance(x, torch.Tensor) and x.is_floating_point() and not x.isfinite().all():
             index = next((i for i in range(len(dataset)) if not _finite(dataset[i], name)), None)
             where = "a sample" if index is None else f"sample {_source_index(dataset, index)}"
-            return (f"data: {where} of the {split} split has NaN or Inf in input field "
-                    f"'{name}'; inputs must be finite (clean or drop that sample)")
+            kind = "input field" if name in (spec or ()) else "field"
+            return (f"data: {where} of the {split} split has NaN or Inf in {kind} '{name}'; "
+                    "inputs and targets must be finite (clean or drop that sample)")
     return None
 
 

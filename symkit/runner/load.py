@@ -19,7 +19,8 @@ from torch import nn
 from symkit.errors import CheckpointError, TrackingError
 from symkit.runner import checkpoint as ckpt
 
-__all__ = ["LoadedRun", "load", "load_run", "locate_run", "uri_from_overrides"]
+__all__ = ["LoadedRun", "load", "load_run", "locate_run", "check_store_exists",
+           "uri_from_overrides"]
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")  #: MLflow run ids: 32 lower-case hex digits
 
@@ -56,6 +57,7 @@ def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None,
     elif path.is_dir():
         config, weights, run_dir, run_id = path / "config.yaml", path / ckpt.BEST, path, None
     else:
+        check_store_exists(ref, tracking_uri)
         folder = _download(str(ref), tracking_uri)
         config, weights, run_dir, run_id = (folder / "config.yaml", folder / "model.pt", None,
                                             str(ref))
@@ -87,20 +89,15 @@ def locate_run(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> Pa
         if not (path / ckpt.LAST).is_file():
             raise CheckpointError(f"{path}: not a run directory (no {ckpt.LAST})")
         return path.resolve()
-    hint = ("for a run in another store pass tracking.uri=... (or set MLFLOW_TRACKING_URI), or "
-            "give the run directory instead")
+    check_store_exists(ref, tracking_uri)
     uri = resolve_uri(tracking_uri)
-    store = uri.removeprefix("sqlite:///").split("?", 1)[0]
-    if uri.startswith("sqlite:///") and not os.path.isfile(store):  # never create it to look
-        raise CheckpointError(f"{ref}: no such run: the tracking store {uri} does not exist; "
-                              f"{hint}")
     client = _client(tracking_uri)
     try:
         tags = client.get_run(str(ref)).data.tags
     except Exception as exc:  # noqa: BLE001
         first = (str(exc).strip().splitlines() or [""])[0]
         raise CheckpointError(f"{ref}: no such run in the tracking store {uri} ({first}); "
-                              f"{hint}") from exc
+                              f"{_STORE_HINT}") from exc
     run_dir = tags.get("symkit.run_dir")
     if not run_dir or not (Path(run_dir) / ckpt.LAST).is_file():
         raise CheckpointError(f"run {ref}: its run directory {run_dir!r} is not on this machine")
@@ -118,6 +115,26 @@ def uri_from_overrides(overrides: Sequence[str]) -> str | None:
     except (ConfigError, AttributeError):
         return None
     return str(uri) if uri else None
+
+
+_STORE_HINT = ("for a run in another store pass tracking.uri=... (or set MLFLOW_TRACKING_URI), "
+               "or give the run directory instead")
+
+
+def check_store_exists(ref: str | os.PathLike, tracking_uri: str | None = None) -> None:
+    """Looking a run id up never creates a store: a local SQLite store that does not exist
+    holds no run.
+
+    Raises:
+        CheckpointError: naming ``ref`` and the store.
+    """
+    from symkit.runner.tracking import resolve_uri
+
+    uri = resolve_uri(tracking_uri)
+    store = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    if uri.startswith("sqlite:///") and not os.path.isfile(store):
+        raise CheckpointError(f"{ref}: no such run: the tracking store {uri} does not exist; "
+                              f"{_STORE_HINT}")
 
 
 def _check_exists(ref: str | os.PathLike) -> None:

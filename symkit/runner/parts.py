@@ -142,8 +142,19 @@ def build_metric(run: RunConfig):
 def build_optimizer(run: RunConfig, params: Any):
     """The optimizer over the parameters that require gradients (a frozen backbone's do not)."""
     from symkit.config import build
+    from symkit.errors import ConfigError
 
     params = [p for p in params if p.requires_grad]
+    if not params:
+        backbone = (run.plain.get("model") or {}).get("backbone")
+        if isinstance(backbone, dict) and backbone.get("freeze"):
+            raise ConfigError("model.backbone.freeze", "the backbone is frozen and the rest of "
+                              "the model has no trainable parameters: there is nothing to train; "
+                              "measure the pretrained model with `symkit check CONFIG` instead, "
+                              "or set model.backbone.freeze=false, or use a symmetrizer that "
+                              "learns (e.g. a learned canonicalizer)")
+        raise ConfigError("model", "the model has no trainable parameters: there is nothing to "
+                          "train; measure it with `symkit check CONFIG` instead")
     node = run.plain.get("optimizer") or "adam"
     return build(node, "optimizers", key="optimizer", context={"params": params}, checked=True)
 
@@ -165,10 +176,12 @@ def materialize(model: Any, dataset: Any, device: Any = None) -> None:
     if not any(is_lazy(p) for p in model.parameters()):
         return
     from symkit.runner.data import first_batch, to_device
+    from symkit.runner.preflight import call
 
     batch = first_batch(dataset, 2)
-    with torch.no_grad():
-        model(to_device(batch, device) if device is not None else batch)
+    with torch.no_grad():  # a crash is one line naming the model, as in preflight.check_forward
+        call("model", "the model's forward pass", model,
+             to_device(batch, device) if device is not None else batch)
 
 
 def parameter_counts(model: Any) -> dict[str, float]:

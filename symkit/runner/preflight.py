@@ -138,12 +138,13 @@ def check_forward(model: torch.nn.Module, batch: Mapping[str, Any], run: Any, lo
     buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
     try:
         with torch.enable_grad():
-            outputs = call("model", "the model's forward pass", model, batch)
+            outputs = _model_call(model, batch)
             check_outputs(model, outputs)
-            loss = _apply(run, "loss", loss_fn, outputs, batch)
+            declared = getattr(model, "out_spec", None) if hasattr(model, "is_exact") else None
+            loss = _apply(run, "loss", loss_fn, outputs, batch, declared)
             if run.cfg.get("metric") is not None:
                 with torch.no_grad():
-                    _apply(run, "metric", metric_fn, outputs, batch)
+                    _apply(run, "metric", metric_fn, outputs, batch, declared)
             for extra in getattr(model, "extra_losses", dict)().values():
                 loss = loss + extra
             if loss.requires_grad:
@@ -156,6 +157,19 @@ def check_forward(model: torch.nn.Module, batch: Mapping[str, Any], run: Any, lo
             if name in buffers:
                 value.copy_(buffers[name])
         ckpt.set_rng_state(rng)
+
+
+def _model_call(model: torch.nn.Module, batch: Mapping[str, Any]) -> Any:
+    """The model's forward pass through :func:`call`; a crash of a backbone whose weights
+    came from ``init`` says so (lazy layers take their input sizes from the checkpoint)."""
+    try:
+        return call("model", "the model's forward pass", model, batch)
+    except TrainingError as exc:
+        init = getattr(getattr(model, "backbone", None), "symkit_init", None)
+        if init is None:
+            raise
+        raise TrainingError(f"{exc}; the backbone's weights come from {init}: were they "
+                            "trained on other input fields or sizes?") from exc.__cause__
 
 
 def unused_parameters(model: torch.nn.Module) -> list[str]:
@@ -203,15 +217,22 @@ def check_outputs(model: Any, outputs: Any) -> None:
                               "output fields)")
 
 
-def _apply(run: Any, key: str, fn: Any, outputs: Mapping[str, Any], batch: Mapping[str, Any]
-           ) -> torch.Tensor:
-    """Check the node's ``output``/``target`` field names, then call ``fn(outputs, batch)``."""
+def _apply(run: Any, key: str, fn: Any, outputs: Mapping[str, Any], batch: Mapping[str, Any],
+           declared: Any = None) -> torch.Tensor:
+    """Check the node's ``output``/``target`` field names, then call ``fn(outputs, batch)``.
+
+    ``declared``: a symmetrized model's ``out_spec``; an ``output`` it does not declare is
+    refused (the symmetrizer averages it untransformed, as if it were invariant)."""
     node = run.cfg.get(key) if run.cfg.get(key) is not None else run.cfg.get("loss")
     category = "metrics" if key == "metric" and run.cfg.get("metric") is not None else "losses"
     fields = _field_options(node, category, key)
     if "output" in fields and fields["output"] not in outputs:
         raise ConfigError(f"{key}.output", f"'{fields['output']}' is not an output of the model; "
                           f"the backbone writes {_names(outputs)}")
+    if "output" in fields and declared is not None and fields["output"] not in declared:
+        raise ConfigError(f"{key}.output", f"'{fields['output']}' is not declared in "
+                          f"model.out_spec ({_names(declared)}), so the symmetrizer averages it "
+                          "untransformed, as if it were invariant; declare it there with its rep")
     if "target" in fields and fields["target"] not in batch:
         raise ConfigError(f"{key}.target", f"'{fields['target']}' is not a field of the data; "
                           f"a training batch has {_names(batch)}")

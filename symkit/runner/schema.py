@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from symkit._config_keys import TOP_LEVEL_KEYS
 from symkit._config_types import matches, type_name
 from symkit.errors import ConfigError
 
@@ -35,10 +36,6 @@ __all__ = [
     "metric_mode",
 ]
 
-#: Every key a run config may have at its top level.
-TOP_LEVEL_KEYS = (
-    "experiment", "data", "model", "loss", "metric", "optimizer", "scheduler", "train", "tracking",
-)
 #: Keys a run config must set (``metric`` defaults to the loss, ``optimizer`` to adam,
 #: ``scheduler`` to constant).
 REQUIRED_KEYS = ("data", "model", "loss")

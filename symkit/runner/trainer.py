@@ -298,10 +298,12 @@ class _Job:
     def _check_finite(self, loss: torch.Tensor, epoch: int) -> None:
         bad = 0.0 if bool(torch.isfinite(loss.detach())) else 1.0
         if D.all_reduce_sum(self.dist, [bad])[0] > 0:
+            last = self.run_dir / ckpt.LAST
+            kept = (f"the last good checkpoint is {last}" if last.is_file() else
+                    "no checkpoint was written yet (one is written after each epoch)")
             raise TrainingError(
                 f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {self.step + 1}; "
-                f"the last good checkpoint is {self.run_dir / ckpt.LAST} (lower the learning "
-                "rate or set train.grad_clip)"
+                f"{kept} (lower the learning rate or set train.grad_clip)"
             )
 
     def _validate(self) -> dict[str, float]:

@@ -77,3 +77,17 @@ def test_output_heads_dropout_only_while_training():
     torch.testing.assert_close(heads(None, x)["y"], heads.heads["y"](x))
     heads.train()
     assert not torch.allclose(heads(None, x)["y"], heads.heads["y"](x))
+
+
+def test_dense_node_features_refuse_a_ragged_batch_and_say_how_to_pad():
+    from symkit.backbones._fields import node_features
+    from symkit.errors import SpecError
+
+    ragged = {"pos": torch.randn(7, 3), "charge": torch.randn(7, 1),
+              "batch": torch.tensor([0, 0, 0, 1, 1, 1, 1])}
+    with pytest.raises(SpecError, match=r"^batch: this backbone reads dense node fields "
+                                        r"\(B, N, \.\.\.\) .* got a ragged batch .*"
+                                        r"data\.batching: padded"):
+        node_features(ragged, ["pos", "charge"])
+    dense = {"pos": torch.randn(2, 4, 3), "charge": torch.randn(2, 4, 1)}
+    assert node_features(dense, ["pos", "charge"]).shape == (2, 4, 4)

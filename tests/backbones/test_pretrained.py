@@ -90,3 +90,28 @@ def test_config_errors_name_the_key():
         build_model({**MODEL, "backbone": {**MODEL["backbone"], "freeze": "yes"}})
     with pytest.raises(ConfigError, match=r"model.backbone.freeze: .*lazy"):
         build_model({**MODEL, "backbone": {**MODEL["backbone"], "freeze": True}})
+
+
+def test_init_references_that_are_not_there_name_the_key_and_create_no_store(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cases = {"nope.pt": r"no file or folder at nope\.pt",
+             "sub/weights": r"no file or folder at sub/weights",
+             "abcdef0123": r"abcdef0123: no such file or run directory, and not an MLflow run",
+             "0123456789abcdef0123456789abcdef": r"0123456789abcdef0123456789abcdef: no such "
+                                                 r"run: the tracking store sqlite:///mlflow\.db "
+                                                 r"does not exist"}
+    for ref, message in cases.items():
+        with pytest.raises(CheckpointError, match=rf"^model\.backbone\.init: {message}"):
+            build_model({**MODEL, "backbone": {**MODEL["backbone"], "init": ref}})
+    assert list(tmp_path.iterdir()) == []  # looking a run up never creates mlflow.db
+
+
+def test_a_file_that_is_not_torch_weights_is_one_line(tmp_path):
+    (tmp_path / "notes.py").write_text("print('hello')\n")
+    with pytest.raises(CheckpointError) as info:
+        load_backbone_weights(nn.Linear(2, 2), tmp_path / "notes.py", key="model.backbone.init")
+    assert str(info.value).startswith(f"model.backbone.init: cannot read {tmp_path}/notes.py as "
+                                      "torch weights (read with weights_only=True): ")
+    assert "\n" not in str(info.value)

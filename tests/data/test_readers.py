@@ -47,3 +47,32 @@ def test_hdf5_is_read_slice_by_slice(tmp_path):
 def test_missing_path(tmp_path):
     with pytest.raises(DataError, match="no file or folder"):
         ArraySource(tmp_path / "nope.npz")
+
+
+def test_nonfinite_rows_read_in_chunks(tmp_path, monkeypatch):
+    from symkit.data import _readers
+
+    x = np.zeros((10, 2, 3))
+    x[3, 1, 2], x[8, 0, 0] = np.nan, -np.inf
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "n.npy", np.arange(10))
+    monkeypatch.setattr(_readers, "SCAN_BYTES", 3 * x[0].nbytes)  # chunks of 3 rows
+    source = ArraySource(tmp_path)
+    assert source.nonfinite_rows("x").tolist() == [3, 8]
+    assert source.nonfinite_rows("n").tolist() == []
+
+
+def test_ragged_samples_stored_as_object_arrays_say_how_to_store_them(tmp_path):
+    ragged = np.empty(2, dtype=object)
+    ragged[:] = [np.zeros((3, 3)), np.zeros((5, 3))]
+    np.savez(tmp_path / "m.npz", R=ragged, E=np.zeros(2))
+    with pytest.raises(DataError, match=r"cannot read array 'R' of .*m\.npz: .*pickle.*"
+                                        r"concatenate .*data\.counts"):
+        arrays(str(tmp_path / "m.npz"), {"pos": "R", "energy": "E"})
+    torch.save({"R": [torch.zeros(3, 3), torch.zeros(5, 3)]}, tmp_path / "m.pt")
+    with pytest.raises(DataError, match=r"'R' of .*m\.pt is a list that is not one array.*"
+                                        r"concatenate .*data\.counts"):
+        ArraySource(tmp_path / "m.pt")
+    torch.save({"R": [1.0, None]}, tmp_path / "none.pt")
+    with pytest.raises(DataError, match=r"'R' of .*none\.pt holds Python objects"):
+        ArraySource(tmp_path / "none.pt")

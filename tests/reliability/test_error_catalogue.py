@@ -174,7 +174,7 @@ def test_tensor_of_wrong_shape_or_dtype(run_cfg, data, expected):
 def test_nan_or_inf_in_inputs(run_cfg, value):
     run_cfg["data"].update(bad=5, bad_value=value)
     with pytest.raises(DataError, match="sample 5 of the train split has NaN or Inf in input "
-                                        "field 'x'; inputs must be finite"):
+                                        "field 'x'; inputs and targets must be finite"):
         train(run_cfg)
 
 
@@ -189,9 +189,9 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(toy_config):
     cfg["tracking"] = {"enabled": False}
     result = train(cfg)
     before = ckpt.load_checkpoint(result.run_dir / ckpt.LAST)
-    with pytest.raises(TrainingError, match=r"non-finite loss \(nan\) at epoch 2, step 4; the "
+    with pytest.raises(TrainingError, match=r"non-finite loss \(inf\) at epoch 2, step 4; the "
                                             r"last good checkpoint is .*last\.pt"):
-        train(resume=result.run_dir, overrides=["train.epochs=2", "data.nan=true"])
+        train(resume=result.run_dir, overrides=["train.epochs=2", "data.overflow=true"])
     after = ckpt.load_checkpoint(result.run_dir / ckpt.LAST)
     assert after["epoch"] == before["epoch"] == 0
     assert all(torch.equal(after["model"][k], v) for k, v in before["model"].items())

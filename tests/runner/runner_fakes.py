@@ -23,16 +23,17 @@ TWO_HEADS = f"{SCOPE}::two_heads"
 
 
 class ToyData(Dataset):
-    """``x ~ N(0, I_dim)``, target ``|x|^2`` (rotation invariant); a different seed per split."""
+    """``x ~ N(0, I_dim)``, target ``|x|^2`` (rotation invariant); a different seed per split.
+    ``overflow``: targets of 1e30, finite data whose float32 MSE overflows to inf."""
 
     def __init__(self, split: str, n: int = 64, dim: int = 3, slow: float = 0.0,
-                 nan: bool = False):
+                 overflow: bool = False):
         seed = {"train": 0, "valid": 1, "test": 2}[split]
         g = torch.Generator().manual_seed(seed)
         self.x = torch.randn(n, dim, generator=g)
         self.y = (self.x**2).sum(-1, keepdim=True)
-        if nan:
-            self.y[:] = float("nan")
+        if overflow:
+            self.y[:] = 1e30
         self.slow = slow
 
     def __len__(self) -> int:
@@ -44,9 +45,10 @@ class ToyData(Dataset):
         return {"x": self.x[i], "target": self.y[i]}
 
 
-def toy(split: str, n: int = 64, dim: int = 3, slow: float = 0.0, nan: bool = False) -> ToyData:
+def toy(split: str, n: int = 64, dim: int = 3, slow: float = 0.0, overflow: bool = False
+        ) -> ToyData:
     """Toy regression: predict ``|x|^2`` from ``x``."""
-    return ToyData(split, n, dim, slow, nan)
+    return ToyData(split, n, dim, slow, overflow)
 
 
 class TwoHeads(nn.Module):

@@ -147,3 +147,53 @@ def test_overrides_that_change_the_architecture_are_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "do not fit the model built from its config with overrides " \
            "['model.backbone.hidden=8']" in err
+
+
+@pytest.mark.parametrize("array, field", [("loc_t40", "target"), ("charges", "charge")])
+def test_nan_anywhere_in_the_file_stops_train_and_eval_before_anything_is_written(
+        tmp_path, capsys, array, field):
+    with np.load(NBODY) as z:
+        d = {k: z[f"train_{k}"][:40] for k in ("loc_t30", "vel_t30", "loc_t40", "charges")}
+    d[array][37, 2] = np.nan  # a late sample, never in the first batch; a target or an input
+    np.savez(tmp_path / "bad.npz", **d)
+    cfg = nbody_config(tmp_path, path=str(tmp_path / "bad.npz"))
+    cfg["tracking"] = {"enabled": True, "uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    assert main(["train", write(tmp_path, cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"symkit: error: data: sample 37 of {tmp_path / 'bad.npz'} (item 37 of the "
+                   f"train split) has NaN or Inf in field '{field}' (array '{array}', row 37); "
+                   "inputs and targets must be finite: clean or drop that sample"]
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
+    d[array][37, 2] = 0.0
+    np.savez(tmp_path / "good.npz", **d)
+    cfg["data"]["path"] = str(tmp_path / "good.npz")
+    cfg["tracking"] = {"enabled": False}
+    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    assert main(["eval", run_dir, f"data.path={tmp_path / 'bad.npz'}"]) == 2
+    assert "sample 37 of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backbone", ["deepsets", "set_transformer", "graph::gnn"])
+def test_a_dense_node_backbone_on_ragged_molecules_says_to_pad(tmp_path, capsys, backbone):
+    rng = np.random.default_rng(0)
+    counts = rng.integers(2, 6, size=12)
+    total = int(counts.sum())
+    np.savez(tmp_path / "m.npz", R=rng.normal(size=(total, 3)), Z=rng.integers(1, 4, total),
+             F=rng.normal(size=(total, 3)), N=counts)
+    cfg = nbody_config(tmp_path, path=str(tmp_path / "m.npz"), counts="N",
+                       fields={"pos": "R", "charge": {"array": "Z", "shape": [-1, 1],
+                                                      "dtype": "float32"},
+                               "target": "F"})
+    del cfg["data"]["max_samples"]
+    cfg["model"]["in_spec"].pop("vel")
+    cfg["model"]["out_spec"]["target"]["rep"] = "vector"
+    cfg["model"]["backbone"] = {"type": backbone, "writes": {"target": [-1, 3]}}
+    cfg["train"]["batch_size"] = 4
+    assert main(["train", write(tmp_path, cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("symkit: error: batch: this backbone reads dense "
+                                               "node fields"), err
+    assert "data.batching: padded" in err[0] and not (tmp_path / "runs").exists()
+    cfg["data"]["batching"] = "padded"  # the fix the message names trains
+    cfg["train"]["epochs"] = 1
+    assert run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["metrics"]

@@ -64,3 +64,52 @@ def test_init_from_an_mlflow_run_id(tmp_path, tracking_db, monkeypatch):
     for name, value in model.backbone.state_dict().items():
         assert torch.equal(value, best[f"backbone.{name}"]), name
     assert not any(p.requires_grad for p in model.backbone.parameters())
+
+
+def test_a_frozen_backbone_with_nothing_else_to_train_fails_before_any_run(tmp_path, capsys):
+    import yaml
+    from test_arrays_runs import nbody_config  # tests/runner is on sys.path (conftest)
+
+    from symkit.cli import main
+
+    cfg = nbody_config(tmp_path)
+    base = main(["train", str(_write(tmp_path, cfg)), "--json"])
+    assert base == 0
+    run_dir = yaml.safe_load(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
+    before = sorted((tmp_path / "runs").iterdir())
+    cfg["model"]["backbone"].update(init=run_dir, freeze=True)  # frame averaging learns nothing
+    assert main(["train", str(_write(tmp_path, cfg))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "symkit: error: model.backbone.freeze: the backbone is frozen and the rest of the model "
+        "has no trainable parameters: there is nothing to train"), err
+    assert sorted((tmp_path / "runs").iterdir()) == before
+
+
+def _write(tmp_path, cfg):
+    import yaml
+
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_init_weights_of_another_input_size_are_named_when_the_first_pass_fails(tmp_path,
+                                                                                capsys):
+    import yaml
+    from test_arrays_runs import nbody_config  # tests/runner is on sys.path (conftest)
+
+    from symkit.cli import main
+
+    cfg = nbody_config(tmp_path)
+    assert main(["train", str(_write(tmp_path, cfg)), "--json"]) == 0
+    run_dir = yaml.safe_load(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
+    del cfg["model"]["in_spec"]["vel"]  # the lazy first layer now sees 4 features, not 7
+    cfg["data"]["fields"].pop("vel")
+    cfg["model"]["backbone"]["init"] = run_dir
+    assert main(["train", str(_write(tmp_path, cfg))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("symkit: error: model: the model's forward pass "
+                                               "failed on the first training batch"), err
+    assert err[0].endswith(f"the backbone's weights come from model.backbone.init ({run_dir}/"
+                           "best.pt): were they trained on other input fields or sizes?"), err

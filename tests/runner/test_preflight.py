@@ -105,6 +105,33 @@ def test_missing_fields_fail_before_training(toy_config, tmp_path, tracking_db, 
     assert len(runs_in(tracking_db)) == before  # no MLflow run at all
 
 
+SYMMETRIZED = ("model.symmetrizer={type: group_averaging, train_samples: 2, eval_samples: 2}",)
+
+
+def test_training_on_an_output_the_spec_does_not_declare_fails_before_training(
+        toy_config, tmp_path, tracking_db, capsys):
+    """'v' averaged untransformed would be trained on as if it were the output of an
+    equivariant model."""
+    before = len(runs_in(tracking_db))
+    code, _, err = run_cli(capsys, tmp_path, toy_config(), *SYMMETRIZED,
+                           "model.backbone.writes={target: [1], v: [3]}", "loss.output=v")
+    assert_one_line(code, err, "loss.output", "'v' is not declared in model.out_spec "
+                    "('target'), so the symmetrizer averages it untransformed",
+                    "declare it there with its rep")
+    assert not (tmp_path / "runs").exists() and len(runs_in(tracking_db)) == before
+
+
+@pytest.mark.parametrize("command", ["train", "check"])
+def test_a_backbone_output_of_the_wrong_shape_for_its_rep_is_one_line(toy_config, tmp_path,
+                                                                       capsys, command):
+    code, _, err = run_cli(capsys, tmp_path, toy_config(), *SYMMETRIZED,
+                           "model.out_spec={target: scalar, v: vector}",
+                           "model.backbone.writes={target: [1], v: [2]}", command=command)
+    assert_one_line(code, err, "v: the backbone writes 'v' of shape (", ", 2), but "
+                    "model.out_spec declares it Vector on SO(3), of shape (rows, ..., 3)")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_check_names_a_missing_output_field(toy_config, tmp_path, capsys):
     code, _, err = run_cli(capsys, tmp_path, toy_config(),
                            "model.out_spec={target: scalar, energy: scalar}", command="check")
@@ -299,14 +326,25 @@ def test_a_model_that_crashes_on_the_first_batch_fails_before_any_run(toy_config
 
         return Crash()
 
+    def crashing_lazy(in_spec, out_spec):
+        """The same with a lazy layer: it crashes where lazy parameters get their shapes."""
+        net = crashing(in_spec, out_spec)
+        net.lin = torch.nn.LazyLinear(1)
+        net.forward = lambda sample: {"target": net.lin(sample["x"]) @ torch.ones(2, 1)}
+        return net
+
     registry("backbones").add("crashing", crashing, scope="preflighttest")
+    registry("backbones").add("crashing_lazy", crashing_lazy, scope="preflighttest")
     try:
         before = len(runs_in(tracking_db))
-        code, _, err = run_cli(capsys, tmp_path, toy_config(),
-                               "model.backbone={type: preflighttest::crashing}")
-        assert_one_line(code, err, "model: the model's forward pass failed on the first training "
-                        "batch, before training: RuntimeError: mat1 and mat2 shapes cannot be "
-                        "multiplied")
+        for name, message in (("crashing", "mat1 and mat2 shapes cannot be multiplied"),
+                              ("crashing_lazy", "(2x1 and 2x1)")):
+            code, _, err = run_cli(capsys, tmp_path, toy_config(),
+                                   f"model.backbone={{type: preflighttest::{name}}}")
+            assert_one_line(code, err, "model: the model's forward pass failed on the first "
+                            "training batch, before training: RuntimeError: ")
+            assert message in err
         assert len(runs_in(tracking_db)) == before and not (tmp_path / "runs").exists()
     finally:
+        registry("backbones").remove("preflighttest::crashing_lazy")
         registry("backbones").remove("preflighttest::crashing")

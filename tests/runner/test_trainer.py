@@ -106,7 +106,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(toy_config):
     result = train(cfg)
     before = load_checkpoint(result.run_dir / "last.pt")
     with pytest.raises(TrainingError, match="non-finite loss"):
-        train(resume=result.run_dir, overrides=["train.epochs=4", "data.nan=true"])
+        train(resume=result.run_dir, overrides=["train.epochs=4", "data.overflow=true"])
     after = load_checkpoint(result.run_dir / "last.pt")
     assert after["epoch"] == before["epoch"] == 1
     for name, value in before["model"].items():
@@ -195,3 +195,13 @@ def test_resume_by_run_id_uses_the_tracking_uri_override(toy_config, tmp_path, c
     assert summary["run_id"] == result.run_id and summary["run_dir"] == str(result.run_dir)
     client = _client(uri)
     assert [m.step for m in client.get_metric_history(result.run_id, "train_loss")] == [1, 2]
+
+
+def test_nan_loss_in_the_first_epoch_names_no_checkpoint_that_does_not_exist(toy_config):
+    cfg = toy_config(epochs=1)
+    cfg["tracking"] = {"enabled": False}
+    cfg["data"]["overflow"] = True
+    with pytest.raises(TrainingError, match="non-finite loss") as info:
+        train(cfg)
+    assert "last.pt" not in str(info.value)
+    assert "no checkpoint was written yet" in str(info.value)

@@ -232,3 +232,60 @@ def test_a_backbone_output_of_the_wrong_shape_names_the_field_and_the_shape(bug,
     with pytest.raises(SpecError, match=rf"^v: backbone output \(one row per copy g\^-1 x of a "
                                         rf"sample\): expected shape {expected}"):
         model(x)
+
+
+class PerPoint(nn.Module):
+    """``v``: a per-point linear map to ``size`` features; ``w``: one more vector output."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.lin, self.mix = nn.Linear(3, size).double(), nn.Linear(3, 3).double()
+
+    def forward(self, s):
+        return {"v": self.lin(s["pos"]), "w": self.mix(s["pos"])}
+
+
+def _points(layout: str):
+    pos = torch.randn(3, 5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    if layout == "dense":
+        return {"pos": pos}
+    return {"pos": pos.reshape(15, 3), "batch": torch.arange(3).repeat_interleave(5)}
+
+
+def _symmetrizers(backbone):
+    from symkit.canonicalizers import Canonicalization
+
+    out = Spec({"v": Field(vector(), nodes=True)})
+    return [FrameAveraging(backbone, e3(), IN, out),
+            FrameAveraging(backbone, e3(), IN, out, chunk_size=2),
+            GroupAveraging(backbone, o3(), IN, out, train_samples=3, eval_samples=3),
+            Canonicalization(backbone, e3(), IN, out, canonicalizer="pca")]
+
+
+@pytest.mark.parametrize("size", [2, 4])
+@pytest.mark.parametrize("layout", ["dense", "ragged"])
+def test_a_backbone_output_of_the_wrong_size_for_its_rep_names_the_field(size, layout):
+    for model in _symmetrizers(PerPoint(size)):
+        with pytest.raises(SpecError, match=r"^v: backbone output \(one row per copy g\^-1 x "
+                                            r"of a sample\): expected shape \((B, N|T), "
+                                            r"\.\.\., 3\)"):
+            model(_points(layout))
+
+
+class PerSample(nn.Module):
+    """``v``: one vector per sample (a pooled readout), though the spec declares it per node."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3).double()
+
+    def forward(self, s):
+        return {"v": self.lin(s["pos"]).mean(-2)}
+
+
+def test_a_per_sample_output_declared_as_a_node_field_names_the_field():
+    for model in _symmetrizers(PerSample()):  # dense: the node axis is missing
+        with pytest.raises(SpecError, match=r"^v: backbone output \(one row per copy g\^-1 x "
+                                            r"of a sample\): expected shape \(B, N, \.\.\., "
+                                            r"3\)"):
+            model(_points("dense"))
