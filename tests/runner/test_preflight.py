@@ -127,8 +127,8 @@ def test_a_backbone_output_of_the_wrong_shape_for_its_rep_is_one_line(toy_config
     code, _, err = run_cli(capsys, tmp_path, toy_config(), *SYMMETRIZED,
                            "model.out_spec={target: scalar, v: vector}",
                            "model.backbone.writes={target: [1], v: [2]}", command=command)
-    assert_one_line(code, err, "v: the backbone writes 'v' of shape (", ", 2), but "
-                    "model.out_spec declares it Vector on SO(3), of shape (rows, ..., 3)")
+    assert_one_line(code, err, "v: backbone output (one row per copy g^-1 x of a sample): "
+                    "expected shape (B, ..., 3), got (", ", 2)")
     assert not (tmp_path / "runs").exists()
 
 
