@@ -113,6 +113,16 @@ class Job:
         self.epoch_s: list[float] = []
         self.epoch = 0
 
+    def step(self, batch) -> None:
+        """One optimizer step on ``batch``: task loss plus the model's extra losses."""
+        outputs = self.model(batch)
+        loss = self.loss_fn(outputs, batch)
+        for extra in self.model.extra_losses().values():
+            loss = loss + extra
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
     def train_epoch(self) -> float:
         from symkit.runner.data import train_loader
         from symkit.runner.distributed import DistInfo
@@ -120,13 +130,7 @@ class Job:
         self.model.train()
         start = time.perf_counter()
         for batch in train_loader(self.train_set, self.run.train, DistInfo(), self.epoch):
-            outputs = self.model(batch)
-            loss = self.loss_fn(outputs, batch)
-            for extra in self.model.extra_losses().values():
-                loss = loss + extra
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            self.step(batch)
         self.scheduler.step()
         self.epoch += 1
         self.epoch_s.append(time.perf_counter() - start)

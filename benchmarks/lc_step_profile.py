@@ -24,16 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from digits import CONFIGS, Job  # noqa: E402  (the sibling benchmark script)
 
 
-def _step(job: Job, batch) -> None:
-    outputs = job.model(batch)
-    loss = job.loss_fn(outputs, batch)
-    for extra in job.model.extra_losses().values():
-        loss = loss + extra
-    job.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    job.optimizer.step()
-
-
 def _ms(fn, n: int = 200) -> float:
     for _ in range(10):
         fn()
@@ -82,14 +72,14 @@ def main() -> None:
     for job in jobs.values():
         job.model.train()
         for batch in batches:
-            _step(job, batch)
+            job.step(batch)
     times: dict[str, list[float]] = {name: [] for name in jobs}
     for r in range(args.rounds):
         order = list(jobs.items()) if r % 2 == 0 else list(reversed(jobs.items()))
         for name, job in order:
             start = time.thread_time()
             for batch in batches:
-                _step(job, batch)
+                job.step(batch)
             times[name].append((time.thread_time() - start) / len(batches) * 1e3)
     med = {name: statistics.median(t) for name, t in times.items()}
     for name, t in times.items():
@@ -105,7 +95,7 @@ def main() -> None:
         for name in ("one", "mix"):
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 for batch in batches:
-                    _step(jobs[name], batch)
+                    jobs[name].step(batch)
             print(f"== {name} ({len(batches)} steps)")
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
