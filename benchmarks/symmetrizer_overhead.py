@@ -249,6 +249,100 @@ def overhead_table(reps: int) -> list[str]:
     return rows
 
 
+def minimal_canonicalization(backbone, x: dict[str, Tensor], compiled=None) -> dict[str, Tensor]:
+    """A lower bound, not a usable canonicalizer: the least eager PyTorch work of PCA
+    canonicalization over E(3) on a dense, unmasked batch whose signs are all decided.
+
+    One finite check (one host read), float64 centroid and covariance, one batched ``eigh``,
+    third-moment signs and their ambiguity test (one host read), the inverse action on ``pos``
+    and ``vel``, the backbone, the output action: the math of ``pca`` canonicalization with none
+    of symkit's bookkeeping (no masks, ragged batches, degenerate or undecided samples, element
+    objects, flags, metrics, output checks). ``compiled``: the frame part as a
+    ``torch.compile``-d function of ``pos``.
+    """
+    pos, vel = x["pos"], x["vel"]
+    lo, hi = torch.aminmax(torch.cat([pos, vel], 1))
+    if not bool(torch.isfinite(lo - hi)):
+        raise ValueError("non-finite input")
+    rot, c, undecided = (compiled or _minimal_frame)(pos)
+    if bool(undecided.any()):
+        raise ValueError("the floor covers decided batches only")
+    rot32 = rot.to(pos.dtype)
+    inp = {"pos": (pos.double() - c).to(pos.dtype) @ rot32, "vel": vel @ rot32,
+           "charge": x["charge"]}
+    y = backbone(inp)["target"]
+    return {"target": (y.double() @ rot.mT + c).to(y.dtype)}
+
+
+def _minimal_frame(pos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    x64 = pos.double()
+    c = x64.mean(1, keepdim=True)
+    xc = x64 - c
+    lam, q = torch.linalg.eigh(xc.mT @ xc)
+    m3 = (xc @ q).pow(3).mean(1)
+    r = xc.norm(dim=-1).pow(3).mean(1, keepdim=True)
+    undecided = (m3.abs() <= 1e-6 * r) | ((lam.diff(dim=1) / lam[:, -1:]).amin(1) < 1e-3)[:, None]
+    return q * torch.where(m3 < 0, -1.0, 1.0)[:, None, :], c, undecided
+
+
+def floor_rows(reps: int, compile_frame: bool = False) -> list[str]:
+    """Canonicalization's own cost on the n-body workload against the floor of eager PyTorch.
+
+    The batch is the n-body batch with its samples of undecided signs replaced by the first
+    decided ones (same size, all decided: one backbone call of the batch). Per repetition: the
+    backbone on the batch (the reference), then each method right after it (``cold``: its caches
+    were just evicted by the backbone, as in a real forward), then again (``hot``). Methods run
+    with a free stub backbone, so their time is their own work; ``1 + cold / backbone`` is the
+    overhead they would add.
+    """
+    name, x, net, in_spec, out = nbody()
+    net.eval()
+    stub = Stub({n: STUB_OUTPUTS[n] for n in out})
+    model = Canonicalization(stub, e3(), in_spec, out, chunk_size="auto").eval()
+    with torch.inference_mode():
+        _, weights = model.elements(x)
+    keep = torch.nonzero(weights[:, 1:].sum(1) == 0).flatten() if weights.shape[1] > 1 \
+        else torch.arange(x["pos"].shape[0])
+    b = x["pos"].shape[0]
+    keep = keep.repeat(-(-b // len(keep)))[:b]  # batch size kept (the allocator's cost jumps
+    x = {n: v[keep] for n, v in x.items()}      # with it): decided samples fill the places
+    methods = {"symkit canonicalization E(3) (pca, auto)": lambda: model(x),
+               "eager floor (minimal_canonicalization)": lambda: minimal_canonicalization(stub, x)}
+    if compile_frame:
+        compiled = torch.compile(_minimal_frame, dynamic=False)
+        methods["eager floor, frame part torch.compile-d"] = (
+            lambda: minimal_canonicalization(stub, x, compiled))
+    ref: list[float] = []
+    cold: dict[str, list[float]] = {m: [] for m in methods}
+    hot: dict[str, list[float]] = {m: [] for m in methods}
+    with torch.inference_mode():
+        for f in (lambda: net(x), *methods.values()):
+            f(), f()  # warm-up (and compilation)
+        for _ in range(reps):
+            for m, f in methods.items():
+                ref.append(timed(lambda: net(x)))
+                cold[m].append(timed(f))
+                hot[m].append(timed(f))
+        sizes = {}
+        for n in (96, 98, 100, 101, 102, 104, 128):  # the backbone alone, b rows of the batch
+            xn = {k: v[torch.arange(n) % b] for k, v in x.items()}
+            net(xn), net(xn)
+            sizes[n] = statistics.median(timed(lambda xn=xn: net(xn)) for _ in range(reps))
+    base = statistics.median(ref) * 1e3
+    rows = [f"Workload: {name}, {len(keep)} samples, all with decided signs; backbone "
+            f"{base:.2f} ms per call (median of {len(ref)}).", "",
+            "| method | own ms, hot | own ms, cold (after a backbone call) | "
+            "1 + cold / backbone |", "|---|---|---|---|"]
+    for m in methods:
+        c, h = statistics.median(cold[m]) * 1e3, statistics.median(hot[m]) * 1e3
+        rows.append(f"| {m} | {h:.3f} | {c:.3f} | {1 + c / base:.3f} |")
+        print(rows[-1], flush=True)
+    rows += ["", "The backbone alone on b rows (ms, median of --reps calls, in this order):", "",
+             "| b | " + " | ".join(map(str, sizes)) + " |", "|---" * (len(sizes) + 1) + "|",
+             "| ms | " + " | ".join(f"{v * 1e3:.2f}" for v in sizes.values()) + " |"]
+    return rows
+
+
 def activation_bytes(model, x) -> tuple[int, int]:
     """Largest copies per backbone call and largest bytes of module outputs within one call."""
     calls: list[list[int]] = []
@@ -337,6 +431,27 @@ def curve_rows(reps: int, sizes=(256, 1024, 4096, 16384, 65536), ks=(1, 4, 16, 6
     return rows
 
 
+def fixed_malloc() -> str:
+    """Fix glibc's malloc thresholds for this process: ``M_MMAP_THRESHOLD`` 32 MiB (its
+    maximum), ``M_TRIM_THRESHOLD`` 1 GiB.
+
+    By default glibc raises its mmap threshold to the largest block freed so far and trims the
+    heap top above twice that, so whether a backbone's large activations come from the heap or
+    from fresh, page-faulted mmaps depends on the sizes allocated before. Measured on the
+    n-body GNN (inference, one thread, ``--floor``'s last table): 9.7 ms at b = 100 rows but
+    12.1 at 98 and 16-17 ms at 101-102 with the default, 8.6-9.1 ms for all of them with fixed
+    thresholds. A symmetrizer whose backbone calls have
+    other sizes than its reference calls (canonicalization's 100 + 2 copies in one call of 102)
+    can then gain or lose 50 % for reasons that are not its own work. Returns what was set.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    if not (libc.mallopt(-3, 32 << 20) and libc.mallopt(-1, 1 << 30)):
+        raise RuntimeError("mallopt refused the thresholds")
+    return "glibc, mallopt M_MMAP_THRESHOLD = 32 MiB, M_TRIM_THRESHOLD = 1 GiB"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=15, help="interleaved repetitions")
@@ -350,8 +465,15 @@ def main() -> None:
                         help="cpu (default) or cuda (then wall-clock time, synchronized)")
     parser.add_argument("--workloads", default="nbody,clouds", help="comma list: nbody,clouds")
     parser.add_argument("--only", default="", help="comma list of row-name substrings")
+    parser.add_argument("--fixed-malloc", action="store_true",
+                        help="glibc: fixed mmap/trim thresholds (see fixed_malloc)")
+    parser.add_argument("--floor", action="store_true",
+                        help="n-body canonicalization's own cost against the eager-PyTorch floor")
+    parser.add_argument("--compile", action="store_true",
+                        help="with --floor: also the floor with its frame part torch.compile-d")
     args = parser.parse_args()
     ensure_loaded()  # register the core parts and installed plugins, once
+    allocator = fixed_malloc() if args.fixed_malloc else "default"
     global CLOCK, DEVICE, ONLY, WORKLOADS
     ONLY, WORKLOADS = args.only, args.workloads
     DEVICE = torch.device(args.device)
@@ -362,6 +484,24 @@ def main() -> None:
         print(f"load average before: {load}")
         curve_rows(args.reps)
         print("load average after: " + " / ".join(f"{v:.1f}" for v in os.getloadavg()))
+        return
+    if args.floor:
+        rows = floor_rows(args.reps, args.compile)
+        text = "\n".join([
+            "", "## Canonicalization against the eager floor "
+            "(`benchmarks/symmetrizer_overhead.py --floor`)", "",
+            f"Command: `OMP_NUM_THREADS=1 taskset -c 1 {Path(sys.executable).name} "
+            f"benchmarks/symmetrizer_overhead.py --floor --reps {args.reps}"
+            f"{' --compile' if args.compile else ''}"
+            f"{' --fixed-malloc' if args.fixed_malloc else ''}`  ",
+            f"Allocator: {allocator}  ",
+            f"Load average before / after: {load} / "
+            + " / ".join(f"{v:.1f}" for v in os.getloadavg()) + "  ",
+            f"Date: {time.strftime('%Y-%m-%d %H:%M')}", "", *rows, ""])
+        print(text)
+        if not args.no_record:
+            with open(args.results, "a") as f:
+                f.write(text)
         return
     over = overhead_table(args.reps)
     mem = memory_table() if "clouds" in WORKLOADS.split(",") else []
@@ -374,8 +514,10 @@ def main() -> None:
         "", "## Symmetrizer overhead (`benchmarks/symmetrizer_overhead.py`)", "",
         f"Command: `OMP_NUM_THREADS=1 taskset -c 1 {Path(sys.executable).name} "
         f"benchmarks/symmetrizer_overhead.py --reps {args.reps} --clock {args.clock}"
-        f"{' --device ' + args.device if DEVICE.type != 'cpu' else ''}`  ",
+        f"{' --device ' + args.device if DEVICE.type != 'cpu' else ''}"
+        f"{' --fixed-malloc' if args.fixed_malloc else ''}`  ",
         f"Machine: {machine}  ",
+        f"Allocator: {allocator}  ",
         f"Load average (1/5/15 min) before / after: {load} / "
         + " / ".join(f"{v:.1f}" for v in os.getloadavg()) + "  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M')}", "",
