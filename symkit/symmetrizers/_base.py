@@ -68,7 +68,8 @@ class Symmetrizer(nn.Module):
             ``docs/cost-model.md``). ``None`` here; group averaging, frame averaging and
             canonicalization default to ``"auto"``, which was never slower than one call in
             ``benchmarks/RESULTS.md`` (one call of ``B K`` copies costs the backbone itself up
-            to 1.8x ``K`` calls of ``B`` on a CPU).
+            to 2x ``K`` calls of ``B`` on a CPU with glibc's default malloc thresholds, mostly
+            page faults; 1.14x with fixed ones: ``docs/cost-model.md``, "The allocator").
 
     Shapes:
         dense samples: fields ``(B, ...)``, optional ``mask: (B, N)`` bool (passed through).
