@@ -23,10 +23,10 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # the sibling modules runs.py, glance.py, plots.py
     sys.path.insert(0, str(HERE))
 
+from symkit.errors import DataError  # noqa: E402
+
 import glance  # noqa: E402
 from runs import load_runs  # noqa: E402
-
-from symkit.errors import DataError  # noqa: E402
 
 #: generated README block -> renderer of the results folder
 BLOCKS = {

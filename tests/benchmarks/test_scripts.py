@@ -105,3 +105,23 @@ def test_overhead_floor_computes_what_canonicalization_computes():
     rows = so.floor_rows(1)
     assert sum(r.startswith("| symkit canonicalization") or r.startswith("| eager floor")
                for r in rows) == 2
+
+
+def test_lint_passes_after_the_main_job_has_written_its_folders(tmp_path):
+    """The README runs the main job, then the tests (lint first): the job's ``runs/`` folder
+    must not turn the benchmarks' sibling module ``runs`` into a first-party import."""
+    import shutil
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    shutil.copytree(ROOT / "benchmarks", tmp_path / "benchmarks",
+                    ignore=shutil.ignore_patterns("results", "__pycache__"))
+    shutil.copytree(ROOT / "symkit", tmp_path / "symkit",  # first-party, as in the repository
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("runs", "mlruns"):  # what the main job writes
+        (tmp_path / folder).mkdir()
+    out = subprocess.run([ruff, "check", "--no-cache", "benchmarks"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
