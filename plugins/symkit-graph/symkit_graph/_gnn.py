@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -221,8 +222,13 @@ class GNN(nn.Module):
         y = self.decoder(h).reshape(b, n, *self.out_shape)
         if self.residual is not None:
             if self.residual not in sample:
-                raise SpecError(self.residual, "missing residual field")
-            y = y + sample[self.residual].reshape(y.shape)
+                raise SpecError(self.residual, f"missing residual field (graph::gnn adds it to "
+                                               f"'{self.out}'; residual: null predicts directly)")
+            res = sample[self.residual]
+            if res.numel() != y.numel():
+                raise SpecError(self.residual, _residual_mismatch(
+                    self.residual, tuple(res.shape[2:]), self.out, self.out_shape))
+            y = y + res.reshape(y.shape)
         if mask is not None:
             y = y.masked_fill(~mask.reshape(b, n, *(1,) * (y.ndim - 2)), 0)
         return y
@@ -313,10 +319,40 @@ def gnn(
     out, shape = single_node_output(writes)
     geometric = geometric_fields(reads, in_spec)
     dim = space_dim(group) if group is not None else None
-    return GNN(reads, out, shape, hidden, layers, activation, aggregate,
-               ["charge"] if edge_product is None else edge_product, edge_distance, pos,
-               residual, mask, edge_index, edge_attr, layer_geometry, geometric, dim or 3,
-               radial_basis(edge_rbf), zero_readout)
+    net = GNN(reads, out, shape, hidden, layers, activation, aggregate,
+              ["charge"] if edge_product is None else edge_product, edge_distance, pos,
+              residual, mask, edge_index, edge_attr, layer_geometry, geometric, dim or 3,
+              radial_basis(edge_rbf), zero_readout)
+    _check_residual(residual, in_spec, group, out, shape)
+    return net
+
+
+def _residual_mismatch(residual: str, per_node: tuple, out: str, out_shape: tuple) -> str:
+    return (f"the residual field '{residual}' ({math.prod(per_node)} numbers per node, "
+            f"{list(per_node)}) cannot be added to the output '{out}' ({math.prod(out_shape)} "
+            f"per node, writes {[-1, *out_shape]}); set residual: null to predict '{out}' "
+            "directly, or name a field of the output's shape")
+
+
+def _check_residual(residual: str | None, in_spec: Any, group: Any, out: str,
+                    out_shape: tuple[int, ...]) -> None:
+    """At build time, when the model's spec tells: the residual field exists and has the
+    output's size per node (a point or vector field has ``d`` numbers per node, so the default
+    ``residual: pos`` suits a position output, not an energy)."""
+    if residual is None or in_spec is None:
+        return
+    if residual not in in_spec:
+        raise ConfigError("residual", f"'{residual}' is not a field of the model's in_spec "
+                          f"({sorted(in_spec)}); graph::gnn adds the residual field to "
+                          f"'{out}': name one, or set residual: null to predict '{out}' directly")
+    if group is None:
+        return
+    per_node = in_spec[residual].rep.feature_shape(group)
+    if None in per_node:  # channels or sizes only the data tells: checked on the first call
+        return
+    want = math.prod(out_shape)
+    if want % max(1, math.prod(per_node)):  # channels multiply the per-node size, never divide
+        raise ConfigError("residual", _residual_mismatch(residual, per_node, out, out_shape))
 
 
 def geometric_fields(reads: Sequence[str], in_spec: Any) -> list[str]:

@@ -73,3 +73,29 @@ def test_gnn_is_not_e3_equivariant(graph_backbone, nbody_batch):
         err = equivariance_error(graph_backbone("gnn"), group, IN_SPEC, OUT_SPEC, nbody_batch(7),
                                  generator=torch.Generator().manual_seed(0))
     assert err.relative > 1e-3
+
+
+def test_a_residual_of_another_size_than_the_output_is_named_at_build_time():
+    """The default ``residual: pos`` suits a position output; with an energy output it is a
+    ConfigError naming ``residual`` (not a reshape error on the first batch)."""
+    from symkit.errors import ConfigError
+    from symkit.groups import e3
+
+    spec = Spec({"pos": rep("point"), "z": rep("scalar")})
+    build = registry("backbones").build
+    with pytest.raises(ConfigError, match=r"residual: the residual field 'pos' \(3 numbers per "
+                                          r"node.*'energy' \(1 per node.*residual: null"):
+        build("graph::gnn", writes={"energy": [-1, 1]}, in_spec=spec, group=e3())
+    with pytest.raises(ConfigError, match=r"residual: 'R' is not a field of the model's in_spec"):
+        build("graph::gnn", writes={"target": [-1, 3]}, residual="R", in_spec=spec, group=e3())
+    build("graph::gnn", writes={"energy": [-1, 1]}, residual=None, in_spec=spec, group=e3())
+    build("graph::gnn", writes={"target": [-1, 3]}, in_spec=spec, group=e3())
+
+
+def test_a_residual_of_another_size_is_a_spec_error_without_a_spec(nbody_batch):
+    from symkit.errors import SpecError
+
+    net = registry("backbones").build("graph::gnn", writes={"energy": [-1, 1]},
+                                      reads=["pos", "charge"])
+    with pytest.raises(SpecError, match=r"^pos: the residual field 'pos' \(3 numbers per node"):
+        net(nbody_batch(2, "float32"))
