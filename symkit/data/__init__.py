@@ -1,7 +1,8 @@
 """Data sets of the core: samples read from the user's own files.
 
 Registered (registry ``datasets``): ``arrays``, named arrays from ``.npz``, ``.npy`` folders,
-``.pt`` or HDF5 files, fixed-size or variable-size samples (see :mod:`symkit.data._arrays`).
+``.pt``, HDF5 or ase (``.xyz``, ``.extxyz``, ``.traj``, ``.db``) files, fixed-size or
+variable-size samples (see :mod:`symkit.data._arrays`).
 """
 
 from symkit.data._arrays import ArrayField, Arrays, arrays, split_indices

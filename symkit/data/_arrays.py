@@ -28,7 +28,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from symkit.data._collate import RESERVED, padded_collate, ragged_collate
-from symkit.data._readers import ArraySource
+from symkit.data._readers import ASE_COUNTS, ArraySource
 from symkit.errors import ConfigError, DataError
 from symkit.registry import register
 
@@ -111,8 +111,9 @@ class Arrays(Dataset):
         if name not in self.source:
             close = sorted(self.source)[:20]
             for_field = f" (field '{field}')" if field else ""
-            raise DataError(f"data: {self.source.path} has no array '{name}'{for_field}; it "
-                            f"has {close}")
+            why = self.source.absent.get(name)
+            raise DataError(f"data: {self.source.path} has no array '{name}'{for_field}"
+                            + (f": {why}" if why else "") + f"; it has {close}")
         return self.source[name]
 
     def _column(self, field: str) -> Any:
@@ -150,7 +151,12 @@ class Arrays(Dataset):
                 raise ConfigError(f"fields.{name}", f"'{name}' is reserved for batching "
                                   "variable-size samples; name the field differently")
             length = len(self._column(name))
-            nodes = f.nodes if f.nodes is not None else length == total
+            if f.nodes is not None:
+                nodes = f.nodes
+            elif self.source.node_arrays:  # the file says which arrays are per node
+                nodes = self.prefix + f.array in self.source.node_arrays
+            else:
+                nodes = length == total
             want = total if nodes else n
             if length != want:
                 what = "the total node count" if nodes else "the number of samples"
@@ -284,7 +290,7 @@ def arrays(
     batching: str = "ragged",
     max_samples: int | None = None,
 ) -> Arrays:
-    """Samples of named arrays from a ``.npz``, ``.npy`` folder, ``.pt`` or HDF5 file.
+    """Samples of named arrays from a ``.npz``, ``.npy`` folder, ``.pt``, HDF5 or ase file.
 
     Args:
         path: the file, or one file per split ``{train: ..., valid: ..., test: ...}``.
@@ -293,7 +299,8 @@ def arrays(
         split: the split to build (filled in by the runner).
         splits: fractions ``{valid: 0.1, test: 0.1, seed: 0}`` of one file. Without it, arrays
             named ``{split}_{name}`` are used when the file has them, else the whole file.
-        counts: variable-size samples: the per-sample node-count array.
+        counts: variable-size samples: the per-sample node-count array (ase files:
+            ``n_atoms`` unless given).
         dtype: floating arrays are cast to ``float32`` / ``float64`` (null: as stored).
         batching: variable size: ``ragged`` (``batch`` index) or ``padded`` (``mask``).
         max_samples: keep only the first samples of the split.
@@ -310,6 +317,8 @@ def arrays(
     if max_samples is not None and max_samples <= 0:
         raise ConfigError("max_samples", f"must be positive, got {max_samples}")
     source = ArraySource(os.path.expanduser(str(path)))
+    if counts is None and source.kind == "ase":  # structures of different sizes
+        counts = ASE_COUNTS
     specs = {name: ArrayField(name, spec) for name, spec in fields.items()}
     first = next(iter(specs.values()), None)
     prefix = ""

@@ -10,6 +10,14 @@ datasets). Formats, by path:
 * ``*.h5`` / ``*.hdf5``: datasets of an HDF5 file (nested groups as ``group/name``), read
   slice by slice through ``h5py`` (optional extra ``symkit[hdf5]``). The file is opened once
   per process, so data-loader workers each get their own handle.
+* ``*.xyz`` / ``*.extxyz`` / ``*.traj`` / ``*.db``: the structures of a file ``ase.io.read``
+  reads (optional extra ``symkit[ase]``), read whole, in the variable-size layout: per-atom
+  arrays concatenated over the structures (``positions`` in Å, ``numbers``, and every per-atom
+  array or calculator result the file holds, e.g. ``forces``), per-structure arrays with one
+  row per structure (``cell``, ``pbc``, numeric ``info`` entries and calculator results, e.g.
+  ``energy``, ``stress``), and ``n_atoms``, the atoms per structure (the default
+  ``data.counts`` of such a file). A key that not every structure has, or has in one shape, is
+  not an array; asking for it says why.
 """
 
 from __future__ import annotations
@@ -25,7 +33,14 @@ from symkit.errors import DataError
 
 __all__ = ["ArraySource", "open_source", "FORMATS"]
 
-FORMATS = (".npz", ".pt", ".pth", ".h5", ".hdf5", "folder of .npy")
+#: suffixes read through ``ase.io.read`` (molecules and materials, many structures per file)
+ASE_SUFFIXES = (".xyz", ".extxyz", ".traj", ".db")
+FORMATS = (".npz", ".pt", ".pth", ".h5", ".hdf5", "folder of .npy", *ASE_SUFFIXES)
+#: the atoms-per-structure array of an ase file
+ASE_COUNTS = "n_atoms"
+#: calculator results with one row per atom (ase.io.extxyz's list, and ase's own names)
+_PER_ATOM_RESULTS = ("energies", "forces", "stresses", "charges", "magmoms",
+                     "born_effective_charges")
 
 #: Bytes read at a time when an array is scanned for NaN/Inf (memory-mapped and HDF5 arrays are
 #: never read whole).
@@ -55,6 +70,8 @@ class ArraySource(Mapping[str, Any]):
             self.kind = "npy"
         elif suffix in (".npz", ".pt", ".pth", ".h5", ".hdf5"):
             self.kind = {".pth": "pt", ".hdf5": "h5"}.get(suffix, suffix[1:])
+        elif suffix in ASE_SUFFIXES:
+            self.kind = "ase"
         else:
             raise DataError(f"data: {self.path}: unknown format '{suffix}'; symkit reads "
                             f"{', '.join(FORMATS)}")
@@ -62,6 +79,12 @@ class ArraySource(Mapping[str, Any]):
         self._nonfinite: dict[str, np.ndarray] = {}
         self._h5: Any = None
         self._pid: int | None = None
+        #: names known to hold one row per node (ase files: per-atom arrays); others are
+        #: told apart by their length
+        self.node_arrays: frozenset[str] = frozenset()
+        #: names that are not arrays of this file, and why (ase keys that only some
+        #: structures have)
+        self.absent: dict[str, str] = {}
         self._names = self._list_names()
 
     def _list_names(self) -> list[str]:
@@ -73,6 +96,9 @@ class ArraySource(Mapping[str, Any]):
                     return sorted(npz.files)
             if self.kind == "pt":
                 self._cache = _read_pt(self.path)
+                return sorted(self._cache)
+            if self.kind == "ase":
+                self._cache, self.node_arrays, self.absent = _read_ase(self.path)
                 return sorted(self._cache)
             names: list[str] = []
             self._file().visititems(
@@ -150,7 +176,7 @@ class ArraySource(Mapping[str, Any]):
     def __getstate__(self) -> dict[str, Any]:  # data-loader workers reopen HDF5 themselves
         state = dict(self.__dict__)
         state["_h5"], state["_pid"] = None, None
-        if self.kind != "pt":
+        if self.kind not in ("pt", "ase"):  # read whole: no file to read again
             state["_cache"] = {}
         return state
 
@@ -179,6 +205,63 @@ def _read_pt(path: Path) -> dict[str, Any]:
             raise DataError(f"data: '{key}' of {path} holds Python objects, not one array of "
                             f"numbers; for samples of different sizes, {RAGGED_FIX}")
     return out
+
+
+def _read_ase(path: Path) -> tuple[dict[str, np.ndarray], frozenset[str], dict[str, str]]:
+    """The arrays of an ase-readable file (module docs), the per-atom ones, and the keys left
+    out with the reason."""
+    try:
+        import ase.io
+    except ImportError as exc:
+        raise DataError(f"data: reading {path} needs ase: pip install 'symkit[ase]'") from exc
+    try:
+        frames = ase.io.read(str(path), index=":")
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one error for the user
+        raise DataError(f"data: cannot read {path} with ase.io.read: {type(exc).__name__}: "
+                        f"{exc}") from None
+    frames = [frames] if isinstance(frames, ase.Atoms) else list(frames)
+    if not frames:
+        raise DataError(f"data: {path} holds no structure")
+    atom_rows: dict[str, list[np.ndarray]] = {}
+    structure_rows: dict[str, list[np.ndarray]] = {}
+    seen: dict[str, list[int]] = {}  # key -> structures that have it
+    text: set[str] = set()
+    for i, atoms in enumerate(frames):
+        per_atom = dict(atoms.arrays)
+        per_structure: dict[str, Any] = {"cell": atoms.cell.array, "pbc": atoms.pbc}
+        per_structure.update(atoms.info)
+        results = atoms.calc.results if atoms.calc is not None else {}
+        for key, value in results.items():
+            (per_atom if key in _PER_ATOM_RESULTS else per_structure)[key] = value
+        for rows, values in ((atom_rows, per_atom), (structure_rows, per_structure)):
+            for key, value in values.items():
+                value = np.asarray(value)
+                if value.dtype.kind not in "biuf":
+                    text.add(key)
+                    continue
+                rows.setdefault(key, []).append(value)
+                seen.setdefault(key, []).append(i)
+    n = len(frames)
+    out = {ASE_COUNTS: np.array([len(a) for a in frames], dtype=np.int64)}
+    absent = {key: "it holds text, not numbers" for key in text}
+    for rows, node in ((atom_rows, True), (structure_rows, False)):
+        for key, values in rows.items():
+            if key in out:
+                continue
+            if len(values) < n:
+                missing = sorted(set(range(n)) - set(seen[key]))
+                more = " and others" if len(missing) > 1 else ""
+                absent[key] = (f"only {len(values)} of its {n} structures have '{key}' (not "
+                               f"structure {missing[0]}{more})")
+                continue
+            shapes = {v.shape[1:] if node else v.shape for v in values}
+            if len(shapes) > 1:
+                absent[key] = f"'{key}' has different shapes in different structures: {shapes}"
+                continue
+            out[key] = np.concatenate(values) if node else np.stack(values)
+    for key in out:
+        absent.pop(key, None)
+    return out, frozenset(k for k in atom_rows if k in out), absent
 
 
 def open_source(path: str | os.PathLike) -> ArraySource:

@@ -76,3 +76,86 @@ def test_ragged_samples_stored_as_object_arrays_say_how_to_store_them(tmp_path):
     torch.save({"R": [1.0, None]}, tmp_path / "none.pt")
     with pytest.raises(DataError, match=r"'R' of .*none\.pt holds Python objects"):
         ArraySource(tmp_path / "none.pt")
+
+
+def _structures():
+    """Water, methane, ethanol with energies and forces from a single-point calculator, a
+    numeric and a text ``info`` entry, and a per-atom array of the file's own."""
+    ase = pytest.importorskip("ase", reason="the optional extra symkit[ase]")
+    from ase.build import molecule
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    out = []
+    for i, name in enumerate(["H2O", "CH4", "CH3CH2OH"]):
+        atoms = molecule(name)
+        forces = -0.1 * (atoms.positions - atoms.positions.mean(0))
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.5 * (i + 1), forces=forces)
+        atoms.info.update(temperature=300.0 + i, config_type="md")
+        atoms.arrays["spin"] = np.arange(len(atoms), dtype=np.float64)
+        out.append(atoms)
+    assert isinstance(out[0], ase.Atoms)
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".extxyz", ".xyz", ".traj", ".db"])
+def test_ase_files_read_as_variable_size_arrays(tmp_path, suffix):
+    import ase.io
+
+    structures = _structures()
+    path = tmp_path / f"mols{suffix}"
+    ase.io.write(str(path), structures)
+    source = ArraySource(path)
+    assert {"positions", "numbers", "forces", "energy", "n_atoms", "cell", "pbc"} <= set(source)
+    assert source["n_atoms"].tolist() == [3, 5, 9]
+    assert "config_type" not in source
+    if suffix in (".extxyz", ".xyz"):  # formats that keep info and per-atom arrays
+        assert "text" in source.absent["config_type"]
+        assert source["temperature"].tolist() == [300.0, 301.0, 302.0]
+        assert "spin" in source.node_arrays
+    data = arrays(str(path), {"pos": "positions", "z": "numbers", "energy": "energy",
+                              "forces": "forces"}, dtype="float64")  # counts: n_atoms
+    assert len(data) == 3 and data.node_fields == {"pos", "z", "forces"}
+    item = data[2]
+    ethanol = structures[2]
+    torch.testing.assert_close(item["pos"], torch.from_numpy(ethanol.positions))
+    torch.testing.assert_close(item["forces"], torch.from_numpy(ethanol.get_forces()))
+    assert item["z"].dtype == torch.int64 and item["z"].tolist() == ethanol.numbers.tolist()
+    assert item["energy"].item() == pytest.approx(-4.5)
+
+
+def test_ase_per_structure_arrays_are_not_taken_for_atoms_when_the_lengths_agree(tmp_path):
+    """Two one-atom structures: 2 atoms and 2 energies. The file says which is which."""
+    aseio = pytest.importorskip("ase.io", reason="the optional extra symkit[ase]")
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
+    for i, symbol in enumerate(["He", "Ne"]):
+        atoms = Atoms(symbol, positions=[[0.0, 0.0, float(i)]])
+        atoms.calc = SinglePointCalculator(atoms, energy=float(i), forces=[[0.0, 0.0, 1.0]])
+        frames.append(atoms)
+    aseio.write(str(tmp_path / "atoms.extxyz"), frames)
+    data = arrays(str(tmp_path / "atoms.extxyz"), {"pos": "positions", "energy": "energy"})
+    assert data.node_fields == {"pos"}
+    assert data[1]["energy"].shape == () and data[1]["pos"].shape == (1, 3)
+
+
+def test_an_ase_key_that_some_structures_lack_is_named_with_the_structure(tmp_path):
+    import ase.io
+
+    structures = _structures()
+    del structures[1].info["temperature"]
+    ase.io.write(str(tmp_path / "mols.extxyz"), structures)
+    with pytest.raises(DataError, match=r"no array 'temperature' \(field 't'\): only 2 of its 3 "
+                                        r"structures have 'temperature' \(not structure 1\)"):
+        arrays(str(tmp_path / "mols.extxyz"), {"pos": "positions", "t": "temperature"})
+
+
+def test_an_unreadable_ase_file_is_one_data_error(tmp_path):
+    pytest.importorskip("ase", reason="the optional extra symkit[ase]")
+    (tmp_path / "bad.xyz").write_text("three\nnot a comment line\nH 0 0\n")
+    with pytest.raises(DataError, match="cannot read .*bad.xyz with ase.io.read"):
+        ArraySource(tmp_path / "bad.xyz")
+    (tmp_path / "empty.extxyz").write_text("")
+    with pytest.raises(DataError, match="empty.extxyz"):
+        ArraySource(tmp_path / "empty.extxyz")

@@ -197,3 +197,45 @@ def test_a_dense_node_backbone_on_ragged_molecules_says_to_pad(tmp_path, capsys,
     cfg["data"]["batching"] = "padded"  # the fix the message names trains
     cfg["train"]["epochs"] = 1
     assert run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["metrics"]
+
+
+def test_energies_and_forces_of_an_extxyz_file_train_under_canonicalization(tmp_path, capsys):
+    """A user's ase file (molecules of different sizes, energies and forces from a calculator)
+    trains from YAML with forces = -dE/dpos through a PCA canonicalization: no conversion."""
+    aseio = pytest.importorskip("ase.io", reason="the optional extra symkit[ase]")
+    from ase.build import molecule
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.collections import g2
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for name in g2.names[:40]:
+        atoms = molecule(name)
+        atoms.rotate(rng.uniform(0, 360), rng.normal(size=3), center="COM")
+        d = atoms.positions - atoms.positions.mean(0)  # a harmonic well: E = |d|^2 / 2
+        atoms.calc = SinglePointCalculator(atoms, energy=0.5 * float((d * d).sum()), forces=-d)
+        frames.append(atoms)
+    aseio.write(str(tmp_path / "mols.extxyz"), frames)
+    cfg = {
+        "data": {"type": "arrays", "path": str(tmp_path / "mols.extxyz"), "batching": "padded",
+                 "splits": {"valid": 0.2, "test": 0.2},
+                 "fields": {"pos": "positions", "energy": "energy", "forces": "forces",
+                            "z": {"array": "numbers", "shape": [-1, 1], "dtype": "float32"}}},
+        "model": {"group": "e3",
+                  "in_spec": {"pos": {"rep": "point", "nodes": True},
+                              "z": {"rep": "scalar", "nodes": True}},
+                  "out_spec": {"energy": {"rep": "scalar", "nodes": True}},
+                  "backbone": {"type": "graph::gnn", "hidden": 16, "layers": 2,
+                               "reads": ["pos"], "edge_product": [], "residual": None,
+                               "writes": {"energy": [-1, 1]}},
+                  "symmetrizer": {"type": "canonicalization"},
+                  "forces": {"energy": "energy", "pos": "pos", "output": "forces"}},
+        "loss": {"type": "mse", "output": "forces", "target": "forces"},
+        "train": {"epochs": 2, "batch_size": 8, "progress": False,
+                  "checkpoint_dir": str(tmp_path / "runs"),
+                  "equivariance": {"n_elements": 2, "max_samples": 8}},
+        "tracking": {"enabled": False},
+    }
+    summary = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])
+    assert np.isfinite(summary["metrics"]["test_loss"])
+    assert summary["equivariance"]["all"] < 1e-4
