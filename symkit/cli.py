@@ -6,7 +6,12 @@ A command module provides ``add_commands(subparsers)``; each command it adds set
 libraries (torch, mlflow) inside their handlers so ``symkit --help`` stays fast. Any
 :class:`~symkit.errors.SymkitError` is printed as ``symkit: error: ...`` with exit code 2
 (the traceback only with ``--debug``); any other exception is one line too, with exit code 1
-(a bug: ``--debug`` shows where), and Ctrl-C exits with 130.
+(a bug: ``--debug`` shows where), and Ctrl-C exits with 130. A wrong option value (an unknown
+``--split``, a ``--seed`` that is not a seed, a ``--resume`` that is neither a path nor a run
+id) is one line naming the option and what it expects, ``symkit: error: --split: invalid
+choice: 'tset' (choose from 'train', 'valid', 'test')``, exit code 2: every parser, command
+modules' included, is a :class:`CommandParser`, and option values are checked by their
+argparse ``type`` or ``choices``, raising :class:`argparse.ArgumentTypeError`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 from symkit import __version__
 from symkit.errors import SymkitError
 
-__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "CommandParser", "build_parser", "main"]
 
 #: Modules that may add subcommands; a missing one is skipped silently.
 COMMAND_MODULES: tuple[str, ...] = ("symkit.runner.commands", "symkit.scaffold")
@@ -46,6 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except argparse.ArgumentError as exc:  # a wrong option value: named by the option
+        if debug:
+            raise
+        print(f"symkit: error: {exc.argument_name}: {_one_line(exc.message)}"
+              if exc.argument_name else f"symkit: error: {_one_line(exc.message)}",
+              file=sys.stderr)
+        return 2
     except SymkitError as exc:
         if debug:
             raise
@@ -64,15 +76,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
     """The message on one line (a multi-line message keeps its lines, joined by ' | ')."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     return " | ".join(lines) or type(exc).__name__
 
 
+class CommandParser(argparse.ArgumentParser):
+    """The parser of ``symkit`` and of each of its (sub)commands: a wrong option value raises
+    :class:`argparse.ArgumentError` (``argument_name``: the option) for :func:`main` to report
+    as one line, instead of argparse's usage text; subparsers are ``CommandParser`` too."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("exit_on_error", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with core commands and those of :data:`COMMAND_MODULES`."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="symkit", description="Make any PyTorch network respect a symmetry, from YAML."
     )
     parser.add_argument("--version", action="version", version=f"symkit {__version__}")

@@ -48,7 +48,7 @@ def check_model_keys(cfg_model: Mapping[str, Any], key: str = "model") -> None:
 
 
 def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained: bool = True,
-                checked: bool = False) -> nn.Module:
+                checked: bool = False, tracking_uri: str | None = None) -> nn.Module:
     """The model of a ``model:`` config node (a mapping, a ``DictConfig`` or a YAML file's
     ``model:`` section read by the caller).
 
@@ -59,6 +59,9 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained:
             model is loaded next, so the ``init`` source need not exist any more).
         checked: ``cfg_model`` is the plain ``model:`` node of a run config that
             :func:`symkit.runner.parts.read_config` has validated; it is not checked again.
+        tracking_uri: the MLflow store in which a run id in ``backbone.init`` is looked up (a
+            run config's ``tracking.uri``); default: ``MLFLOW_TRACKING_URI``, else
+            ``sqlite:///mlflow.db``.
 
     Returns:
         a module with attributes ``group``, ``in_spec``, ``out_spec``, ``backbone``,
@@ -68,6 +71,8 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained:
 
     Raises:
         ConfigError: with the full key path, for unknown keys, names or options.
+        CheckpointError: ``backbone.init`` names a run, store or file that is not there, or
+            weights that do not fit (one line starting with ``KEY.backbone.init``).
     """
     from symkit._sample_check import install_input_check
     from symkit.backbones._pretrained import apply_backbone_options, split_backbone_options
@@ -93,7 +98,7 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained:
     if not pretrained:
         options.pop("init", None)
         options.pop("strict", None)
-    apply_backbone_options(backbone, options, key=f"{key}.backbone")
+    apply_backbone_options(backbone, options, key=f"{key}.backbone", tracking_uri=tracking_uri)
     if cfg.get("symmetrizer") is None:
         model = Unsymmetrized(backbone, group, in_spec, out_spec)
     else:

@@ -44,7 +44,11 @@ def render_plugin(name: str, dest: str | Path | None = None, *,
                   template: str | Path | None = None) -> Path:
     """Render the template for plugin ``name`` into ``dest`` (default ``./symkit-NAME``).
 
-    Returns the new plugin's folder. Refuses to write into an existing non-empty folder.
+    Returns the new plugin's folder.
+
+    Raises:
+        SymkitError: an invalid name, no template, or a ``dest`` that is a file, a non-empty
+            folder or cannot be created (naming ``--dir``).
     """
     values = plugin_names(name)
     template = Path(template) if template is not None else default_template()
@@ -52,8 +56,15 @@ def render_plugin(name: str, dest: str | Path | None = None, *,
         raise SymkitError(f"plugin template not found at {template}; pass --template DIR "
                           "(symkit/templates/plugin of a symkit checkout)")
     dest = Path(dest) if dest is not None else Path.cwd() / values["dist"]
+    if dest.exists() and not dest.is_dir():
+        raise SymkitError(f"{dest} exists and is not a folder; choose another --dir")
     if dest.exists() and any(dest.iterdir()):
         raise SymkitError(f"{dest} exists and is not empty; choose another --dir")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file on the way, no permission, a read-only file system
+        raise SymkitError(f"cannot create {dest} ({exc.strerror or exc}); choose another "
+                          "--dir") from exc
 
     def fill(text: str) -> str:
         for key, value in values.items():

@@ -261,7 +261,7 @@ def test_unexpected_errors_and_interrupts_are_one_line(capsys, monkeypatch):
     (["check", "configs/nbody/nope.yaml"], "configs/nbody/nope.yaml: no such config file"),
     (["eval", "runs/nope"], "runs/nope: no such file or run directory"),
     (["eval", "runs/abc/best.pt"], "runs/abc/best.pt: no such file or run directory"),
-    (["train", "--resume", "runs/nope"], "runs/nope: no such file or run directory"),
+    (["train", "--resume", "runs/nope"], "--resume: runs/nope: no such file or run directory"),
 ])
 def test_missing_paths_are_not_taken_for_run_ids(capsys, tmp_path, monkeypatch, argv, fragment):
     import tempfile
@@ -272,3 +272,40 @@ def test_missing_paths_are_not_taken_for_run_ids(capsys, tmp_path, monkeypatch, 
     code, out, err = run(capsys, *argv)
     one_line_error(code, out, err, fragment, "not an MLflow run id (32 hex digits)")
     assert not any((tmp_path / "tmp").iterdir())  # no temporary download folder
+
+
+CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "nbody" / "fa_gnn.yaml")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["check", CONFIG, "--split", "tset"],
+     "--split: invalid choice: 'tset' (choose from 'train', 'valid', 'test')"),
+    (["eval", "runs/nope", "--split", "tset"],
+     "--split: invalid choice: 'tset' (choose from 'train', 'valid', 'test')"),
+    (["check", CONFIG, "--split"], "--split: expected one argument"),
+    (["check", CONFIG, "--seed", "99999999999999999999999"],
+     "--seed: expected an integer from 0 to 2**63 - 1, got '99999999999999999999999'"),
+    (["eval", "runs/nope", "--seed", "abc"],
+     "--seed: expected an integer from 0 to 2**63 - 1, got 'abc'"),
+    (["train", "--resume", "runs/nope"], "--resume: runs/nope: no such file or run directory, "
+                                         "and not an MLflow run id (32 hex digits)"),
+    (["frobnicate"], "COMMAND: invalid choice: 'frobnicate'"),
+])
+def test_a_wrong_option_value_is_one_line_naming_the_option(capsys, tmp_path, monkeypatch,
+                                                            argv, message):
+    """Named as the option the user typed, never as the config key it feeds (``data.split``)
+    and never an unexpected error; before anything is built or read."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv)
+    one_line_error(code, out, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where, message", [
+    ("file", "exists and is not a folder; choose another --dir"),
+    ("file/sub", "(Not a directory); choose another --dir"),
+])
+def test_new_plugin_dir_that_cannot_be_a_folder_is_one_line(capsys, tmp_path, where, message):
+    (tmp_path / "file").write_text("")
+    code, out, err = run(capsys, "new-plugin", "ok", "--dir", str(tmp_path / where))
+    one_line_error(code, out, err, "", message)

@@ -62,7 +62,7 @@ def split_backbone_options(node: Any, key: str) -> tuple[Any, dict[str, Any]]:
     return rest, options
 
 
-def _weights_file(ref: str) -> Path:
+def _weights_file(ref: str, tracking_uri: str | None) -> Path:
     """The weights of a run id, run directory, checkpoint or state_dict file."""
     path = Path(os.path.expanduser(ref))
     if path.is_file():
@@ -75,24 +75,28 @@ def _weights_file(ref: str) -> Path:
             if (path / name).is_file():
                 return path / name
         raise CheckpointError(f"{path}: a folder without best.pt, model.pt or last.pt")
-    return _run_weights(ref)
+    return _run_weights(ref, tracking_uri)
 
 
-def _run_weights(run_id: str) -> Path:
-    """The best weights of an MLflow run (store: ``MLFLOW_TRACKING_URI`` or the default):
-    ``best.pt`` in its run directory when that is on this machine, else its ``model.pt``."""
-    from symkit.errors import TrackingError
+def _run_weights(run_id: str, tracking_uri: str | None) -> Path:
+    """The best weights of the MLflow run ``run_id`` in the store ``tracking_uri`` (default:
+    ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``): ``best.pt`` in its run directory
+    when that is on this machine, else its ``model.pt`` artifact. The store is never created
+    to look."""
     from symkit.runner import load
+    from symkit.runner.tracking import resolve_uri
 
     load._check_exists(run_id)  # a path typo, not shaped like a run id
-    load.check_store_exists(run_id)  # never create a store to look a run up
+    run_dir = load.run_tags(run_id, tracking_uri).get("symkit.run_dir")
+    if run_dir and (Path(run_dir) / "best.pt").is_file():
+        return Path(run_dir) / "best.pt"
     try:
-        best = load.locate_run(run_id) / "best.pt"
-        if best.is_file():
-            return best
-    except (CheckpointError, TrackingError):
-        pass
-    return load._download(run_id, None) / "model.pt"
+        return load._download(run_id, tracking_uri, ("model.pt",)) / "model.pt"
+    except CheckpointError as exc:
+        raise CheckpointError(
+            f"{run_id}: the run in the tracking store {resolve_uri(tracking_uri)} has no "
+            f"weights here: its run directory {run_dir!r} has no best.pt on this machine and "
+            f"it has no model.pt artifact") from exc
 
 
 def _state_dict_of(obj: Any, source: str) -> dict[str, torch.Tensor]:
@@ -104,7 +108,8 @@ def _state_dict_of(obj: Any, source: str) -> dict[str, torch.Tensor]:
 
 
 def load_backbone_weights(backbone: nn.Module, ref: str | os.PathLike, *, strict: bool = True,
-                          key: str = "backbone.init") -> dict[str, list[str]]:
+                          key: str = "backbone.init", tracking_uri: str | None = None
+                          ) -> dict[str, list[str]]:
     """Load ``backbone``'s weights from a run or file (see the module docs).
 
     Args:
@@ -112,17 +117,20 @@ def load_backbone_weights(backbone: nn.Module, ref: str | os.PathLike, *, strict
         ref: run id, run directory, checkpoint or ``state_dict`` file.
         strict: every key must match in name and shape; else load what matches and warn.
         key: the config key path, for messages.
+        tracking_uri: the MLflow store a run id is looked up in (a run config's
+            ``tracking.uri``); default: ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``.
 
     Returns:
         ``{"missing": [...], "unexpected": [...], "mismatched": [...]}`` (empty when strict).
 
     Raises:
-        CheckpointError: unreadable weights, or (strict) keys that do not match, listed.
+        CheckpointError: a run, store or file that is not there, unreadable weights, or
+            (strict) keys that do not match, listed; one line starting with ``key``.
     """
     from symkit.errors import SymkitError
 
     try:
-        file = _weights_file(str(ref))
+        file = _weights_file(str(ref), tracking_uri)
     except SymkitError as exc:  # a run that is not there, a folder without weights
         text = str(exc)
         if not text.startswith(f"{key}:"):
@@ -185,12 +193,13 @@ def freeze_backbone(backbone: nn.Module) -> nn.Module:
     return backbone
 
 
-def apply_backbone_options(backbone: nn.Module, options: Mapping[str, Any], *, key: str
-                           ) -> nn.Module:
-    """``init`` then ``freeze`` (see :func:`split_backbone_options`)."""
+def apply_backbone_options(backbone: nn.Module, options: Mapping[str, Any], *, key: str,
+                           tracking_uri: str | None = None) -> nn.Module:
+    """``init`` then ``freeze`` (see :func:`split_backbone_options`); a run id in ``init`` is
+    looked up in the store ``tracking_uri`` (see :func:`load_backbone_weights`)."""
     if options.get("init") is not None:
         load_backbone_weights(backbone, options["init"], strict=options.get("strict", True),
-                              key=f"{key}.init")
+                              key=f"{key}.init", tracking_uri=tracking_uri)
     elif "strict" in options:
         raise ConfigError(f"{key}.strict", "only applies with init")
     if options.get("freeze", False):

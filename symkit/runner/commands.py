@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from symkit.runner.schema import SPLITS
+
 __all__ = ["add_commands"]
 
 
@@ -21,7 +23,8 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model from a YAML config (or resume a run)")
     p.add_argument("config", nargs="?", help="YAML file (optional with --resume)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
-    p.add_argument("--resume", metavar="RUN_ID_OR_DIR", help="continue a run from last.pt")
+    p.add_argument("--resume", metavar="RUN_ID_OR_DIR", type=_run_reference,
+                   help="continue a run from last.pt")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=_cmd_train)
 
@@ -29,7 +32,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run id, run directory or .pt file")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="applied to the run's config, e.g. data.path=other.npz")
-    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--split", default="test", choices=SPLITS)
     _add_seed(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)
@@ -37,7 +40,8 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("check", help="measure the equivariance error of a config or a run")
     p.add_argument("target", metavar="CONFIG_OR_RUN")
     p.add_argument("overrides", nargs="*", metavar="key=value")
-    p.add_argument("--split", default=None, help="data split (default: train.equivariance.split)")
+    p.add_argument("--split", default=None, choices=SPLITS,
+                   help="data split (default: train.equivariance.split)")
     _add_seed(p)
     p.add_argument("--worst-case", action="store_true",
                    help="also search the element with the largest error (symkit.testing."
@@ -53,9 +57,39 @@ def add_commands(sub: Any) -> None:
 
 
 def _add_seed(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=_seed, default=None,
                    help="seed of random group elements and Monte-Carlo symmetrizers "
                         "(default: the run's train.seed)")
+
+
+#: ``--seed`` values: what ``torch.manual_seed`` and the runner's derived seeds accept
+_SEED_RANGE = (0, 2**63 - 1)
+
+
+def _seed(text: str) -> int:
+    """A ``--seed`` value: an integer in :data:`_SEED_RANGE`."""
+    low, high = _SEED_RANGE
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected an integer from {low} to 2**63 - 1, got "
+                                         f"{text!r}")
+    return value
+
+
+def _run_reference(text: str) -> str:
+    """A ``--resume`` value: an existing path, or shaped like an MLflow run id (whether the
+    run is in the store is checked with the store that the overrides name)."""
+    from symkit.errors import CheckpointError
+    from symkit.runner.load import _check_exists
+
+    try:
+        _check_exists(text)
+    except CheckpointError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _seed_all(seed: int) -> None:

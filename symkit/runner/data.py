@@ -22,12 +22,10 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from symkit.errors import DataError, SpecError
 from symkit.runner.distributed import DistInfo
-from symkit.runner.schema import TrainConfig
+from symkit.runner.schema import SPLITS, TrainConfig
 
 __all__ = ["SPLITS", "build_split", "train_loader", "eval_loader", "collate_of", "to_device",
            "first_batch", "check_inputs", "check_finite", "find_nonfinite"]
-
-SPLITS = ("train", "valid", "test")
 
 
 def build_split(node: Any, split: str, max_samples: int | None = None) -> Dataset:

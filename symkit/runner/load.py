@@ -19,7 +19,7 @@ from torch import nn
 from symkit.errors import CheckpointError, TrackingError
 from symkit.runner import checkpoint as ckpt
 
-__all__ = ["LoadedRun", "load", "load_run", "locate_run", "check_store_exists",
+__all__ = ["LoadedRun", "load", "load_run", "locate_run", "run_tags", "check_store_exists",
            "uri_from_overrides"]
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")  #: MLflow run ids: 32 lower-case hex digits
@@ -46,10 +46,13 @@ def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None,
 
     ``overrides`` (``key=value``) apply to the run's config before anything is built, e.g.
     ``data.path=other.npz`` to evaluate on another file; they must leave the model's weights
-    loadable.
+    loadable. A run id is looked up in ``tracking_uri``, else in the ``tracking.uri`` that
+    ``overrides`` set, else in ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db``.
     """
     from symkit.runner.parts import build_model, read_config
 
+    if tracking_uri is None:  # a run id is looked up in the store that the overrides name
+        tracking_uri = uri_from_overrides(overrides)
     path = Path(ref)
     _check_exists(ref)
     if path.is_file():
@@ -57,7 +60,7 @@ def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None,
     elif path.is_dir():
         config, weights, run_dir, run_id = path / "config.yaml", path / ckpt.BEST, path, None
     else:
-        check_store_exists(ref, tracking_uri)
+        run_tags(str(ref), tracking_uri)  # no such store or run: one line naming both
         folder = _download(str(ref), tracking_uri)
         config, weights, run_dir, run_id = (folder / "config.yaml", folder / "model.pt", None,
                                             str(ref))
@@ -81,27 +84,36 @@ def load_run(ref: str | os.PathLike, *, tracking_uri: str | None = None,
 def locate_run(ref: str | os.PathLike, *, tracking_uri: str | None = None) -> Path:
     """The local directory of a run: ``ref`` itself, or the ``symkit.run_dir`` tag of a run id
     in the store ``tracking_uri`` (default: ``MLFLOW_TRACKING_URI``, else ``mlflow.db``)."""
-    from symkit.runner.tracking import resolve_uri
-
     path = Path(ref)
     _check_exists(ref)
     if path.is_dir():
         if not (path / ckpt.LAST).is_file():
             raise CheckpointError(f"{path}: not a run directory (no {ckpt.LAST})")
         return path.resolve()
-    check_store_exists(ref, tracking_uri)
-    uri = resolve_uri(tracking_uri)
-    client = _client(tracking_uri)
-    try:
-        tags = client.get_run(str(ref)).data.tags
-    except Exception as exc:  # noqa: BLE001
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise CheckpointError(f"{ref}: no such run in the tracking store {uri} ({first}); "
-                              f"{_STORE_HINT}") from exc
-    run_dir = tags.get("symkit.run_dir")
+    run_dir = run_tags(str(ref), tracking_uri).get("symkit.run_dir")
     if not run_dir or not (Path(run_dir) / ckpt.LAST).is_file():
         raise CheckpointError(f"run {ref}: its run directory {run_dir!r} is not on this machine")
     return Path(run_dir)
+
+
+def run_tags(run_id: str, tracking_uri: str | None = None) -> dict[str, str]:
+    """The tags of run ``run_id`` in the store ``tracking_uri`` (default as
+    :func:`locate_run`); the store is never created to look.
+
+    Raises:
+        CheckpointError: no such store, or no such run in it (one line naming both).
+        TrackingError: the store cannot be reached.
+    """
+    from symkit.runner.tracking import resolve_uri
+
+    check_store_exists(run_id, tracking_uri)
+    client = _client(tracking_uri)
+    try:
+        return dict(client.get_run(run_id).data.tags)
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"{run_id}: no such run in the tracking store "
+                              f"{resolve_uri(tracking_uri)} ({_first_line(exc)}); {_STORE_HINT}"
+                              ) from exc
 
 
 def uri_from_overrides(overrides: Sequence[str]) -> str | None:
@@ -159,15 +171,31 @@ def _client(tracking_uri: str | None):
     return MlflowClient(tracking_uri=uri)
 
 
-def _download(run_id: str, tracking_uri: str | None) -> Path:
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _download(run_id: str, tracking_uri: str | None,
+              names: Sequence[str] = ("config.yaml", "model.pt")) -> Path:
+    """A new temporary folder holding the artifacts ``names`` of run ``run_id``.
+
+    Raises:
+        CheckpointError: the run or one of the artifacts is not in the store (one line).
+    """
+    import shutil
+
+    from symkit.runner.tracking import resolve_uri
+
     client = _client(tracking_uri)
     folder = Path(tempfile.mkdtemp(prefix=f"symkit-{re.sub(r'[^0-9A-Za-z]', '_', run_id[:8])}-"))
     try:
-        for name in ("config.yaml", "model.pt"):
+        for name in names:
             client.download_artifacts(run_id, name, str(folder))
     except Exception as exc:  # noqa: BLE001
+        shutil.rmtree(folder, ignore_errors=True)
         raise CheckpointError(
-            f"{run_id}: not a local path, and not an MLflow run with config.yaml and model.pt "
-            f"artifacts ({type(exc).__name__}: {exc})"
+            f"{run_id}: not a local path, and not an MLflow run with {' and '.join(names)} "
+            f"artifacts in the tracking store {resolve_uri(tracking_uri)} "
+            f"({type(exc).__name__}: {_first_line(exc)})"
         ) from exc
     return folder

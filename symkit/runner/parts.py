@@ -112,10 +112,12 @@ def full_config(run: RunConfig) -> dict[str, Any]:
 
 
 def build_model(run: RunConfig, *, pretrained: bool = True):
-    """The symmetrized model of ``model:`` (see :func:`symkit.model.build_model`)."""
+    """The symmetrized model of ``model:`` (see :func:`symkit.model.build_model`); a run id in
+    ``model.backbone.init`` is looked up in the run's own store, ``tracking.uri``."""
     from symkit.model import build_model as build
 
-    return build(run.plain["model"], pretrained=pretrained, checked=True)
+    return build(run.plain["model"], pretrained=pretrained, checked=True,
+                 tracking_uri=run.tracking.uri)
 
 
 def build_loss(run: RunConfig):

@@ -29,6 +29,7 @@ __all__ = [
     "RUNNER_SECTIONS",
     "RUNNER_CONTEXT",
     "check_run_keys",
+    "SPLITS",
     "EquivarianceConfig",
     "TrainConfig",
     "TrackingConfig",
@@ -65,6 +66,10 @@ def check_run_keys(cfg: Mapping[str, Any], require: Iterable[str] = REQUIRED_KEY
             raise ConfigError(key, "missing; a run config needs " + ", ".join(REQUIRED_KEYS))
     if isinstance(cfg.get("model"), Mapping):
         check_model_keys(cfg["model"], "model")
+
+
+#: The data splits every data set is built for (``train``, ``valid``, ``test``).
+SPLITS = ("train", "valid", "test")
 
 
 def _at_least(low: float, default: Any) -> Any:

@@ -212,10 +212,9 @@ def check_symmetrizer(
     (``rtol`` 1e-9 in float64, 1e-5 in float32, relative to the output's own spread).
     Monte-Carlo ones (``is_exact`` false): equivariance in distribution, the statistical check
     of :func:`symkit.testing.check_outcomes` (the mean squared error of the mean of ``n``
-    forwards, or of ``n`` times ``eval_samples`` samples, falls like ``1 / n``; a biased
-    symmetrizer fails). An exact symmetrizer that flags a sample of ``sample``
-    (``model.flagged``) is checked per sample like the corpus: unflagged samples exact, flagged
-    ones in distribution. Returns the measured errors.
+    forwards falls like ``1 / n``; a biased symmetrizer fails). An exact symmetrizer that
+    flags a sample of ``sample`` (``model.flagged``) is checked per sample like the corpus:
+    unflagged samples exact, flagged ones in distribution. Returns the measured errors.
 
     Before any equivariance check, the outputs of ``sample`` must have the layout of
     ``out_spec`` for that input and the input's floating dtype

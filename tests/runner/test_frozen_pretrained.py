@@ -66,6 +66,53 @@ def test_init_from_an_mlflow_run_id(tmp_path, tracking_db, monkeypatch):
     assert not any(p.requires_grad for p in model.backbone.parameters())
 
 
+def test_init_run_id_is_looked_up_in_the_configured_tracking_uri(tmp_path, monkeypatch):
+    """``model.backbone.init: RUN_ID`` reads the run's weights from the config's own
+    ``tracking.uri``, not from ``MLFLOW_TRACKING_URI`` or ``./mlflow.db``: from its run
+    directory while that is on this machine, else from its ``model.pt`` artifact."""
+    import shutil
+
+    from test_arrays_runs import nbody_config  # tests/runner is on sys.path (conftest)
+
+    from symkit.errors import CheckpointError
+    from symkit.runner.parts import build_model, read_config
+    from symkit.runner.trainer import train
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = nbody_config(tmp_path)
+    cfg["train"]["epochs"] = 1
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    cfg["tracking"] = {"enabled": True, "uri": uri}
+    base = train(cfg)
+    weights = torch.load(base.run_dir / "model.pt", weights_only=True)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the default store ./mlflow.db does not exist
+
+    def backbone_of(init, store=uri):
+        run = read_config({**cfg, "tracking": {"enabled": False, "uri": store}},
+                          [f"model.backbone.init={init}"])
+        return build_model(run).backbone.state_dict()
+
+    best = torch.load(base.checkpoint, weights_only=True)
+    for name, value in backbone_of(base.run_id).items():  # best.pt of its run directory
+        assert torch.equal(value, best[f"backbone.{name}"]), name
+    shutil.rmtree(base.run_dir)  # the run directory is gone: the model.pt artifact
+    for name, value in backbone_of(base.run_id).items():
+        assert torch.equal(value, weights[f"backbone.{name}"]), name
+    missing = {
+        "abc" * 10 + "de": rf"^model\.backbone\.init: (abc){{10}}de: no such run in the tracking "
+                           rf"store {uri} ",
+        base.run_id: rf"^model\.backbone\.init: {base.run_id}: no such run: the tracking store "
+                     rf"sqlite:///{tmp_path}/none\.db does not exist",
+    }
+    for ref, message in missing.items():
+        store = uri if ref != base.run_id else f"sqlite:///{tmp_path / 'none.db'}"
+        with pytest.raises(CheckpointError, match=message) as info:
+            backbone_of(ref, store)
+        assert "\n" not in str(info.value)
+    assert not (tmp_path / "none.db").exists() and not any((tmp_path / "elsewhere").iterdir())
+
+
 def test_a_frozen_backbone_with_nothing_else_to_train_fails_before_any_run(tmp_path, capsys):
     import yaml
     from test_arrays_runs import nbody_config  # tests/runner is on sys.path (conftest)
