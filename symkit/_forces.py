@@ -23,7 +23,9 @@ import torch
 from torch import Tensor, nn
 
 from symkit.errors import ConfigError, SpecError
+from symkit.ops.scatter import scatter_sum
 from symkit.spec import Spec
+from symkit.symmetrizers._batching import batch_layout
 
 __all__ = ["ConservativeForces", "conservative_forces"]
 
@@ -35,7 +37,9 @@ class ConservativeForces(nn.Module):
 
     The energy of a sample is the sum of ``model(sample)[energy]`` over all non-batch axes, so a
     per-node energy ``(B, N)`` or ``(B, N, 1)`` becomes the sum of atomic contributions and a
-    per-sample energy ``(B,)`` or ``(B, 1)`` is kept. The gradient is taken under
+    per-sample energy ``(B,)`` or ``(B, 1)`` is kept; in a ragged batch a per-node energy
+    (``nodes: true``) ``(total_nodes, ...)`` is summed over the nodes of each sample
+    (``sample["batch"]``), ``E_b = sum_{i: batch_i = b} e_i``. The gradient is taken under
     ``torch.enable_grad()``, so forces are computed also when evaluation runs under
     ``torch.no_grad()``; the graph of the derivative is kept (``create_graph``) only when
     gradients were enabled by the caller (training), so a force loss trains the energy model.
@@ -47,7 +51,8 @@ class ConservativeForces(nn.Module):
         output: the written force field.
 
     Shapes:
-        ``sample[pos]``: ``(B, N, d)`` -> ``energy``: ``(B,)``, ``output``: ``(B, N, d)``.
+        ``sample[pos]``: ``(B, N, d)`` -> ``energy``: ``(B,)``, ``output``: ``(B, N, d)``;
+        ragged: ``(total_nodes, d)`` -> ``(B,)``, ``(total_nodes, d)``.
     """
 
     def __init__(self, model: nn.Module, energy: str = "energy", pos: str = "pos",
@@ -55,6 +60,7 @@ class ConservativeForces(nn.Module):
         super().__init__()
         self.model, self.energy, self.pos, self.output = model, energy, pos, output
         self.group, self.in_spec = model.group, model.in_spec
+        self._node_energy = bool(model.out_spec[energy].nodes)
         rest = {k: f for k, f in model.out_spec.items() if k != energy}
         self.out_spec = Spec({
             **rest,
@@ -81,6 +87,9 @@ class ConservativeForces(nn.Module):
                                              f"{sorted(outputs)}")
             e = outputs[self.energy]
             e = e.reshape(e.shape[0], -1).sum(dim=1)
+            layout = batch_layout(sample, self.in_spec)
+            if layout.ragged and self._node_energy:  # atoms of all samples: sum per sample
+                e = scatter_sum(e, layout.batch, layout.size)
             (grad,) = torch.autograd.grad(e.sum(), pos, create_graph=keep_graph)
         outputs[self.energy], outputs[self.output] = e, -grad
         if not keep_graph:
