@@ -176,6 +176,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
             "group": repr(model.group), "equivariance": errors}
     lines = [f"{what}, group {model.group!r}, {eq.n_elements} elements per kind, "
              f"{min(eq.max_samples, len(dataset))} {split} samples"]
+    # after the measurements, so that its forward pass draws no random numbers before them
+    data["flagged"] = _flagged(model, dataset, eq.max_samples, device)
+    if data["flagged"]:
+        lines.append(f"  {data['flagged']} of the {min(eq.max_samples, len(dataset))} {split} "
+                     "samples are flagged (degenerate: equivariant in distribution only) and "
+                     "left out of the errors below")
     lines += [f"  {kind:<12} relative error {value:.3g}" for kind, value in errors.items()]
     data["exact"] = bool(getattr(model, "is_exact", False))
     # an exact symmetrizer is exact only where the group acts exactly on its fields (images on
@@ -204,6 +210,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         lines.append("  note: every output is exactly 0 on these samples (a readout initialized "
                      "to zero?): an error of 0 says nothing about the model; check a trained run")
     return _emit(args, data, lines)
+
+
+def _flagged(model: Any, dataset: Any, n: int, device: Any) -> int:
+    """How many of the first ``n`` samples the model flags (left out of the measurement)."""
+    from symkit.runner.data import first_batch, to_device
+    from symkit.runner.evaluation import flagged_samples
+
+    return flagged_samples(model.eval(), to_device(first_batch(dataset, n), device))
 
 
 def _outputs_all_zero(model: Any, dataset: Any, n: int, device: Any) -> bool:

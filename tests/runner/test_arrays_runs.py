@@ -239,3 +239,42 @@ def test_energies_and_forces_of_an_extxyz_file_train_under_canonicalization(tmp_
     summary = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])
     assert np.isfinite(summary["metrics"]["test_loss"])
     assert summary["equivariance"]["all"] < 1e-4
+
+
+def test_check_counts_the_flagged_molecules_it_leaves_out(tmp_path, capsys):
+    """`symkit check` on a file with linear molecules (frame averaging flags them: equivariant
+    in distribution only) measures the others, ragged or padded alike, and says how many it
+    left out instead of reporting every sample as measured."""
+    rng = np.random.default_rng(0)
+    counts = np.array([3, 4, 3, 5, 3, 4, 5, 3])
+    pos = [rng.normal(size=(n, 3)) for n in counts]
+    for b in (1, 4):  # CO2- and HCN-like: atoms on one line
+        pos[b] = np.outer(np.arange(counts[b]) * 1.2, rng.normal(size=3))
+    pos = np.concatenate(pos)
+    np.savez(tmp_path / "mol.npz", R=pos, Z=rng.integers(1, 4, size=len(pos)).astype(float),
+             F=-0.5 * pos, N=counts)
+    cfg = {
+        "data": {"type": "arrays", "path": str(tmp_path / "mol.npz"), "counts": "N",
+                 "splits": {"valid": 0.25, "test": 0.25, "seed": 0},
+                 "fields": {"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
+                            "force": "F"}},
+        "model": {"group": "o3",
+                  "in_spec": {"pos": {"rep": "vector", "nodes": True},
+                              "charge": {"rep": "scalar", "nodes": True}},
+                  "out_spec": {"force": {"rep": "vector", "nodes": True}},
+                  "backbone": {"type": "mlp", "reads": ["pos", "charge"],
+                               "writes": {"force": [3]}, "hidden": [16]},
+                  "symmetrizer": {"type": "frame_averaging", "field": "pos"}},
+        "loss": {"type": "mse", "output": "force", "target": "force"},
+        "train": {"epochs": 1, "batch_size": 4, "progress": False,
+                  "checkpoint_dir": str(tmp_path / "runs"),
+                  "equivariance": {"n_elements": 2, "max_samples": 8}},
+        "tracking": {"enabled": False},
+    }
+    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    check = run_json(capsys, ["check", run_dir, "data.splits=null", "--json"])
+    assert check["equivariance"]["all"] < 1e-5 and check["flagged"] == 2
+    assert main(["check", run_dir, "data.splits=null"]) == 0
+    out = capsys.readouterr().out
+    assert "2 of the 8 test samples are flagged (degenerate: equivariant in distribution only) " \
+           "and left out of the errors below" in out, out
