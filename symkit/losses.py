@@ -128,7 +128,8 @@ def mae_per_node(output: str, target: str = "target", nodes: str = "pos",
     divided by the sample's node count ``N_b`` (energy MAE per atom).
 
     ``N_b`` is the length of axis 1 of ``batch[nodes]``, or the count of true entries of the
-    ``(B, N)`` bool ``batch[mask]`` when the batch has that field.
+    ``(B, N)`` bool ``batch[mask]`` when the batch has that field, or, in a ragged batch, the
+    count of nodes ``i`` with ``batch["batch"][i] = b``.
 
     Args:
         output: the model output field (one value per sample).
@@ -141,7 +142,10 @@ def mae_per_node(output: str, target: str = "target", nodes: str = "pos",
     def fn(outputs, batch):
         y, t = pick(outputs, batch)
         b = y.shape[0]
-        if mask is not None and mask in batch:
+        graph = batch.get("batch")
+        if isinstance(graph, Tensor) and graph.ndim == 1 and not graph.is_floating_point():
+            count = torch.bincount(graph, minlength=b).to(y.dtype)  # ragged: nodes per sample
+        elif mask is not None and mask in batch:
             count = batch[mask].reshape(b, -1).sum(dim=1).to(y.dtype)
         else:
             count = y.new_full((b,), float(batch[nodes].shape[1]))

@@ -48,6 +48,11 @@ def test_mae_per_node_divides_by_the_node_count():
     got = fn(out, {**batch, "mask": mask})
     count = torch.tensor([2.0, 5, 5, 5])
     assert torch.allclose(got, ((out["e"] - batch["e"]).abs() / count).mean())
+    # a ragged batch: nodes of all samples concatenated, batch[i] names the sample of node i
+    graph = torch.tensor([0, 0, 1, 1, 1, 1, 2, 3, 3, 3])
+    ragged = {"e": batch["e"], "pos": torch.zeros(10, 3), "batch": graph, "num_graphs": 4}
+    count = torch.tensor([2.0, 4, 1, 3])
+    assert torch.allclose(fn(out, ragged), ((out["e"] - batch["e"]).abs() / count).mean())
 
 
 @pytest.mark.parametrize("name", ["mse", "mae", "mae_per_node"])
