@@ -125,8 +125,9 @@ def conservative_forces(model: nn.Module, cfg: Any, *, key: str = "model.forces"
             forces), or ``true`` for the defaults.
 
     Raises:
-        ConfigError: not a mapping, an unknown option, or an energy field the model's out_spec
-            lacks or declares as non-scalar.
+        ConfigError: not a mapping, an unknown option, an energy field the model's out_spec
+            lacks or declares as non-scalar, or a position field the in_spec lacks or declares
+            without a node axis or as invariant.
     """
     if cfg is True:
         cfg = {}
@@ -145,4 +146,13 @@ def conservative_forces(model: nn.Module, cfg: Any, *, key: str = "model.forces"
     if not field.rep.is_invariant(model.group):
         raise ConfigError(f"{key}.energy",
                           f"'{energy}' must be an invariant field, got {field.rep!r}")
-    return ConservativeForces(model, energy, cfg.get("pos", "pos"), cfg.get("output", "forces"))
+    pos = cfg.get("pos", "pos")
+    if pos not in model.in_spec:
+        raise ConfigError(f"{key}.pos", f"'{pos}' is not in model.in_spec "
+                                        f"({sorted(model.in_spec)}); name the position field")
+    field = model.in_spec[pos]
+    if not field.nodes or field.rep.is_invariant(model.group):
+        raise ConfigError(f"{key}.pos", f"'{pos}' ({field.rep!r}, nodes: {field.nodes}) must be "
+                                        "a point or vector field with a node axis: forces are "
+                                        "-dE/d(position) of each atom")
+    return ConservativeForces(model, energy, pos, cfg.get("output", "forces"))

@@ -40,6 +40,18 @@ def _model(name: str, forces=None, dtype=torch.float64):
     return model.to(dtype).eval()
 
 
+def _charged(name: str, forces):
+    symmetrizer, group = SYMMETRIZERS[name]
+    return build_model({
+        "group": group,
+        "in_spec": {"pos": {"rep": "point", "nodes": True}, "z": {"rep": "scalar", "nodes": True}},
+        "out_spec": {"e": "scalar"},
+        "backbone": {"type": "mlp", "writes": {"e": [1]}, "hidden": [8]},
+        "symmetrizer": symmetrizer,
+        "forces": forces,
+    })
+
+
 def _pos(dtype=torch.float64, batch=2):
     return torch.randn(batch, 6, 3, generator=torch.Generator().manual_seed(1), dtype=dtype)
 
@@ -106,6 +118,12 @@ def test_config_errors_name_the_key():
         _model("none", forces={"energy": "e", "outptu": "f"})
     with pytest.raises(ConfigError, match=r"model\.forces"):
         _model("none", forces=[1])
+    with pytest.raises(ConfigError, match=r"model\.forces\.pos: 'positions' is not in "
+                                          r"model\.in_spec \(\['pos'\]\)"):
+        _model("none", forces={"energy": "e", "pos": "positions", "output": "f"})
+    with pytest.raises(ConfigError, match=r"model\.forces\.pos: 'z' .* must be a point or "
+                                          r"vector field with a node axis"):
+        _charged("none", forces={"energy": "e", "pos": "z", "output": "f"})
 
 
 @pytest.mark.parametrize("name", list(SYMMETRIZERS))
