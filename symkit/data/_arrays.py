@@ -80,6 +80,10 @@ class Arrays(Dataset):
         fixed size: item ``{field: array[i]}``; variable size: node fields ``(n_i, ...)``,
         per-sample fields ``array[i]``.
 
+    Attributes:
+        file_samples: the samples the file holds (with ``prefix``: that split's), of which
+            ``indices`` are this data set's.
+
     Raises:
         DataError: a missing array or inconsistent lengths, naming the file, array and field.
     """
@@ -101,6 +105,7 @@ class Arrays(Dataset):
             n = self._fixed_length()
         else:
             n = self._variable_layout(counts)
+        self.file_samples = n
         self.indices = np.arange(n) if indices is None else np.asarray(indices)
 
     def _where(self, array: str) -> str:

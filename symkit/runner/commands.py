@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,30 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             "overrides": list(args.overrides), "samples": len(dataset), **result}
     lines = [f"{args.split} {name}: {result['metric']:.6g}   ({args.split} loss "
              f"{result['loss']:.6g})"]
+    coverage = _coverage(dataset, run.cfg.data, args.split)
+    if coverage:
+        lines.append(coverage)
     return _emit(args, data, lines)
+
+
+def _coverage(dataset: Any, data_cfg: Any, split: str) -> str | None:
+    """Which samples of the file an evaluation used (data sets that know their file's sample
+    count, like ``arrays``): all of them, or the part ``data.splits`` cut out."""
+    from symkit.runner.data import _innermost
+
+    total = getattr(_innermost(dataset), "file_samples", None)
+    if not isinstance(total, int):
+        return None
+    n = len(dataset)
+    if n == total:
+        return f"on all {n} samples of the file"
+    line = f"on {n} of the {total} samples of the file"
+    splits = data_cfg.get("splits") if isinstance(data_cfg, Mapping) else None
+    if isinstance(splits, Mapping):
+        part = (f"the {split} fraction {splits[split]}" if split in splits else
+                f"the {split} part")
+        line += f": {part} of data.splits; add data.splits=null to evaluate the whole file"
+    return line
 
 
 # -- check --------------------------------------------------------------------------------------

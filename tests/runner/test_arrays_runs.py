@@ -278,3 +278,27 @@ def test_check_counts_the_flagged_molecules_it_leaves_out(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 of the 8 test samples are flagged (degenerate: equivariant in distribution only) " \
            "and left out of the errors below" in out, out
+
+
+def test_eval_on_another_file_says_how_many_samples_the_split_fractions_kept(tmp_path, capsys):
+    """A run trained with data.splits evaluates only the test fraction of another file: the
+    text output says so and how to evaluate the whole file, instead of a bare number."""
+    molecules(tmp_path / "mol.npz", 20, 0)
+    molecules(tmp_path / "other.npz", 30, 1)
+    cfg = nbody_config(tmp_path, path=str(tmp_path / "mol.npz"), counts="N",
+                       splits={"valid": 0.1, "test": 0.1},
+                       fields={"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
+                               "target": "F"})
+    del cfg["data"]["max_samples"]
+    cfg["model"]["in_spec"].pop("vel")
+    cfg["model"]["out_spec"]["target"]["rep"] = "vector"
+    cfg["model"]["backbone"] = {"type": "mlp", "writes": {"target": [3]}, "hidden": [8]}
+    cfg["train"]["epochs"] = 1
+    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    other = f"data.path={tmp_path / 'other.npz'}"
+    assert main(["eval", run_dir, other]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == ("on 3 of the 30 samples of the file: the test fraction 0.1 of "
+                       "data.splits; add data.splits=null to evaluate the whole file"), out
+    assert main(["eval", run_dir, other, "data.splits=null"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "on all 30 samples of the file"
