@@ -36,7 +36,11 @@ def evaluate(
 
     Raises:
         DataError: a batch has NaN or Inf in an input field (naming ``split`` and the sample).
+        TrainingError: the model's forward pass raised anything but a symkit error (one line
+            naming ``split``).
     """
+    from symkit.runner.preflight import call
+
     was_training = model.training
     model.eval()
     loss_sum = metric_sum = count = 0.0
@@ -45,7 +49,8 @@ def evaluate(
         problem = find_nonfinite(batch, getattr(model, "in_spec", None), loader.dataset, split)
         if all_reduce_sum(dist, [float(problem is not None)])[0] > 0:
             raise DataError(problem or "data: another process found NaN or Inf in its inputs")
-        outputs = model(batch)
+        outputs = call("model", "the model's forward pass", model, batch,
+                       where=f"a batch of the {split} split")
         n = batch_size(batch)
         loss_sum += float(loss_fn(outputs, batch)) * n
         metric_sum += float(metric_fn(outputs, batch)) * n
@@ -75,7 +80,8 @@ def measure_equivariance(
     check_inputs(model, dataset, cfg.split)
     device = device or torch.device("cpu")
     first = to_device(first_batch(dataset, min(2, cfg.max_samples)), device)
-    check_outputs(model, call("model", "the model's forward pass", model, first))
+    check_outputs(model, call("model", "the model's forward pass", model, first,
+                              where=f"the first {cfg.split} samples measured for equivariance"))
     sample = to_device(first_batch(dataset, cfg.max_samples), device)
     problem = find_nonfinite(sample, model.in_spec, dataset, cfg.split)
     if problem:

@@ -302,3 +302,29 @@ def test_eval_on_another_file_says_how_many_samples_the_split_fractions_kept(tmp
                        "data.splits; add data.splits=null to evaluate the whole file"), out
     assert main(["eval", run_dir, other, "data.splits=null"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "on all 30 samples of the file"
+
+
+def test_a_forward_pass_failing_in_check_is_not_said_to_be_before_training(tmp_path, capsys):
+    """A per-atom MLP trained on ragged batches, checked with data.batching=padded (a plausible
+    override): the one-line error says where it failed, not 'before training'."""
+    molecules(tmp_path / "mol.npz", 20, 0)
+    cfg = nbody_config(tmp_path, path=str(tmp_path / "mol.npz"), counts="N",
+                       splits={"valid": 0.2, "test": 0.2},
+                       fields={"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
+                               "target": "F"})
+    del cfg["data"]["max_samples"]
+    cfg["model"]["in_spec"].pop("vel")
+    cfg["model"]["out_spec"]["target"]["rep"] = "vector"
+    cfg["model"]["backbone"] = {"type": "mlp", "writes": {"target": [3]}, "hidden": [8]}
+    cfg["train"]["epochs"] = 1
+    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    assert main(["check", run_dir, "data.batching=padded"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "training" not in err[0], err
+    assert err[0].startswith("symkit: error: model: the model's forward pass failed on the first "
+                             "test samples measured for equivariance: "), err
+    assert main(["eval", run_dir, "data.batching=padded"]) == 2  # was 'unexpected ...'
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "symkit: error: model: the model's forward pass failed on a batch of the test split: "
+        "AssertionError: "), err
