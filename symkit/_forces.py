@@ -126,8 +126,8 @@ def conservative_forces(model: nn.Module, cfg: Any, *, key: str = "model.forces"
 
     Raises:
         ConfigError: not a mapping, an unknown option, an energy field the model's out_spec
-            lacks or declares as non-scalar, or a position field the in_spec lacks or declares
-            without a node axis or as invariant.
+            lacks or declares as non-scalar, a position field the in_spec lacks or declares
+            without a node axis or as invariant, or an output field already in the out_spec.
     """
     if cfg is True:
         cfg = {}
@@ -155,4 +155,9 @@ def conservative_forces(model: nn.Module, cfg: Any, *, key: str = "model.forces"
         raise ConfigError(f"{key}.pos", f"'{pos}' ({field.rep!r}, nodes: {field.nodes}) must be "
                                         "a point or vector field with a node axis: forces are "
                                         "-dE/d(position) of each atom")
-    return ConservativeForces(model, energy, pos, cfg.get("output", "forces"))
+    output = cfg.get("output", "forces")
+    if output in model.out_spec:
+        raise ConfigError(f"{key}.output", f"'{output}' is already in model.out_spec "
+                                           f"({sorted(model.out_spec)}); model.forces writes it: "
+                                           "name a new field, or remove it from model.out_spec")
+    return ConservativeForces(model, energy, pos, output)

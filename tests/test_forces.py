@@ -40,16 +40,19 @@ def _model(name: str, forces=None, dtype=torch.float64):
     return model.to(dtype).eval()
 
 
-def _charged(name: str, forces):
+def _config(name: str) -> dict:
     symmetrizer, group = SYMMETRIZERS[name]
-    return build_model({
+    return {
         "group": group,
         "in_spec": {"pos": {"rep": "point", "nodes": True}, "z": {"rep": "scalar", "nodes": True}},
         "out_spec": {"e": "scalar"},
         "backbone": {"type": "mlp", "writes": {"e": [1]}, "hidden": [8]},
         "symmetrizer": symmetrizer,
-        "forces": forces,
-    })
+    }
+
+
+def _charged(name: str, forces):
+    return build_model({**_config(name), "forces": forces})
 
 
 def _pos(dtype=torch.float64, batch=2):
@@ -124,6 +127,17 @@ def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"model\.forces\.pos: 'z' .* must be a point or "
                                           r"vector field with a node axis"):
         _charged("none", forces={"energy": "e", "pos": "z", "output": "f"})
+    # the written force field must be a new name: not the energy, not another declared output
+    with pytest.raises(ConfigError, match=r"model\.forces\.output: 'e' is already in "
+                                          r"model\.out_spec"):
+        _model("none", forces={"energy": "e", "output": "e"})
+    model = _charged("none", forces={"energy": "e"})  # default output 'forces'
+    with pytest.raises(ConfigError, match=r"model\.forces\.output: 'forces' is already in "
+                                          r"model\.out_spec \(\['e', 'forces'\]\); "
+                                          r"model\.forces writes it"):
+        build_model({**_config("none"), "out_spec": {"e": "scalar", "forces": {
+            "rep": "vector", "nodes": True}}, "forces": {"energy": "e"}})
+    assert model.output == "forces"
 
 
 @pytest.mark.parametrize("name", list(SYMMETRIZERS))
