@@ -202,10 +202,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
              f"{min(eq.max_samples, len(dataset))} {split} samples"]
     # after the measurements, so that its forward pass draws no random numbers before them
     data["flagged"] = _flagged(model, dataset, eq.max_samples, device)
-    if data["flagged"]:
-        lines.append(f"  {data['flagged']} of the {min(eq.max_samples, len(dataset))} {split} "
-                     "samples are flagged (degenerate: equivariant in distribution only) and "
-                     "left out of the errors below")
+    measured = min(eq.max_samples, len(dataset))
+    if data["flagged"] == measured:  # nothing left to leave out: measured on them all
+        lines.append(f"  all {measured} {split} samples are flagged (equivariant in "
+                     "distribution only): the errors below are measured on them")
+    elif data["flagged"]:
+        lines.append(f"  {data['flagged']} of the {measured} {split} samples are flagged "
+                     "(degenerate: equivariant in distribution only) and left out of the errors "
+                     "below")
     lines += [f"  {kind:<12} relative error {value:.3g}" for kind, value in errors.items()]
     data["exact"] = bool(getattr(model, "is_exact", False))
     # an exact symmetrizer is exact only where the group acts exactly on its fields (images on

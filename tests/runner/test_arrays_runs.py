@@ -278,6 +278,13 @@ def test_check_counts_the_flagged_molecules_it_leaves_out(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 of the 8 test samples are flagged (degenerate: equivariant in distribution only) " \
            "and left out of the errors below" in out, out
+    lines = [np.outer(np.arange(n) * 1.2, rng.normal(size=3)) for n in (3, 4)]  # all linear
+    np.savez(tmp_path / "lines.npz", R=np.concatenate(lines), Z=np.ones(7), F=np.zeros((7, 3)),
+             N=np.array([3, 4]))
+    assert main(["check", run_dir, "data.splits=null", f"data.path={tmp_path / 'lines.npz'}"]) == 0
+    out = capsys.readouterr().out
+    assert "all 2 test samples are flagged (equivariant in distribution only): the errors below " \
+           "are measured on them" in out, out
 
 
 def test_eval_on_another_file_says_how_many_samples_the_split_fractions_kept(tmp_path, capsys):
