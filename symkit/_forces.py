@@ -23,7 +23,9 @@ import torch
 from torch import Tensor, nn
 
 from symkit.errors import ConfigError, SpecError
+from symkit.ops.scatter import scatter_sum
 from symkit.spec import Spec
+from symkit.symmetrizers._batching import batch_layout
 
 __all__ = ["ConservativeForces", "conservative_forces"]
 
@@ -35,7 +37,9 @@ class ConservativeForces(nn.Module):
 
     The energy of a sample is the sum of ``model(sample)[energy]`` over all non-batch axes, so a
     per-node energy ``(B, N)`` or ``(B, N, 1)`` becomes the sum of atomic contributions and a
-    per-sample energy ``(B,)`` or ``(B, 1)`` is kept. The gradient is taken under
+    per-sample energy ``(B,)`` or ``(B, 1)`` is kept; in a ragged batch a per-node energy
+    (``nodes: true``) ``(total_nodes, ...)`` is summed over the nodes of each sample
+    (``sample["batch"]``), ``E_b = sum_{i: batch_i = b} e_i``. The gradient is taken under
     ``torch.enable_grad()``, so forces are computed also when evaluation runs under
     ``torch.no_grad()``; the graph of the derivative is kept (``create_graph``) only when
     gradients were enabled by the caller (training), so a force loss trains the energy model.
@@ -47,7 +51,8 @@ class ConservativeForces(nn.Module):
         output: the written force field.
 
     Shapes:
-        ``sample[pos]``: ``(B, N, d)`` -> ``energy``: ``(B,)``, ``output``: ``(B, N, d)``.
+        ``sample[pos]``: ``(B, N, d)`` -> ``energy``: ``(B,)``, ``output``: ``(B, N, d)``;
+        ragged: ``(total_nodes, d)`` -> ``(B,)``, ``(total_nodes, d)``.
     """
 
     def __init__(self, model: nn.Module, energy: str = "energy", pos: str = "pos",
@@ -55,6 +60,7 @@ class ConservativeForces(nn.Module):
         super().__init__()
         self.model, self.energy, self.pos, self.output = model, energy, pos, output
         self.group, self.in_spec = model.group, model.in_spec
+        self._node_energy = bool(model.out_spec[energy].nodes)
         rest = {k: f for k, f in model.out_spec.items() if k != energy}
         self.out_spec = Spec({
             **rest,
@@ -81,6 +87,9 @@ class ConservativeForces(nn.Module):
                                              f"{sorted(outputs)}")
             e = outputs[self.energy]
             e = e.reshape(e.shape[0], -1).sum(dim=1)
+            layout = batch_layout(sample, self.in_spec)
+            if layout.ragged and self._node_energy:  # atoms of all samples: sum per sample
+                e = scatter_sum(e, layout.batch, layout.size)
             (grad,) = torch.autograd.grad(e.sum(), pos, create_graph=keep_graph)
         outputs[self.energy], outputs[self.output] = e, -grad
         if not keep_graph:
@@ -116,8 +125,9 @@ def conservative_forces(model: nn.Module, cfg: Any, *, key: str = "model.forces"
             forces), or ``true`` for the defaults.
 
     Raises:
-        ConfigError: not a mapping, an unknown option, or an energy field the model's out_spec
-            lacks or declares as non-scalar.
+        ConfigError: not a mapping, an unknown option, an energy field the model's out_spec
+            lacks or declares as non-scalar, a position field the in_spec lacks or declares
+            without a node axis or as invariant, or an output field already in the out_spec.
     """
     if cfg is True:
         cfg = {}
@@ -136,4 +146,18 @@ def conservative_forces(model: nn.Module, cfg: Any, *, key: str = "model.forces"
     if not field.rep.is_invariant(model.group):
         raise ConfigError(f"{key}.energy",
                           f"'{energy}' must be an invariant field, got {field.rep!r}")
-    return ConservativeForces(model, energy, cfg.get("pos", "pos"), cfg.get("output", "forces"))
+    pos = cfg.get("pos", "pos")
+    if pos not in model.in_spec:
+        raise ConfigError(f"{key}.pos", f"'{pos}' is not in model.in_spec "
+                                        f"({sorted(model.in_spec)}); name the position field")
+    field = model.in_spec[pos]
+    if not field.nodes or field.rep.is_invariant(model.group):
+        raise ConfigError(f"{key}.pos", f"'{pos}' ({field.rep!r}, nodes: {field.nodes}) must be "
+                                        "a point or vector field with a node axis: forces are "
+                                        "-dE/d(position) of each atom")
+    output = cfg.get("output", "forces")
+    if output in model.out_spec:
+        raise ConfigError(f"{key}.output", f"'{output}' is already in model.out_spec "
+                                           f"({sorted(model.out_spec)}); model.forces writes it: "
+                                           "name a new field, or remove it from model.out_spec")
+    return ConservativeForces(model, energy, pos, output)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from symkit.errors import ConfigError
+from symkit.errors import ConfigError, SpecError
 from symkit.registry import register
 
 __all__ = ["LossFn", "mse", "mae", "cross_entropy", "accuracy", "mae_per_node", "weighted_sum"]
@@ -25,9 +25,26 @@ __all__ = ["LossFn", "mse", "mae", "cross_entropy", "accuracy", "mae_per_node", 
 LossFn = Callable[[Mapping[str, Tensor], Mapping[str, Tensor]], Tensor]
 
 
-def _pair(output: str, target: str) -> Callable[[Mapping, Mapping], tuple[Tensor, Tensor]]:
+def _pair(output: str, target: str, *, same_shape: bool = False
+          ) -> Callable[[Mapping, Mapping], tuple[Tensor, Tensor]]:
+    """``(outputs[output], batch[target])``; with ``same_shape`` (element-wise losses) the
+    target is reshaped to the output's shape when the two differ only by axes of size 1
+    (``(B,)`` against ``(B, 1)``), so values pair one to one and never broadcast.
+
+    Raises:
+        SpecError: (``same_shape``) naming the target, when the shapes differ otherwise, e.g.
+            atomic energies ``(B, N, 1)`` against per-molecule energies ``(B,)``.
+    """
     def pick(outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        return outputs[output], batch[target]
+        y, t = outputs[output], batch[target]
+        if same_shape and y.shape != t.shape:
+            if [n for n in y.shape if n != 1] != [n for n in t.shape if n != 1]:
+                raise SpecError(target, f"the target has shape {tuple(t.shape)} but the output "
+                                        f"'{output}' has {tuple(y.shape)}; an element-wise loss "
+                                        "compares them value by value (per-atom vs "
+                                        "per-structure? check data.fields and model.out_spec)")
+            t = t.reshape(y.shape)
+        return y, t
 
     return pick
 
@@ -41,7 +58,7 @@ def mse(output: str, target: str = "target") -> LossFn:
         output: the model output field compared (a key of ``model.out_spec``).
         target: the data field holding the target.
     """
-    pick = _pair(output, target)
+    pick = _pair(output, target, same_shape=True)
 
     def fn(outputs, batch):
         y, t = pick(outputs, batch)
@@ -59,7 +76,7 @@ def mae(output: str, target: str = "target") -> LossFn:
         output: the model output field compared (a key of ``model.out_spec``).
         target: the data field holding the target.
     """
-    pick = _pair(output, target)
+    pick = _pair(output, target, same_shape=True)
 
     def fn(outputs, batch):
         y, t = pick(outputs, batch)
@@ -111,7 +128,8 @@ def mae_per_node(output: str, target: str = "target", nodes: str = "pos",
     divided by the sample's node count ``N_b`` (energy MAE per atom).
 
     ``N_b`` is the length of axis 1 of ``batch[nodes]``, or the count of true entries of the
-    ``(B, N)`` bool ``batch[mask]`` when the batch has that field.
+    ``(B, N)`` bool ``batch[mask]`` when the batch has that field, or, in a ragged batch, the
+    count of nodes ``i`` with ``batch["batch"][i] = b``.
 
     Args:
         output: the model output field (one value per sample).
@@ -119,12 +137,15 @@ def mae_per_node(output: str, target: str = "target", nodes: str = "pos",
         nodes: the node field whose axis 1 gives the node count.
         mask: the ``(B, N)`` node mask field, used when the batch has it.
     """
-    pick = _pair(output, target)
+    pick = _pair(output, target, same_shape=True)
 
     def fn(outputs, batch):
         y, t = pick(outputs, batch)
         b = y.shape[0]
-        if mask is not None and mask in batch:
+        graph = batch.get("batch")
+        if isinstance(graph, Tensor) and graph.ndim == 1 and not graph.is_floating_point():
+            count = torch.bincount(graph, minlength=b).to(y.dtype)  # ragged: nodes per sample
+        elif mask is not None and mask in batch:
             count = batch[mask].reshape(b, -1).sum(dim=1).to(y.dtype)
         else:
             count = y.new_full((b,), float(batch[nodes].shape[1]))

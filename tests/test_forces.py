@@ -40,6 +40,21 @@ def _model(name: str, forces=None, dtype=torch.float64):
     return model.to(dtype).eval()
 
 
+def _config(name: str) -> dict:
+    symmetrizer, group = SYMMETRIZERS[name]
+    return {
+        "group": group,
+        "in_spec": {"pos": {"rep": "point", "nodes": True}, "z": {"rep": "scalar", "nodes": True}},
+        "out_spec": {"e": "scalar"},
+        "backbone": {"type": "mlp", "writes": {"e": [1]}, "hidden": [8]},
+        "symmetrizer": symmetrizer,
+    }
+
+
+def _charged(name: str, forces):
+    return build_model({**_config(name), "forces": forces})
+
+
 def _pos(dtype=torch.float64, batch=2):
     return torch.randn(batch, 6, 3, generator=torch.Generator().manual_seed(1), dtype=dtype)
 
@@ -106,6 +121,23 @@ def test_config_errors_name_the_key():
         _model("none", forces={"energy": "e", "outptu": "f"})
     with pytest.raises(ConfigError, match=r"model\.forces"):
         _model("none", forces=[1])
+    with pytest.raises(ConfigError, match=r"model\.forces\.pos: 'positions' is not in "
+                                          r"model\.in_spec \(\['pos'\]\)"):
+        _model("none", forces={"energy": "e", "pos": "positions", "output": "f"})
+    with pytest.raises(ConfigError, match=r"model\.forces\.pos: 'z' .* must be a point or "
+                                          r"vector field with a node axis"):
+        _charged("none", forces={"energy": "e", "pos": "z", "output": "f"})
+    # the written force field must be a new name: not the energy, not another declared output
+    with pytest.raises(ConfigError, match=r"model\.forces\.output: 'e' is already in "
+                                          r"model\.out_spec"):
+        _model("none", forces={"energy": "e", "output": "e"})
+    model = _charged("none", forces={"energy": "e"})  # default output 'forces'
+    with pytest.raises(ConfigError, match=r"model\.forces\.output: 'forces' is already in "
+                                          r"model\.out_spec \(\['e', 'forces'\]\); "
+                                          r"model\.forces writes it"):
+        build_model({**_config("none"), "out_spec": {"e": "scalar", "forces": {
+            "rep": "vector", "nodes": True}}, "forces": {"energy": "e"}})
+    assert model.output == "forces"
 
 
 @pytest.mark.parametrize("name", list(SYMMETRIZERS))
@@ -126,3 +158,62 @@ def test_the_wrapper_keeps_the_models_claim_and_flags(name):
         assert model.flagged is flagged
     if name == "frame_averaging":
         assert model.flagged.tolist() == [True, False]
+
+
+
+def _node_energy_model(name: str, batching: str):
+    """Atomic energies ``(B, N, 1)`` (padded: deepsets) or ``(total_nodes, 1)`` (ragged: a per-atom
+    MLP): the molecule's energy is their sum."""
+    symmetrizer, group = SYMMETRIZERS[name]
+    backbone = ({"type": "mlp", "writes": {"e": [1]}, "hidden": [16, 16], "activation": "tanh"}
+                if batching == "ragged" else
+                {"type": "deepsets", "writes": {"e": [-1, 1]}, "hidden": 16})
+    torch.manual_seed(0)
+    return build_model({
+        "group": group,
+        "in_spec": {"pos": {"rep": "point", "nodes": True}},
+        "out_spec": {"e": {"rep": "scalar", "nodes": True}},
+        "backbone": backbone,
+        "symmetrizer": symmetrizer,
+        "forces": {"energy": "e", "output": "f"},
+    }).to(torch.float64).eval()
+
+
+def _batch(mols, batching):
+    if batching == "ragged":
+        graph = torch.cat([torch.full((len(m),), b) for b, m in enumerate(mols)])
+        return {"pos": torch.cat(mols), "batch": graph, "num_graphs": len(mols)}
+    pos = torch.zeros(len(mols), max(map(len, mols)), 3, dtype=torch.float64)
+    mask = torch.zeros(pos.shape[:2], dtype=torch.bool)
+    for b, m in enumerate(mols):
+        pos[b, :len(m)], mask[b, :len(m)] = m, True
+    return {"pos": pos, "mask": mask}
+
+
+@pytest.mark.parametrize("name", list(SYMMETRIZERS))
+@pytest.mark.parametrize("batching", ["ragged", "padded"])
+def test_atomic_energies_sum_per_molecule_in_ragged_and_padded_batches(name, batching):
+    """Molecules of 3 and 5 atoms batched together get each its own energy ``(B,)`` (the sum of
+    its atoms' energies, padding rows excluded) and forces, as when each is alone."""
+    model = _node_energy_model(name, batching)
+    mols = [_pos(batch=1)[0, :3], _pos(batch=1)[0, 1:6] + 1.0]
+    alone = []
+    for m in mols:
+        torch.manual_seed(2)
+        with torch.no_grad():
+            alone.append(model(_batch([m], batching)))
+        assert alone[-1]["e"].shape == (1,), f"{batching}: energy {tuple(alone[-1]['e'].shape)}"
+    sample = _batch(mols, batching)
+    torch.manual_seed(2)
+    with torch.no_grad():
+        out = model(sample)
+    assert out["e"].shape == (2,), f"{batching}: energy shape {tuple(out['e'].shape)}"
+    if name == "group_averaging":  # Monte-Carlo: other Haar samples per molecule in a batch
+        return
+    for b, one in enumerate(alone):
+        torch.testing.assert_close(out["e"][b], one["e"][0], rtol=1e-9, atol=1e-9)
+        f = (out["f"][sample["batch"] == b] if batching == "ragged" else
+             out["f"][b, :len(mols[b])])
+        torch.testing.assert_close(f, one["f"].reshape(f.shape), rtol=1e-9, atol=1e-9)
+    if batching == "padded":
+        assert float(out["f"][0, 3:].abs().max()) == 0.0  # padding atoms feel no force

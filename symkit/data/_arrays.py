@@ -28,7 +28,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from symkit.data._collate import RESERVED, padded_collate, ragged_collate
-from symkit.data._readers import ASE_COUNTS, ArraySource
+from symkit.data._readers import ASE_COUNTS, ArraySource, open_source
 from symkit.errors import ConfigError, DataError
 from symkit.registry import register
 
@@ -80,6 +80,10 @@ class Arrays(Dataset):
         fixed size: item ``{field: array[i]}``; variable size: node fields ``(n_i, ...)``,
         per-sample fields ``array[i]``.
 
+    Attributes:
+        file_samples: the samples the file holds (with ``prefix``: that split's), of which
+            ``indices`` are this data set's.
+
     Raises:
         DataError: a missing array or inconsistent lengths, naming the file, array and field.
     """
@@ -101,6 +105,7 @@ class Arrays(Dataset):
             n = self._fixed_length()
         else:
             n = self._variable_layout(counts)
+        self.file_samples = n
         self.indices = np.arange(n) if indices is None else np.asarray(indices)
 
     def _where(self, array: str) -> str:
@@ -316,7 +321,7 @@ def arrays(
         raise ConfigError("dtype", f"unknown dtype {dtype!r}; use one of {list(_DTYPES)}")
     if max_samples is not None and max_samples <= 0:
         raise ConfigError("max_samples", f"must be positive, got {max_samples}")
-    source = ArraySource(os.path.expanduser(str(path)))
+    source = open_source(os.path.expanduser(str(path)))
     if counts is None and source.kind == "ase":  # structures of different sizes
         counts = ASE_COUNTS
     specs = {name: ArrayField(name, spec) for name, spec in fields.items()}

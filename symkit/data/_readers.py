@@ -23,6 +23,7 @@ datasets). Formats, by path:
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -264,6 +265,27 @@ def _read_ase(path: Path) -> tuple[dict[str, np.ndarray], frozenset[str], dict[s
     return out, frozenset(k for k in atom_rows if k in out), absent
 
 
+#: open sources by (resolved path, modification time, size), while a data set holds them
+_OPEN: weakref.WeakValueDictionary[tuple, ArraySource] = weakref.WeakValueDictionary()
+
+
 def open_source(path: str | os.PathLike) -> ArraySource:
-    """The :class:`ArraySource` of ``path``."""
-    return ArraySource(path)
+    """The :class:`ArraySource` of ``path``, shared by the data sets that read the same file
+    unchanged (the splits of one file: an ase file is parsed, and arrays read, once); a file
+    written again since gets a new one.
+
+    Raises:
+        DataError: as :class:`ArraySource`.
+    """
+    resolved = Path(path).resolve()
+    try:
+        stat = resolved.stat()
+    except OSError:
+        return ArraySource(path)  # says that the path does not exist
+    if resolved.is_dir():  # memory-mapped .npy files: nothing read whole, nothing to share
+        return ArraySource(path)
+    key = (str(resolved), stat.st_mtime_ns, stat.st_size)
+    source = _OPEN.get(key)
+    if source is None:
+        source = _OPEN[key] = ArraySource(path)
+    return source

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,30 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             "overrides": list(args.overrides), "samples": len(dataset), **result}
     lines = [f"{args.split} {name}: {result['metric']:.6g}   ({args.split} loss "
              f"{result['loss']:.6g})"]
+    coverage = _coverage(dataset, run.cfg.data, args.split)
+    if coverage:
+        lines.append(coverage)
     return _emit(args, data, lines)
+
+
+def _coverage(dataset: Any, data_cfg: Any, split: str) -> str | None:
+    """Which samples of the file an evaluation used (data sets that know their file's sample
+    count, like ``arrays``): all of them, or the part ``data.splits`` cut out."""
+    from symkit.runner.data import _innermost
+
+    total = getattr(_innermost(dataset), "file_samples", None)
+    if not isinstance(total, int):
+        return None
+    n = len(dataset)
+    if n == total:
+        return f"on all {n} samples of the file"
+    line = f"on {n} of the {total} samples of the file"
+    splits = data_cfg.get("splits") if isinstance(data_cfg, Mapping) else None
+    if isinstance(splits, Mapping):
+        part = (f"the {split} fraction {splits[split]}" if split in splits else
+                f"the {split} part")
+        line += f": {part} of data.splits; add data.splits=null to evaluate the whole file"
+    return line
 
 
 # -- check --------------------------------------------------------------------------------------
@@ -210,6 +234,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
             "group": repr(model.group), "equivariance": errors}
     lines = [f"{what}, group {model.group!r}, {eq.n_elements} elements per kind, "
              f"{min(eq.max_samples, len(dataset))} {split} samples"]
+    # after the measurements, so that its forward pass draws no random numbers before them
+    data["flagged"] = _flagged(model, dataset, eq.max_samples, device)
+    measured = min(eq.max_samples, len(dataset))
+    if data["flagged"] == measured:  # nothing left to leave out: measured on them all
+        lines.append(f"  all {measured} {split} samples are flagged (equivariant in "
+                     "distribution only): the errors below are measured on them")
+    elif data["flagged"]:
+        lines.append(f"  {data['flagged']} of the {measured} {split} samples are flagged "
+                     "(degenerate: equivariant in distribution only) and left out of the errors "
+                     "below")
     lines += [f"  {kind:<12} relative error {value:.3g}" for kind, value in errors.items()]
     data["exact"] = bool(getattr(model, "is_exact", False))
     # an exact symmetrizer is exact only where the group acts exactly on its fields (images on
@@ -238,6 +272,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         lines.append("  note: every output is exactly 0 on these samples (a readout initialized "
                      "to zero?): an error of 0 says nothing about the model; check a trained run")
     return _emit(args, data, lines)
+
+
+def _flagged(model: Any, dataset: Any, n: int, device: Any) -> int:
+    """How many of the first ``n`` samples the model flags (left out of the measurement)."""
+    from symkit.runner.data import first_batch, to_device
+    from symkit.runner.evaluation import flagged_samples
+
+    return flagged_samples(model.eval(), to_device(first_batch(dataset, n), device))
 
 
 def _outputs_all_zero(model: Any, dataset: Any, n: int, device: Any) -> bool:

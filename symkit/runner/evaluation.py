@@ -17,7 +17,8 @@ from symkit.runner.data import check_inputs, find_nonfinite, first_batch, to_dev
 from symkit.runner.distributed import DistInfo, all_reduce_sum
 from symkit.runner.schema import EquivarianceConfig
 
-__all__ = ["evaluate", "measure_equivariance", "ragged_equivariance", "batch_size"]
+__all__ = ["evaluate", "measure_equivariance", "ragged_equivariance", "flagged_samples",
+           "batch_size"]
 
 LossFn = Callable[[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]], torch.Tensor]
 
@@ -35,7 +36,11 @@ def evaluate(
 
     Raises:
         DataError: a batch has NaN or Inf in an input field (naming ``split`` and the sample).
+        TrainingError: the model's forward pass raised anything but a symkit error (one line
+            naming ``split``).
     """
+    from symkit.runner.preflight import call
+
     was_training = model.training
     model.eval()
     loss_sum = metric_sum = count = 0.0
@@ -44,7 +49,8 @@ def evaluate(
         problem = find_nonfinite(batch, getattr(model, "in_spec", None), loader.dataset, split)
         if all_reduce_sum(dist, [float(problem is not None)])[0] > 0:
             raise DataError(problem or "data: another process found NaN or Inf in its inputs")
-        outputs = model(batch)
+        outputs = call("model", "the model's forward pass", model, batch,
+                       where=f"a batch of the {split} split")
         n = batch_size(batch)
         loss_sum += float(loss_fn(outputs, batch)) * n
         metric_sum += float(metric_fn(outputs, batch)) * n
@@ -62,7 +68,9 @@ def measure_equivariance(
     """Relative equivariance error by element kind (and ``all``) on held-out samples.
 
     Uses :func:`symkit.testing.equivariance_report` with ``cfg.n_elements`` random elements of
-    each kind the model's group has, on the first ``cfg.max_samples`` items of ``dataset``.
+    each kind the model's group has, on the first ``cfg.max_samples`` items of ``dataset``,
+    leaving out the samples the model flags (:func:`flagged_samples`) in dense and ragged
+    batches alike.
     """
     from symkit.runner.preflight import call, check_outputs
     from symkit.testing import equivariance_report
@@ -72,17 +80,18 @@ def measure_equivariance(
     check_inputs(model, dataset, cfg.split)
     device = device or torch.device("cpu")
     first = to_device(first_batch(dataset, min(2, cfg.max_samples)), device)
-    check_outputs(model, call("model", "the model's forward pass", model, first))
+    check_outputs(model, call("model", "the model's forward pass", model, first,
+                              where=f"the first {cfg.split} samples measured for equivariance"))
     sample = to_device(first_batch(dataset, cfg.max_samples), device)
     problem = find_nonfinite(sample, model.in_spec, dataset, cfg.split)
     if problem:
         raise DataError(problem)
     generator = torch.Generator(device=device or "cpu").manual_seed(seed)
+    sample = _unflagged(model, sample)
     if isinstance(sample.get("batch"), torch.Tensor) and not sample["batch"].is_floating_point():
         errors = ragged_equivariance(model, sample, cfg.n_elements, generator)
         model.train(was_training)
         return errors
-    sample = _unflagged(model, sample)
     report = equivariance_report(
         model, model.group, model.in_spec, model.out_spec, sample,
         n_elements=cfg.n_elements, generator=generator,
@@ -91,19 +100,51 @@ def measure_equivariance(
     return {kind: float(err.relative) for kind, err in report.items()}
 
 
-def _unflagged(model: nn.Module, sample: Mapping[str, torch.Tensor]) -> dict:
-    """The dense batch without the samples the model flags (``model.flagged``: degenerate
-    inputs, equivariant in distribution only), so the measured error is that of the exact
-    claim; the whole batch when every sample is flagged (the error then shows it)."""
+def flagged_samples(model: nn.Module, sample: Mapping[str, torch.Tensor]) -> int:
+    """How many samples of the batch ``model`` flags (``model.flagged`` after a forward pass:
+    degenerate inputs, equivariant in distribution only); 0 for a model without flags."""
+    flagged = _flags(model, sample)
+    return 0 if flagged is None else int(flagged.sum())
+
+
+def _flags(model: nn.Module, sample: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
     with torch.no_grad():
         model(dict(sample))
     flagged = getattr(model, "flagged", None)
-    if not isinstance(flagged, torch.Tensor) or not bool(flagged.any()) or bool(flagged.all()):
+    return flagged.to(torch.bool) if isinstance(flagged, torch.Tensor) else None
+
+
+def _unflagged(model: nn.Module, sample: Mapping[str, torch.Tensor]) -> dict:
+    """The batch without the samples the model flags (:func:`flagged_samples`), so the measured
+    error is that of the exact claim; the whole batch when every sample is flagged (the error
+    then shows it). Dense batches keep rows of the batch axis; ragged ones keep the node rows
+    of the kept samples (``batch`` renumbered, ``num_graphs`` updated) and their per-sample
+    rows."""
+    flagged = _flags(model, sample)
+    if flagged is None or not bool(flagged.any()) or bool(flagged.all()):
         return dict(sample)
-    keep = ~flagged.to(torch.bool)
+    keep = ~flagged
     b = keep.shape[0]
-    return {k: v[keep] if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == b else v
-            for k, v in sample.items()}
+    graph = sample.get("batch")
+    if not (isinstance(graph, torch.Tensor) and not graph.is_floating_point()):
+        return {k: v[keep] if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == b else v
+                for k, v in sample.items()}
+    node_keep = keep[graph]
+    renumber = torch.cumsum(keep.long(), 0) - 1
+    n = graph.shape[0]
+    out = {}
+    for k, v in sample.items():
+        if k == "batch":
+            out[k] = renumber[graph[node_keep]]
+        elif k == "num_graphs":
+            out[k] = int(keep.sum())
+        elif isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == n:  # node rows
+            out[k] = v[node_keep]
+        elif isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == b:  # per-sample rows
+            out[k] = v[keep]
+        else:
+            out[k] = v
+    return out
 
 
 def ragged_equivariance(model: nn.Module, sample: Mapping[str, torch.Tensor], n_elements: int,

@@ -259,10 +259,11 @@ def _field_options(node: Any, category: str, key: str) -> dict[str, str]:
 
 
 def call(key: str, what: str, fn: Any, *args: Any,
-          fields: tuple[Mapping, Mapping] | None = None) -> Any:
+          fields: tuple[Mapping, Mapping] | None = None,
+          where: str = "the first training batch, before training") -> Any:
     """``fn(*args)``; a ``KeyError`` becomes a :class:`ConfigError` at ``key`` listing the
     fields there are (``fields``: model outputs and batch), anything else but a symkit error
-    a one-line :class:`TrainingError`."""
+    a one-line :class:`TrainingError` saying it failed on ``where``."""
     try:
         return fn(*args)
     except SymkitError:
@@ -274,8 +275,8 @@ def call(key: str, what: str, fn: Any, *args: Any,
                           f"{exc.args[0]!r}{have}") from exc
     except Exception as exc:  # noqa: BLE001 - one line for the user; --debug has the traceback
         text = (str(exc).strip().splitlines() or [""])[0]
-        raise TrainingError(f"{key}: {what} failed on the first training batch, before "
-                            f"training: {type(exc).__name__}: {text}") from exc
+        raise TrainingError(f"{key}: {what} failed on {where}: {type(exc).__name__}: {text}"
+                            ) from exc
 
 
 def _names(mapping: Any) -> str:

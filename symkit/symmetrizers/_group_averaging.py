@@ -64,7 +64,11 @@ class GroupAveraging(Symmetrizer):
             self.center_field = next(
                 (n for n, f in in_spec.items() if type(f.rep) is Point), None)
         if not self.supports(group):
-            raise ValueError(f"group_averaging needs a compact group, got {group!r}")
+            hint = ("; use group o3 or so3 (point fields are centred first, center: true, so "
+                    "the average is translation-invariant too), or frame_averaging / "
+                    "canonicalization, exact on E(d)"
+                    if "translation" in group.kinds else "")
+            raise ValueError(f"group_averaging needs a compact group, got {group!r}{hint}")
         self.train_samples, self.eval_samples = train_samples, eval_samples
         self.max_elements, self.generator = max_elements, generator
 

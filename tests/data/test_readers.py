@@ -159,3 +159,24 @@ def test_an_unreadable_ase_file_is_one_data_error(tmp_path):
     (tmp_path / "empty.extxyz").write_text("")
     with pytest.raises(DataError, match="empty.extxyz"):
         ArraySource(tmp_path / "empty.extxyz")
+
+
+def test_the_splits_of_one_ase_file_read_it_once(tmp_path, monkeypatch):
+    """train, valid and test of one file (``data.splits``) share one parse of it (ase parses the
+    whole file: a large trajectory took three times as long, and three copies of memory); a
+    file written again is read again."""
+    import ase.io
+
+    from symkit.data import _readers
+
+    reads = []
+    real = _readers._read_ase
+    monkeypatch.setattr(_readers, "_read_ase", lambda path: reads.append(path) or real(path))
+    path = tmp_path / "mols.extxyz"
+    ase.io.write(str(path), _structures())
+    fields = {"pos": "positions", "energy": "energy"}
+    splits = [arrays(str(path), fields, split=s, splits={"valid": 0.34, "test": 0.34})
+              for s in ("train", "valid", "test")]
+    assert sorted(len(d) for d in splits) == [1, 1, 1] and len(reads) == 1
+    ase.io.write(str(path), _structures()[:2])
+    assert len(arrays(str(path), fields)) == 2 and len(reads) == 2

@@ -239,3 +239,99 @@ def test_energies_and_forces_of_an_extxyz_file_train_under_canonicalization(tmp_
     summary = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])
     assert np.isfinite(summary["metrics"]["test_loss"])
     assert summary["equivariance"]["all"] < 1e-4
+
+
+def test_check_counts_the_flagged_molecules_it_leaves_out(tmp_path, capsys):
+    """`symkit check` on a file with linear molecules (frame averaging flags them: equivariant
+    in distribution only) measures the others, ragged or padded alike, and says how many it
+    left out instead of reporting every sample as measured."""
+    rng = np.random.default_rng(0)
+    counts = np.array([3, 4, 3, 5, 3, 4, 5, 3])
+    pos = [rng.normal(size=(n, 3)) for n in counts]
+    for b in (1, 4):  # CO2- and HCN-like: atoms on one line
+        pos[b] = np.outer(np.arange(counts[b]) * 1.2, rng.normal(size=3))
+    pos = np.concatenate(pos)
+    np.savez(tmp_path / "mol.npz", R=pos, Z=rng.integers(1, 4, size=len(pos)).astype(float),
+             F=-0.5 * pos, N=counts)
+    cfg = {
+        "data": {"type": "arrays", "path": str(tmp_path / "mol.npz"), "counts": "N",
+                 "splits": {"valid": 0.25, "test": 0.25, "seed": 0},
+                 "fields": {"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
+                            "force": "F"}},
+        "model": {"group": "o3",
+                  "in_spec": {"pos": {"rep": "vector", "nodes": True},
+                              "charge": {"rep": "scalar", "nodes": True}},
+                  "out_spec": {"force": {"rep": "vector", "nodes": True}},
+                  "backbone": {"type": "mlp", "reads": ["pos", "charge"],
+                               "writes": {"force": [3]}, "hidden": [16]},
+                  "symmetrizer": {"type": "frame_averaging", "field": "pos"}},
+        "loss": {"type": "mse", "output": "force", "target": "force"},
+        "train": {"epochs": 1, "batch_size": 4, "progress": False,
+                  "checkpoint_dir": str(tmp_path / "runs"),
+                  "equivariance": {"n_elements": 2, "max_samples": 8}},
+        "tracking": {"enabled": False},
+    }
+    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    check = run_json(capsys, ["check", run_dir, "data.splits=null", "--json"])
+    assert check["equivariance"]["all"] < 1e-5 and check["flagged"] == 2
+    assert main(["check", run_dir, "data.splits=null"]) == 0
+    out = capsys.readouterr().out
+    assert "2 of the 8 test samples are flagged (degenerate: equivariant in distribution only) " \
+           "and left out of the errors below" in out, out
+    lines = [np.outer(np.arange(n) * 1.2, rng.normal(size=3)) for n in (3, 4)]  # all linear
+    np.savez(tmp_path / "lines.npz", R=np.concatenate(lines), Z=np.ones(7), F=np.zeros((7, 3)),
+             N=np.array([3, 4]))
+    assert main(["check", run_dir, "data.splits=null", f"data.path={tmp_path / 'lines.npz'}"]) == 0
+    out = capsys.readouterr().out
+    assert "all 2 test samples are flagged (equivariant in distribution only): the errors below " \
+           "are measured on them" in out, out
+
+
+def test_eval_on_another_file_says_how_many_samples_the_split_fractions_kept(tmp_path, capsys):
+    """A run trained with data.splits evaluates only the test fraction of another file: the
+    text output says so and how to evaluate the whole file, instead of a bare number."""
+    molecules(tmp_path / "mol.npz", 20, 0)
+    molecules(tmp_path / "other.npz", 30, 1)
+    cfg = nbody_config(tmp_path, path=str(tmp_path / "mol.npz"), counts="N",
+                       splits={"valid": 0.1, "test": 0.1},
+                       fields={"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
+                               "target": "F"})
+    del cfg["data"]["max_samples"]
+    cfg["model"]["in_spec"].pop("vel")
+    cfg["model"]["out_spec"]["target"]["rep"] = "vector"
+    cfg["model"]["backbone"] = {"type": "mlp", "writes": {"target": [3]}, "hidden": [8]}
+    cfg["train"]["epochs"] = 1
+    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    other = f"data.path={tmp_path / 'other.npz'}"
+    assert main(["eval", run_dir, other]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == ("on 3 of the 30 samples of the file: the test fraction 0.1 of "
+                       "data.splits; add data.splits=null to evaluate the whole file"), out
+    assert main(["eval", run_dir, other, "data.splits=null"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "on all 30 samples of the file"
+
+
+def test_a_forward_pass_failing_in_check_is_not_said_to_be_before_training(tmp_path, capsys):
+    """A per-atom MLP trained on ragged batches, checked with data.batching=padded (a plausible
+    override): the one-line error says where it failed, not 'before training'."""
+    molecules(tmp_path / "mol.npz", 20, 0)
+    cfg = nbody_config(tmp_path, path=str(tmp_path / "mol.npz"), counts="N",
+                       splits={"valid": 0.2, "test": 0.2},
+                       fields={"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
+                               "target": "F"})
+    del cfg["data"]["max_samples"]
+    cfg["model"]["in_spec"].pop("vel")
+    cfg["model"]["out_spec"]["target"]["rep"] = "vector"
+    cfg["model"]["backbone"] = {"type": "mlp", "writes": {"target": [3]}, "hidden": [8]}
+    cfg["train"]["epochs"] = 1
+    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    assert main(["check", run_dir, "data.batching=padded"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "training" not in err[0], err
+    assert err[0].startswith("symkit: error: model: the model's forward pass failed on the first "
+                             "test samples measured for equivariance: "), err
+    assert main(["eval", run_dir, "data.batching=padded"]) == 2  # was 'unexpected ...'
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "symkit: error: model: the model's forward pass failed on a batch of the test split: "
+        "AssertionError: "), err

@@ -109,3 +109,14 @@ def test_equivariance_report_covers_every_kind_of_the_group():
     bad = equivariance_report(lambda s: {"total": s["v"][:, 0].abs()}, Boosts(), spec_in,
                               spec_out, sample, generator=gen)
     assert bad["boost"].relative > 1e-3
+
+
+def test_a_non_compact_group_says_which_groups_to_use():
+    """E(3) (unbounded translations) has no Haar probability: the error names o3/so3, whose
+    averaging centres point fields, so the result is translation-invariant too."""
+    from symkit.reps import point
+
+    spec = Spec({"pos": Field(point, nodes=True)})
+    with pytest.raises(ValueError, match=r"group_averaging needs a compact group, got E\(3\); "
+                                         r"use group o3 or so3 \(point fields are centred first"):
+        GroupAveraging(torch.nn.Identity(), e3(), spec, spec)
