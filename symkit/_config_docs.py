@@ -59,6 +59,8 @@ MODEL_DOCS = {
     "symmetrizer": "how the backbone is made equivariant (absent or null: the bare backbone)",
     "forces": "optional {energy, pos, output}: writes output = -d(energy)/d(pos) (conservative "
               "forces of an invariant energy)",
+    "dtype": "float32 or float64: the precision the model computes in (its parameters); a data "
+             "set with a dtype option reads its floating arrays at it unless data.dtype is set",
 }
 #: The top-level keys of a run config.
 TOP_LEVEL_DOCS = {
@@ -134,8 +136,8 @@ def run_sections() -> list[tuple[str, list[OptionDoc]]]:
                 "loss": "(required)", "metric": "(the loss)", "optimizer": "'adam'",
                 "scheduler": "'constant'", "train": "", "tracking": ""}
     top = [OptionDoc(k, defaults[k], "", v) for k, v in TOP_LEVEL_DOCS.items()]
-    optional = ("symmetrizer", "forces")
-    model = [OptionDoc(f"model.{k}", "None" if k in optional else "(required)", "", v)
+    optional = {"symmetrizer": "None", "forces": "None", "dtype": "'float32'"}
+    model = [OptionDoc(f"model.{k}", optional.get(k, "(required)"), "", v)
              for k, v in MODEL_DOCS.items()]
     return [("top level", top), ("model", model), ("train", section_options(TrainConfig, "train")),
             ("tracking", section_options(TrackingConfig, "tracking"))]

@@ -108,8 +108,11 @@ def _check_dtypes(spec: Any, group: Any, sample: Mapping[str, Any],
         if first is None:
             first = (name, x.dtype)
             if dtype is not None and x.dtype != dtype:
+                want = str(x.dtype).replace("torch.", "")
+                yaml = (f"; in a run config: model.dtype: {want}"
+                        if want in ("float32", "float64") else "")
                 raise SpecError(name, f"has dtype {x.dtype} but the model computes in {dtype}; "
-                                f"cast the input (or the model: model.to({dtype}))")
+                                f"cast the input, or the model (model.to({x.dtype}){yaml})")
         elif x.dtype != first[1]:
             raise SpecError(name, f"has dtype {x.dtype} but field '{first[0]}' has "
                             f"{first[1]}; all floating input fields need one dtype")

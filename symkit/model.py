@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import nn
 
 from symkit.errors import ConfigError
@@ -28,7 +29,9 @@ __all__ = ["MODEL_KEYS", "build_model", "check_model_keys"]
 
 #: Every key a ``model:`` node may have (``group``, ``in_spec``, ``out_spec`` and ``backbone``
 #: are required to build one).
-MODEL_KEYS = ("group", "in_spec", "out_spec", "backbone", "symmetrizer", "forces")
+MODEL_KEYS = ("group", "in_spec", "out_spec", "backbone", "symmetrizer", "forces", "dtype")
+#: ``model.dtype``: the precision of the parameters (and so of the computation)
+MODEL_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def check_model_keys(cfg_model: Mapping[str, Any], key: str = "model") -> None:
@@ -89,6 +92,7 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained:
     for required in ("group", "in_spec", "out_spec", "backbone"):
         if cfg.get(required) is None:
             raise ConfigError(f"{key}.{required}", "missing value")
+    dtype = model_dtype_of(cfg, key)
     group = build(cfg["group"], "groups", key=f"{key}.group", checked=checked)
     in_spec = build_spec(cfg["in_spec"], key=f"{key}.in_spec", checked=checked)
     out_spec = build_spec(cfg["out_spec"], key=f"{key}.out_spec", checked=checked)
@@ -106,11 +110,25 @@ def build_model(cfg_model: Mapping[str, Any], *, key: str = "model", pretrained:
         model = build(cfg["symmetrizer"], "symmetrizers", key=f"{key}.symmetrizer",
                       context=context, checked=checked)
     model = install_input_check(model)
-    if cfg.get("forces") is None:
-        return model
-    from symkit._forces import conservative_forces
+    if cfg.get("forces") is not None:
+        from symkit._forces import conservative_forces
 
-    return conservative_forces(model, cfg["forces"], key=f"{key}.forces")
+        model = conservative_forces(model, cfg["forces"], key=f"{key}.forces")
+    return model if dtype == torch.float32 else model.to(dtype)
+
+
+def model_dtype_of(cfg_model: Mapping[str, Any], key: str = "model") -> torch.dtype:
+    """``model.dtype`` as a torch dtype (float32 when absent or null).
+
+    Raises:
+        ConfigError: another value, naming ``KEY.dtype``.
+    """
+    name = cfg_model.get("dtype") if isinstance(cfg_model, Mapping) else None
+    if name is None:
+        return torch.float32
+    if name not in MODEL_DTYPES:
+        raise ConfigError(f"{key}.dtype", f"expected one of {list(MODEL_DTYPES)}, got {name!r}")
+    return MODEL_DTYPES[name]
 
 
 def strip_backbone_options(cfg_model: Any) -> Any:

@@ -170,7 +170,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     run = loaded.run
     seed = run.train.seed if args.seed is None else args.seed
     _seed_all(seed)
-    dataset = build_split(run.cfg.data, args.split, run.train.max_samples)
+    dataset = build_split(run.cfg.data, args.split, run.train.max_samples, run.model_dtype)
     result = evaluate(loaded.model, eval_loader(dataset, run.train, DistInfo()),
                       build_loss(run), build_metric(run), DistInfo(), split=args.split)
     name = _metric_name(run)
@@ -227,7 +227,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     _seed_all(seed)
     split = args.split or run.train.equivariance.split
     eq = dataclasses.replace(run.train.equivariance, split=split)
-    dataset = build_split(run.cfg.data, split, eq.max_samples)
+    dataset = build_split(run.cfg.data, split, eq.max_samples, run.model_dtype)
     errors = measure_equivariance(model.to(device), dataset, eq, seed=seed, device=device)
     data = {"target": args.target, "model": what, "split": split, "seed": seed,
             "overrides": list(args.overrides),
@@ -306,7 +306,7 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     torch.manual_seed(run.train.seed)
     model = build_model(run)
     if run.cfg.get("data") is not None:
-        materialize(model, build_split(run.cfg.data, "train", 2))
+        materialize(model, build_split(run.cfg.data, "train", 2, run.model_dtype))
     rows = list(_module_rows(model, "model", 0))
     width = max(len("  " * d + n) for n, _, _, d in rows)
     lines = [f"{'  ' * d + n:<{width}}  {cls:<28} {count:>12,}" for n, cls, count, d in rows]

@@ -28,10 +28,16 @@ __all__ = ["SPLITS", "build_split", "train_loader", "eval_loader", "collate_of",
            "first_batch", "check_inputs", "check_finite", "find_nonfinite"]
 
 
-def build_split(node: Any, split: str, max_samples: int | None = None) -> Dataset:
-    """The ``data`` node built for one split, capped at ``max_samples`` items."""
+def build_split(node: Any, split: str, max_samples: int | None = None,
+                dtype: str | None = None) -> Dataset:
+    """The ``data`` node built for one split, capped at ``max_samples`` items.
+
+    ``dtype``: the run's ``model.dtype`` when its config sets one; a data set whose factory
+    takes a ``dtype`` option then reads its floating arrays at it, unless ``data.dtype`` is set.
+    """
     from symkit.config import build
 
+    node = _with_model_dtype(node, dtype)
     dataset = build(node, "datasets", key="data", context={"split": split})
     n = len(dataset)
     if n == 0:
@@ -42,6 +48,22 @@ def build_split(node: Any, split: str, max_samples: int | None = None) -> Datase
         dataset = Subset(dataset, range(max_samples))
     check_finite(dataset, split)
     return dataset
+
+
+def _with_model_dtype(node: Any, dtype: str | None) -> Any:
+    """``node`` with ``dtype`` added when it has none and its factory takes one."""
+    import inspect
+
+    from symkit.registry import registry
+
+    if dtype is None or not isinstance(node, Mapping) or node.get("dtype") is not None:
+        return node
+    try:
+        factory = registry("datasets").get(str(node.get("type"))).load()
+        takes = "dtype" in inspect.signature(factory).parameters
+    except Exception:  # noqa: BLE001 - an unknown type is reported by build() itself
+        return node
+    return {**node, "dtype": dtype} if takes else node
 
 
 def check_finite(dataset: Dataset, split: str) -> None:

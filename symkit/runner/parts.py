@@ -49,6 +49,12 @@ class RunConfig:
     def experiment(self) -> str:
         return self.tracking.experiment or self.cfg.get("experiment") or "symkit"
 
+    @property
+    def model_dtype(self) -> str | None:
+        """``model.dtype`` when the config sets it (data sets then follow it), else ``None``."""
+        model = self.plain.get("model")
+        return model.get("dtype") if isinstance(model, dict) else None
+
 
 def read_config(source: Any, overrides: Sequence[str] = (), *,
                 require: Iterable[str] = REQUIRED_KEYS) -> RunConfig:

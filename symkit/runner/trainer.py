@@ -127,7 +127,7 @@ class _Job:
     def __init__(self, run: RunConfig, dist: D.DistInfo, resume_dir: Path | None):
         self.run, self.cfg, self.dist = run, run.train, dist
         torch.manual_seed(self.cfg.seed)
-        self.data = {s: build_split(run.cfg.data, s, self.cfg.max_samples)
+        self.data = {s: build_split(run.cfg.data, s, self.cfg.max_samples, run.model_dtype)
                      for s in ("train", "valid", "test")}
         self.model = build_model(run).to(dist.device)
         for split, dataset in self.data.items():

@@ -335,3 +335,33 @@ def test_a_forward_pass_failing_in_check_is_not_said_to_be_before_training(tmp_p
     assert len(err) == 1 and err[0].startswith(
         "symkit: error: model: the model's forward pass failed on a batch of the test split: "
         "AssertionError: "), err
+
+
+def test_model_dtype_float64_trains_evaluates_and_checks_from_yaml(tmp_path, capsys):
+    """``model.dtype: float64``: the parameters and the data (arrays' ``dtype`` follows it
+    unless ``data.dtype`` is set) are float64 through train, eval and check; float64 data for a
+    float32 model says which key to set."""
+    import torch
+
+    cfg = nbody_config(tmp_path)
+    cfg["model"]["dtype"] = "float64"
+    summary = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])
+    assert summary["equivariance"]["all"] < 1e-12  # float64 rounding, not float32's 1e-7
+    state = torch.load(Path(summary["run_dir"]) / "best.pt", weights_only=False)
+    weights = state.get("model", state)
+    assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float64}
+    out = run_json(capsys, ["eval", summary["run_dir"], "--json"])
+    assert np.isfinite(out["loss"])
+    assert main(["check", summary["run_dir"]]) == 0
+    import re  # errors of float64 rounding (1e-16), not float32's (1e-7): it ran in float64
+
+    assert re.search(r"all +relative error \d\.\d+e-1[3-9]", capsys.readouterr().out)
+    cfg = nbody_config(tmp_path / "f32")
+    cfg["data"]["dtype"] = "float64"
+    assert main(["train", write(tmp_path, cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "but the model computes in torch.float32" in err and "model.dtype: float64" in err
+    cfg["model"]["dtype"] = "float16"
+    assert main(["train", write(tmp_path, cfg)]) == 2
+    assert "model.dtype: expected one of ['float32', 'float64'], got 'float16'" in \
+        capsys.readouterr().err
