@@ -225,22 +225,39 @@ def _apply(run: Any, key: str, fn: Any, outputs: Mapping[str, Any], batch: Mappi
     refused (the symmetrizer averages it untransformed, as if it were invariant)."""
     node = run.cfg.get(key) if run.cfg.get(key) is not None else run.cfg.get("loss")
     category = "metrics" if key == "metric" and run.cfg.get("metric") is not None else "losses"
-    fields = _field_options(node, category, key)
-    if "output" in fields and fields["output"] not in outputs:
-        raise ConfigError(f"{key}.output", f"'{fields['output']}' is not an output of the model; "
-                          f"the backbone writes {_names(outputs)}")
-    if "output" in fields and declared is not None and fields["output"] not in declared:
-        raise ConfigError(f"{key}.output", f"'{fields['output']}' is not declared in "
-                          f"model.out_spec ({_names(declared)}), so the symmetrizer averages it "
-                          "untransformed, as if it were invariant; declare it there with its rep")
-    if "target" in fields and fields["target"] not in batch:
-        raise ConfigError(f"{key}.target", f"'{fields['target']}' is not a field of the data; "
-                          f"a training batch has {_names(batch)}")
+    for at, fields in _leaf_field_options(node, category, key):
+        if "output" in fields and fields["output"] not in outputs:
+            raise ConfigError(f"{at}.output", f"'{fields['output']}' is not an output of the "
+                              f"model; the backbone writes {_names(outputs)}")
+        if "output" in fields and declared is not None and fields["output"] not in declared:
+            raise ConfigError(f"{at}.output", f"'{fields['output']}' is not declared in "
+                              f"model.out_spec ({_names(declared)}), so the symmetrizer averages "
+                              "it untransformed, as if it were invariant; declare it there with "
+                              "its rep")
+        if "target" in fields and fields["target"] not in batch:
+            raise ConfigError(f"{at}.target", f"'{fields['target']}' is not a field of the "
+                              f"data; a training batch has {_names(batch)}")
     value = call(key, f"the {key}", fn, outputs, batch, fields=(outputs, batch))
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
         raise ConfigError(key, f"the {key} must give one number per batch, got {shape}")
     return value
+
+
+def _leaf_field_options(node: Any, category: str, key: str) -> list[tuple[str, dict[str, str]]]:
+    """``(key path, field names)`` of the node and, for ``weighted_sum``, of each term's loss
+    (``loss.terms.NAME.loss``), so a wrong name is reported at its own key."""
+    from symkit.config import to_plain
+
+    plain = to_plain(node, key=key)
+    terms = plain.get("terms") if isinstance(plain, Mapping) else None
+    if isinstance(terms, Mapping) and str(plain.get("type", "")).split("::")[-1] == "weighted_sum":
+        out = []
+        for name, term in terms.items():
+            if isinstance(term, Mapping) and term.get("loss") is not None:
+                out += _leaf_field_options(term["loss"], "losses", f"{key}.terms.{name}.loss")
+        return out
+    return [(key, _field_options(node, category, key))]
 
 
 def _field_options(node: Any, category: str, key: str) -> dict[str, str]:

@@ -95,6 +95,12 @@ def test_auto_and_cpu_devices_pass():
     ("metric.target=y", "metric.target", "'y' is not a field of the data"),
     ("model.out_spec={target: scalar, energy: scalar}", "model.out_spec.energy",
      "the model does not write 'energy'; it writes 'target'"),
+    # a term of a weighted sum is named at its own key
+    ("loss={type: weighted_sum, terms: {a: {weight: 1.0, loss: {type: mse, output: target}}, "
+     "b: {weight: 0.5, loss: {type: mae, output: target, target: y}}}}",
+     "loss.terms.b.loss.target", "'y' is not a field of the data; a training batch has"),
+    ("loss={type: weighted_sum, terms: {a: {weight: 1.0, loss: {type: mse, output: tgt}}}}",
+     "loss.terms.a.loss.output", "'tgt' is not an output of the model"),
 ])
 def test_missing_fields_fail_before_training(toy_config, tmp_path, tracking_db, capsys, override,
                                              key, fragment):
