@@ -17,12 +17,14 @@ datasets). Formats, by path:
   row per structure (``cell``, ``pbc``, numeric ``info`` entries and calculator results, e.g.
   ``energy``, ``stress``), and ``n_atoms``, the atoms per structure (the default
   ``data.counts`` of such a file). A key that not every structure has, or has in one shape, is
-  not an array; asking for it says why.
+  not an array; asking for it says why. Periodic structures (``pbc``) are read as they are,
+  with a warning: nothing in symkit applies periodic images.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -262,6 +264,13 @@ def _read_ase(path: Path) -> tuple[dict[str, np.ndarray], frozenset[str], dict[s
             out[key] = np.concatenate(values) if node else np.stack(values)
     for key in out:
         absent.pop(key, None)
+    periodic = sum(bool(np.any(a.pbc)) for a in frames)
+    if periodic:  # nothing in symkit applies periodic images: say so once, when read
+        warnings.warn(
+            f"data: {periodic} of the {n} structures of {path} are periodic (pbc); symkit's "
+            "backbones and symmetrizers treat every structure as an isolated point set (no "
+            "periodic images or minimum-image distances); the cell is the array 'cell'",
+            UserWarning, stacklevel=2)
     return out, frozenset(k for k in atom_rows if k in out), absent
 
 

@@ -180,3 +180,21 @@ def test_the_splits_of_one_ase_file_read_it_once(tmp_path, monkeypatch):
     assert sorted(len(d) for d in splits) == [1, 1, 1] and len(reads) == 1
     ase.io.write(str(path), _structures()[:2])
     assert len(arrays(str(path), fields)) == 2 and len(reads) == 2
+
+
+def test_periodic_structures_are_read_with_a_warning_that_nothing_applies_images(tmp_path):
+    import warnings
+
+    aseio = pytest.importorskip("ase.io", reason="the optional extra symkit[ase]")
+    from ase.build import bulk
+
+    structures = _structures()
+    crystal = bulk("Cu", "fcc", a=3.6)  # periodic, one atom
+    aseio.write(str(tmp_path / "mixed.extxyz"), [*structures[:2], crystal])
+    with pytest.warns(UserWarning, match=r"1 of the 3 structures of .*mixed.extxyz are periodic"):
+        source = ArraySource(tmp_path / "mixed.extxyz")
+    assert source["pbc"].tolist()[2] == [True, True, True]
+    aseio.write(str(tmp_path / "molecules.extxyz"), structures)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # molecules only: no warning
+        ArraySource(tmp_path / "molecules.extxyz")
