@@ -4,7 +4,8 @@ For a symmetrized model ``f`` over ``G`` and a batch, every sample must end in o
 
 (a) **exact**: ``f(g x) = g f(x)`` for random ``g`` of the whole group and of each of its kinds
     (rotation, reflection, translation, ...), to ``rtol`` (1e-9 float64, 1e-5 float32, 1e-2
-    half) *relative to the spread of the output itself* (point outputs are centred first);
+    half) *relative to the spread of the output itself* (point outputs are centred first), or
+    to the size of what was averaged when that is larger (see *Scale* below);
 (b) **flagged**: the model marks the sample in ``model.flagged`` (a degenerate input, a
     non-trivial stabilizer) and is equivariant *in distribution*: the error of the mean of ``n``
     forwards falls like ``1 / sqrt(n)`` (Monte-Carlo symmetrizers, ``is_exact`` false, are
@@ -13,6 +14,16 @@ For a symmetrized model ``f`` over ``G`` and a batch, every sample must end in o
 
 Anything else (a wrong output that nobody flagged, a crash with another exception, a NaN
 output, an output that changes with the rest of the batch or with padding) fails.
+
+Scale: an average ``f(x) = sum_k w_k y_k`` (``y_k = g_k . backbone(g_k^-1 . x)``) can cancel:
+the per-molecule dipole of methane is forced to 0 by its point group, and its computed value is
+rounding of the ``y_k``. Measured against its own size, that rounding reads as an error of order
+1 (rounding over rounding). Each sample's error is therefore relative to
+``max(spread(g f(x)), sum_k w_k spread(y_k))`` (``model.copy_outputs``, see
+:meth:`symkit.symmetrizers.Symmetrizer.copy_outputs`; an invariant of the orbit, by the
+triangle inequality never below the output's own spread): the size of the numbers whose
+cancellation produced the result. A symmetrizer that forgets to rotate a copy is wrong by that
+size and still fails. Models without ``copy_outputs`` keep the output's own spread.
 
 Statistics: with ``S_n`` the mean squared relative error over the flagged samples and rounds,
 an output equivariant in distribution has ``E S_n = c / n``; the check asks
@@ -100,17 +111,23 @@ def _split(y: Tensor, nodes: bool, sample: Mapping[str, Tensor], size: int) -> l
     return [y[b] for b in range(size)]
 
 
-def per_sample_error(ref: Tensor, y: Tensor, rep, scale_of: Tensor | None = None) -> float:
-    """``||y - ref|| / spread(scale_of)`` (``scale_of`` defaults to ``ref``): ``spread`` is the
-    norm, or for points with more than one point the norm of the points centred on their mean
-    (a translation is no part of the scale).
+def _spread(t: Tensor, rep) -> float:
+    """The norm of ``t``, or for points with more than one point the norm of the points
+    centred on their mean (a translation is no part of the scale)."""
+    if isinstance(rep, Point) and t.numel() > t.shape[-1]:
+        pts = t.reshape(-1, t.shape[-1])
+        t = pts - pts.mean(0)
+    return t.norm().item()
+
+
+def per_sample_error(ref: Tensor, y: Tensor, rep, scale_of: Tensor | None = None,
+                     floor: float = 0.0) -> float:
+    """``||y - ref|| / max(spread(scale_of), floor)`` (``scale_of`` defaults to ``ref``; see
+    :func:`_spread`). ``floor``: the size of what was averaged into the output (module
+    docstring, *Scale*), ``0`` for none.
     """
     diff = (y - ref).norm().item()
-    spread = ref if scale_of is None else scale_of
-    if isinstance(rep, Point) and spread.numel() > spread.shape[-1]:
-        pts = spread.reshape(-1, spread.shape[-1])
-        spread = pts - pts.mean(0)
-    scale = spread.norm().item()
+    scale = max(_spread(ref if scale_of is None else scale_of, rep), floor)
     if diff == 0.0:
         return 0.0
     return diff / scale if scale > 0 else float("inf")
@@ -198,12 +215,34 @@ class _Run:
         return out
 
     def errors(self, ref: dict[str, list[Tensor]], y: dict[str, list[Tensor]],
-               scale_of: dict[str, list[Tensor]] | None = None) -> list[float]:
-        """Per sample, the worst field's :func:`per_sample_error`."""
+               scale_of: dict[str, list[Tensor]] | None = None,
+               floors: dict[str, list[float]] | None = None) -> list[float]:
+        """Per sample, the worst field's :func:`per_sample_error` (``floors``: per field and
+        sample, the size of what was averaged, :meth:`copy_scales`)."""
         size = len(next(iter(ref.values()), []))
         scale_of = ref if scale_of is None else scale_of
-        return [max((per_sample_error(ref[n][b], y[n][b], self.out_spec[n].rep, scale_of[n][b])
+        return [max((per_sample_error(ref[n][b], y[n][b], self.out_spec[n].rep, scale_of[n][b],
+                                      floors[n][b] if floors else 0.0)
                      for n in self.out_spec), default=0.0) for b in range(size)]
+
+    def copy_scales(self, sample, size: int) -> dict[str, list[float]]:
+        """Per output field and sample, ``sum_k w_k spread(y_k)`` over the copies that the
+        model averages (``model.copy_outputs``; zeros for a model without it): an invariant of
+        the orbit, the scale of an output that cancels (module docstring, *Scale*)."""
+        floors = {n: [0.0] * size for n in self.out_spec}
+        copies = getattr(self.model, "copy_outputs", None)
+        try:
+            parts = copies(sample) if callable(copies) else None
+        except Exception as e:  # noqa: BLE001 - the forward of x itself did not fail
+            self.fail(f"the copies of the forward (copy_outputs) crashed with "
+                      f"{type(e).__name__}: {e}")
+        for w, y in parts or ():
+            pieces = self.pieces(y, sample, size)
+            w = w.detach().to(torch.float64).cpu().tolist()
+            for n, f in self.out_spec.items():
+                for b in range(size):
+                    floors[n][b] += abs(w[b]) * _spread(pieces[n][b], f.rep)
+        return floors
 
 
 def check_outcomes(
@@ -257,6 +296,7 @@ def check_outcomes(
     if size == 0:
         return report
     flagged = _flags(model, size)
+    floors = run.copy_scales(sample, size)
     exact_model = bool(getattr(model, "is_exact", True))
     worst = [0.0] * size
     for kind in (None, *group.kinds):
@@ -272,7 +312,7 @@ def check_outcomes(
             flagged |= _flags(model, size)
             # both sides in the layout of g.x (S_N moves the valid rows with the nodes)
             g_ref = run.pieces(_act(out_spec, group, g, y, sample), gx, size)
-            errs = run.errors(g_ref, run.pieces(y_gx, gx, size))
+            errs = run.errors(g_ref, run.pieces(y_gx, gx, size), floors=floors)
             worst = [max(a, b) for a, b in zip(worst, errs)]
             key = kind or "all"
             report.errors[key] = max([report.errors.get(key, 0.0)] + [
@@ -286,7 +326,7 @@ def check_outcomes(
                      f"SampleError")
     stat = [b for b in range(size) if (flagged[b] or not exact_model) and not worst[b] <= rtol]
     if stat:
-        report.stat = _in_distribution(run, sample, size, stat, gen, ref)
+        report.stat = _in_distribution(run, sample, size, stat, gen, ref, floors)
         s_lo, s_hi = (report.stat[n] for n in STAT_N)
         if not (s_hi <= s_lo / STAT_FALL or s_hi <= rtol**2):
             run.fail(f"flagged samples {[alive[b] for b in stat]} are not equivariant in "
@@ -294,7 +334,7 @@ def check_outcomes(
                      f"{_fmt(report.stat)} does not fall like 1/n (required S_{STAT_N[1]} <= "
                      f"S_{STAT_N[0]} / {STAT_FALL:g})")
     if case.alone is not None and exact_model:
-        _check_alone(run, ref, flagged, alive, rtol)
+        _check_alone(run, ref, flagged, alive, rtol, floors)
     return report
 
 
@@ -315,7 +355,8 @@ def _mean_forward(run: _Run, sample, n: int, size: int) -> dict[str, list[Tensor
     return {k: [a / n for a in v] for k, v in total.items()}
 
 
-def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single) -> dict:
+def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single,
+                     floors: dict[str, list[float]]) -> dict:
     """``{n: S_n}`` over the first :data:`STAT_ROWS` of ``rows`` and random elements (the
     batch cut to those rows, to bound the cost): :data:`STAT_ELEMENTS` for the largest ``n``,
     ``n_max / n`` times more for smaller ``n``, so that every ``S_n`` averages the same number
@@ -324,13 +365,15 @@ def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single)
     few single forwards, and ``S_1`` is underestimated: an unbiased symmetrizer then fails.
 
     Errors are relative to the spread of one forward's output (``single``), not of the mean:
-    the mean of randomly transformed outputs itself shrinks like ``1 / sqrt(n)``."""
+    the mean of randomly transformed outputs itself shrinks like ``1 / sqrt(n)``; or to the
+    size of its averaged copies (``floors``) when larger."""
     group = run.group
     keep = rows[:STAT_ROWS]
     for b in reversed(range(size)):
         if b not in keep:
             sample = remove_sample(sample, run.in_spec, b)
     single = {k: [v[b] for b in keep] for k, v in single.items()}
+    floors = {k: [v[b] for b in keep] for k, v in floors.items()}
     size, rows = len(keep), list(range(len(keep)))
     stat = {}
     for n in STAT_N:
@@ -343,7 +386,7 @@ def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single)
             stacked = {k: _restack(v, run.out_spec[k].nodes, sample) for k, v in mean_x.items()}
             gx = _act(run.in_spec, group, g, sample)
             ref = run.pieces(_act(run.out_spec, group, g, stacked, sample), gx, size)
-            errs = run.errors(ref, _mean_forward(run, gx, n, size), single)
+            errs = run.errors(ref, _mean_forward(run, gx, n, size), single, floors)
             total += sum(errs[b] ** 2 for b in rows)
             count += len(rows)
         stat[n] = total / count
@@ -366,7 +409,8 @@ def _restack(parts: list[Tensor], nodes: bool, sample) -> Tensor:
     return torch.stack(parts)
 
 
-def _check_alone(run: _Run, ref, flagged: Tensor, alive: list[int], rtol: float) -> None:
+def _check_alone(run: _Run, ref, flagged: Tensor, alive: list[int], rtol: float,
+                 floors: dict[str, list[float]]) -> None:
     """An unflagged sample's output in the batch equals its output alone (no padding, no batch)."""
     for b, i in enumerate(alive):
         if flagged[b]:
@@ -375,7 +419,8 @@ def _check_alone(run: _Run, ref, flagged: Tensor, alive: list[int], rtol: float)
         y = run.pieces(run.forward(alone, what=f"sample {i} alone"), alone, 1)
         if _flags(run.model, 1)[0]:
             continue
-        err = max(per_sample_error(y[n][0], ref[n][b], run.out_spec[n].rep) for n in ref)
+        err = max(per_sample_error(y[n][0], ref[n][b], run.out_spec[n].rep,
+                                   floor=floors[n][b]) for n in ref)
         if not err <= rtol:
             run.fail(f"sample {i}'s output depends on the rest of the batch or on the padding: "
                      f"relative difference {err:.3g} from the sample alone (rtol {rtol:.3g})")
