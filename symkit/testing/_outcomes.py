@@ -37,6 +37,7 @@ false failure improbable (an ``F``-distributed ratio with many degrees of freedo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -232,7 +233,8 @@ class _Run:
         floors = {n: [0.0] * size for n in self.out_spec}
         copies = getattr(self.model, "copy_outputs", None)
         try:
-            parts = copies(sample) if callable(copies) else None
+            with _same_random_state(self.model):
+                parts = copies(sample) if callable(copies) else None
         except Exception as e:  # noqa: BLE001 - the forward of x itself did not fail
             self.fail(f"the copies of the forward (copy_outputs) crashed with "
                       f"{type(e).__name__}: {e}")
@@ -243,6 +245,21 @@ class _Run:
                 for b in range(size):
                     floors[n][b] += abs(w[b]) * _spread(pieces[n][b], f.rep)
         return floors
+
+
+@contextlib.contextmanager
+def _same_random_state(model):
+    """Leave torch's global random state and every ``generator`` of ``model``'s modules as they
+    were: measuring the scale draws nothing from the streams of the checked forwards."""
+    gens = {id(g): g for m in (model.modules() if hasattr(model, "modules") else ())
+            if isinstance(g := getattr(m, "generator", None), torch.Generator)}
+    states = {k: g.get_state() for k, g in gens.items()}
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            for k, g in gens.items():
+                g.set_state(states[k])
 
 
 def check_outcomes(
