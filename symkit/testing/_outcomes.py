@@ -13,7 +13,9 @@ For a symmetrized model ``f`` over ``G`` and a batch, every sample must end in o
 (c) **error**: the forward raises :class:`~symkit.errors.SampleError` naming the sample.
 
 Anything else (a wrong output that nobody flagged, a crash with another exception, a NaN
-output, an output that changes with the rest of the batch or with padding) fails.
+output, an output that changes with the rest of the batch or with padding) fails. So does an
+element that is no element of ``G`` (a NaN, a non-orthogonal matrix; :func:`element_problem`),
+for every sample that is not rejected, empty ones included, even where no output depends on it.
 
 Scale: an average ``f(x) = sum_k w_k y_k`` (``y_k = g_k . backbone(g_k^-1 . x)``) can cancel:
 the per-molecule dipole of methane is forced to 0 by its point group, and its computed value is
@@ -49,11 +51,14 @@ from symkit.errors import SampleError
 from symkit.groups import DirectProduct, Group
 from symkit.reps import Point
 from symkit.spec import Spec, act_on_mask, moves_mask
+from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._frames import EXACT_RTOL
 from symkit.testing._corpus import HardInput, remove_sample
+from symkit.testing._group_axioms import invalid_elements
 from symkit.testing._outputs import output_problem
 
-__all__ = ["OutcomeReport", "check_outcomes", "exact_rtol", "per_sample_error"]
+__all__ = ["OutcomeReport", "check_outcomes", "element_problem", "exact_rtol",
+           "per_sample_error"]
 
 #: ``n`` of the two means compared by the statistical check, and the required fall of ``S_n``
 STAT_N, STAT_FALL = (1, 16), 6.0
@@ -247,6 +252,42 @@ class _Run:
         return floors
 
 
+def element_problem(model, group: Group, sample: Mapping[str, Tensor],
+                    names: list[int] | None = None) -> str | None:
+    """Why the elements that ``model`` averages for ``sample`` are not all valid, else ``None``.
+
+    ``model.elements(sample)`` (a :class:`~symkit.symmetrizers.Symmetrizer` that defines it;
+    other models are not checked) must give ``B * K`` elements of ``group``, each finite and
+    valid (:func:`~symkit.testing._group_axioms.invalid_elements`, to the rounding of the
+    elements' dtype, :func:`exact_rtol`), and finite weights ``(B, K)``: for *every* sample and
+    slot, weight 0 included, also where no output depends on them (a sample without points). The
+    message names the first bad sample (``names[b]``, default ``b``) and slot. Runs with the
+    random streams left as they were.
+    """
+    if not isinstance(model, Symmetrizer) or type(model).elements is Symmetrizer.elements:
+        return None
+    with _same_random_state(model), torch.no_grad():
+        g, weights = model.elements(sample)
+    b, k = weights.shape
+    name = (lambda i: names[i]) if names is not None else (lambda i: i)
+    finite = torch.isfinite(weights.detach()).all(1).cpu()
+    if not bool(finite.all()):
+        i = int(torch.nonzero(~finite)[0])
+        return f"sample {name(i)}: its weights {weights[i].tolist()} are not finite"
+    floats = [t for t in _leaves(g) if t.is_floating_point()]
+    atol = exact_rtol(floats[0].dtype) if floats else 0.0
+    bad = invalid_elements(group, g, atol)
+    if not bad:
+        return None
+    i, why = next(iter(bad.items()))
+    return (f"sample {name(i // k)}: element {i % k} (of K = {k} per sample, model.elements) "
+            f"is not a valid element of {group!r}: {why}")
+
+
+def _leaves(g) -> list[Tensor]:
+    return [x for y in g for x in _leaves(y)] if isinstance(g, tuple) else [g]
+
+
 @contextlib.contextmanager
 def _same_random_state(model):
     """Leave torch's global random state and every ``generator`` of ``model``'s modules as they
@@ -305,6 +346,9 @@ def check_outcomes(
     if missed:
         run.fail(f"samples {sorted(missed)} must raise a SampleError naming them (NaN input)")
     size = len(alive)
+    problem = element_problem(model, group, sample, alive)
+    if problem is not None:
+        run.fail(problem)
     ref = run.pieces(y, sample, size)
     for name, parts in ref.items():
         for b, part in enumerate(parts):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from symkit.canonicalizers import Canonicalization, PCACanonicalizer
 from symkit.registry import registry
 from symkit.reps import point, scalar, vector
 from symkit.spec import Spec
@@ -14,7 +15,10 @@ from symkit.testing import (
     HardInputFailure,
     check_hard_inputs,
     check_outcomes,
+    check_symmetrizer,
+    example_sample,
     hard_inputs,
+    invalid_elements,
     molecule_in_spec,
     per_sample_error,
 )
@@ -129,3 +133,73 @@ def test_the_error_floor_is_the_size_of_the_averaged_copies():
         (y - ref).norm().item() / 0.5)
     assert per_sample_error(ref, ref + 1.0, vector(), floor=1e-3) == pytest.approx(
         3**0.5 / max(1e-3, ref.norm().item()))
+
+
+def _without_points(sample) -> torch.Tensor:
+    """``(B,)`` bool: samples with no valid point (an all-False mask row, a graph of 0 nodes)."""
+    if "batch" in sample:
+        return torch.bincount(sample["batch"], minlength=int(sample["num_graphs"])) == 0
+    if "mask" in sample:
+        return ~sample["mask"].any(1)
+    return torch.zeros(sample["pos"].shape[0], dtype=torch.bool)
+
+
+class BrokenOnEmpty(PCACanonicalizer):
+    """``pca``, except that samples without points get NaN elements (``bad="nan"``) or twice
+    the identity (``"scaled"``, not orthogonal): no output depends on them."""
+
+    def __init__(self, group, in_spec, bad):
+        super().__init__(group, in_spec)
+        self.bad = bad
+
+    def elements(self, sample):
+        g, weights = super().elements(sample)
+        b, k = weights.shape
+        g = g.reshape(b, k, 3, 3).clone()
+        wrong = torch.full((3, 3), float("nan")) if self.bad == "nan" else 2 * torch.eye(3)
+        g[_without_points(sample)] = wrong.to(g)
+        return g.reshape(b * k, 3, 3), weights
+
+
+@pytest.mark.parametrize("bad", ["nan", "scaled"])
+def test_an_invalid_element_for_a_sample_without_points_fails(bad):
+    def broken(backbone, group, in_spec, out_spec, **params):
+        return Canonicalization(backbone, group, in_spec, out_spec,
+                                canonicalizer=BrokenOnEmpty(group, in_spec, bad))
+
+    inputs = [cases()[n] for n in ("empty_sample", "empty_sample_ragged", "mol:water")]
+    with pytest.raises(HardInputFailure) as failure:
+        check_hard_inputs(broken, O3, inputs=inputs, dtypes=(torch.float64,))
+    why = "not finite" if bad == "nan" else "R^T R differs from I by 3"
+    for name in ("empty_sample", "empty_sample_ragged"):
+        message = failure.value.failures[("float64", name)]
+        assert message.startswith("sample 1: element 0 (of K = ") and why in message, message
+    assert ("float64", "mol:water") not in failure.value.failures
+
+
+def test_check_symmetrizer_names_the_sample_with_an_invalid_element():
+    class Scaled(PCACanonicalizer):
+        def elements(self, sample):
+            g, weights = super().elements(sample)
+            return torch.cat([g[:2], 2 * g[2:3], g[3:]]), weights
+
+    def broken(backbone, group, in_spec, out_spec, **params):
+        return Canonicalization(backbone, group, in_spec, out_spec,
+                                canonicalizer=Scaled(group, in_spec))
+
+    sample = example_sample(O3, SPEC, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(AssertionError, match=r"sample 2: element 0 .*R\^T R"):
+        check_symmetrizer(broken, O3, SPEC, OUT, sample)
+
+
+def test_invalid_elements_names_each_bad_element_and_why():
+    so3 = registry("groups").build("so3")
+    g = so3.sample(5, generator=torch.Generator().manual_seed(0))
+    g[1] = float("inf")
+    g[3] = g[3] @ torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=g.dtype))  # det -1
+    bad = invalid_elements(so3, g, 1e-9)
+    assert list(bad) == [1, 3]
+    assert "not finite" in bad[1] and "det R = -1" in bad[3]
+    assert invalid_elements(O3, g[3:], 1e-9) == {}  # a reflection is an element of O(3)
+    sym = registry("groups").build("symmetric", n=4)
+    assert list(invalid_elements(sym, torch.tensor([[0, 1, 2, 3], [0, 0, 2, 3]]), 0.0)) == [1]
