@@ -54,7 +54,7 @@ from symkit.spec import Spec, act_on_mask, moves_mask
 from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._frames import EXACT_RTOL
 from symkit.testing._corpus import HardInput, remove_sample
-from symkit.testing._group_axioms import invalid_elements
+from symkit.testing._group_axioms import _leaves, invalid_elements
 from symkit.testing._outputs import output_problem
 
 __all__ = ["OutcomeReport", "check_outcomes", "element_problem", "exact_rtol",
@@ -282,10 +282,6 @@ def element_problem(model, group: Group, sample: Mapping[str, Tensor],
     i, why = next(iter(bad.items()))
     return (f"sample {name(i // k)}: element {i % k} (of K = {k} per sample, model.elements) "
             f"is not a valid element of {group!r}: {why}")
-
-
-def _leaves(g) -> list[Tensor]:
-    return [x for y in g for x in _leaves(y)] if isinstance(g, tuple) else [g]
 
 
 @contextlib.contextmanager
