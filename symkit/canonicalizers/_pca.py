@@ -191,7 +191,7 @@ class PCACanonicalizer(Canonicalizer):
             reliability = m3.abs() / r.clamp_min(1e-300)[:, None]
             fixed = torch.nn.functional.one_hot(reliability.argmin(-1), s.shape[-1]).bool()
             undecided &= ~fixed
-        if frame.any_degenerate:  # empty samples (all degenerate): the identity
+        if frame.any_degenerate:  # empty samples: a Haar-random basis (pca), signs +1
             undecided &= ~frame.empty[:, None]
             s = torch.where(frame.empty[:, None], torch.ones_like(s), s)
         return basis, s, undecided, fixed, mom.center, frame

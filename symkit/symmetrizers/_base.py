@@ -107,6 +107,8 @@ class Symmetrizer(nn.Module):
         #: stabilizer, a tie, ...) so that the output is equivariant in distribution only;
         #: unflagged samples are exact whenever :attr:`is_exact` holds.
         self.flagged: Tensor | None = None
+        #: :meth:`copy_outputs`: the one slot ``k`` of :meth:`elements` that forwards keep
+        self._slot: int | None = None
 
     # -- what subclasses answer ---------------------------------------------------------------
     @classmethod
@@ -126,6 +128,10 @@ class Symmetrizer(nn.Module):
         dtype = data_dtype(sample, self.in_spec)
         self.flagged = None
         g, weights = self.elements(sample)
+        if self._slot is not None:  # copy_outputs: slot k alone, weight 1
+            b, k = weights.shape
+            g = self.group.index(g, torch.arange(b, device=weights.device) * k + self._slot)
+            weights = weights.new_ones(b, 1)
         device = weights.device
         precise = g
         g = cast_element(g, dtype, device)
@@ -170,6 +176,34 @@ class Symmetrizer(nn.Module):
                 out[name] = self._average(v, weights, copies, layout, node_level=False)
             else:
                 out[name] = self._average(v, weights, copies, layout)
+        return out
+
+    def copy_outputs(self, sample: Mapping[str, Tensor]
+                     ) -> list[tuple[Tensor, dict[str, Tensor]]] | None:
+        """What the forward averages: per slot ``k`` of :meth:`elements`, the weights
+        ``w_{:, k}`` and the outputs ``g_k . backbone(g_k^-1 . x)`` (each slot through the
+        forward of this model, so centring, layouts and output actions are those of the
+        average). ``None`` where the model has no elements (its forward averages nothing).
+
+        The size of these copies is the scale of the average: an output that cancels (a dipole
+        of methane, forced to 0 by its point group) is rounding of numbers this large, which is
+        what :func:`symkit.testing.check_outcomes` measures its error against. Elements drawn
+        at random (flagged samples, Monte-Carlo averaging) are drawn afresh for each slot.
+
+        Returns:
+            ``[(weights (B,), outputs)]`` for ``k = 0 .. K - 1``, outputs as the forward's.
+        """
+        if type(self).elements is Symmetrizer.elements:
+            return None
+        with torch.no_grad():
+            weights = self.elements(sample)[1]
+            out = []
+            try:
+                for k in range(weights.shape[1]):
+                    self._slot = k
+                    out.append((weights[:, k], dict(self(sample))))
+            finally:
+                self._slot = None
         return out
 
     def _auto_calls(self, sample: Mapping[str, Tensor], copies: Copies) -> list:

@@ -20,8 +20,11 @@ eigenvalue cluster is where consecutive normalized eigenvalues differ by less th
 ``m > 1`` by a Haar-random orthonormal basis of the same eigenspace (``Q_c H`` with ``H`` Haar
 on O(m)). The distribution of the result is then equivariant, so the symmetrized model stays
 equivariant in distribution (and in expectation), and exactly equivariant for non-degenerate
-samples. A sample with no points (empty graph, all-masked row) gets the identity basis; both
-kinds are reported in :attr:`PCA.degenerate` (a symmetrizer's ``flagged``).
+samples. A sample with no points (empty graph, all-masked row) is fixed by the whole group: it
+is one fully degenerate cluster like a single point, so its basis is Haar-random on O(d) (and
+its centre 0); a fixed basis there (the identity) would leave ``backbone(empty)`` unrotated, an
+output that is not equivariant even in distribution. Both kinds are reported in
+:attr:`PCA.degenerate` (a symmetrizer's ``flagged``).
 
 **Gradients.** The centroid and covariance are differentiable functions of the points, and so
 is the eigenbasis where the eigenvalues are distinct (``dQ`` involves ``1/(lambda_i -
@@ -263,7 +266,8 @@ class PCA:
     """Eigen-decomposition of per-sample normalized covariances, ascending eigenvalues.
 
     Attributes:
-        basis: eigenvectors as columns ``(B, d, d)`` (identity for empty samples).
+        basis: eigenvectors as columns ``(B, d, d)`` (identity for empty samples: one
+            fully degenerate cluster, for :func:`randomize_degenerate` to make Haar-random).
         eigenvalues: eigenvalues of ``C / tr C`` ``(B, d)`` (sum 1; zeros without spread).
         cluster: eigenvalue cluster of each eigenvector ``(B, d)`` long (equal = degenerate).
         rel_gap: smallest relative gap ``(lambda_{i+1} - lambda_i) / lambda_max`` ``(B,)``
@@ -289,7 +293,8 @@ def pca(moments: Moments, tol: float = 1e-3) -> PCA:
 
     Consecutive eigenvalues are in one cluster when their gap is below ``tol`` times the
     largest. A sample whose spread is zero (``tr C <= 1e-12 mean |x|^2``: a single point or
-    coincident points) is one fully degenerate cluster; an empty sample gets the identity basis.
+    coincident points) or no point at all (an empty sample, identity basis) is one fully
+    degenerate cluster.
 
     The basis is differentiable in the moments for non-degenerate samples and detached for
     degenerate ones (see the module docs), so gradients are finite everywhere.
@@ -310,8 +315,8 @@ def pca(moments: Moments, tol: float = 1e-3) -> PCA:
     ref = lam[:, -1:].clamp_min(torch.finfo(lam.dtype).tiny)
     gaps = lam.diff(dim=1) / ref
     if d > 1:
-        split = (gaps >= tol) & ~flat[:, None]
-        degenerate = ~split.all(1) | empty  # flat samples have no split: degenerate
+        split = (gaps >= tol) & ~(flat | empty)[:, None]
+        degenerate = ~split.all(1) | empty  # flat and empty samples have no split: degenerate
     else:
         split = gaps >= tol  # (B, 0)
         degenerate = empty
@@ -325,7 +330,6 @@ def pca(moments: Moments, tol: float = 1e-3) -> PCA:
         return PCA(q, lam, cluster, rel_gap, degenerate, empty, False)
     eye = torch.eye(d, dtype=cov.dtype, device=cov.device).expand(b, d, d)
     q = torch.where(empty[:, None, None], eye, q)
-    split = split | empty[:, None]  # no randomization of an empty sample: identity basis
     cluster = torch.nn.functional.pad(split.long(), (1, 0)).cumsum(1)
     rel_gap = gaps.amin(1) if d > 1 else torch.ones_like(tr)
     rel_gap = torch.where(flat, torch.zeros_like(rel_gap), rel_gap)

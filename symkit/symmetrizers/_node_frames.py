@@ -90,8 +90,10 @@ def node_frames(
     mom = point_moments(rel, center=False, batch=dst, num_graphs=v,
                         extra=[e[dst].reshape(-1, d) for e in extra])
     frame = pca(mom, gap_tol(degeneracy_tol, points.dtype))
-    lonely = valid & frame.empty  # no neighbour: one Haar-random cluster
-    cluster = torch.where(lonely[:, None], torch.zeros_like(frame.cluster), frame.cluster)
+    lonely = valid & frame.empty  # no neighbour: one Haar-random cluster (pca)
+    # padding nodes (identity below) draw nothing: their clusters are split
+    cluster = torch.where(valid[:, None], frame.cluster,
+                          torch.arange(d, device=frame.cluster.device))
     basis = randomize_degenerate(frame.basis, cluster, 1, generator)[:, 0]
     # third moments of the same rows: the neighbours' r_ij and the node's own extra vectors
     rows = torch.cat([rel, *[e.to(torch.float64).reshape(-1, d) for e in extra]])

@@ -17,7 +17,10 @@ padded, ragged and empty batches, extreme scales, half precision, a NaN sample) 
 flagged and equivariant in distribution, or a ``SampleError``) and the forces of an invariant
 energy (``check_forces``), around ``NodeMLP`` (a non-equivariant backbone for every layout).
 
-Every check also holds a model's outputs to the layout and dtype of its output spec
+``check_symmetrizer`` and ``check_outcomes`` hold every element that a symmetrizer averages,
+for every sample (empty ones included), to be a valid element of its group
+(``element_problem``, ``invalid_elements``: finite, orthogonal, a permutation...). Every check
+also holds a model's outputs to the layout and dtype of its output spec
 (``output_problem``); ``check_backbone`` checks a backbone alone: output layout and dtype, batch
 independence, masks and the empty batch.
 """
@@ -45,6 +48,7 @@ _GROUP_CHECKS = (
     "check_homomorphism",
     "check_sample_kinds",
     "check_haar_statistics",
+    "invalid_elements",
 )
 _SYMMETRIZER_CHECKS = ("check_symmetrizer", "symmetrizer_is_exact", "example_sample", "FlatMLP",
                        "QuarterTurns")
@@ -52,7 +56,8 @@ _CORPUS = ("SYMMETRY_CLASSES", "FRAME_OUTCOMES", "Molecule", "HardInput", "molec
            "molecule_sample", "padded_batch", "ragged_batch", "remove_sample", "hard_inputs")
 _HARD_INPUT_CHECKS = ("check_hard_inputs", "build_symmetrized", "molecule_in_spec",
                       "MOLECULE_OUT_SPECS", "HardInputFailure", "with_nodes")
-_OUTCOMES = ("OutcomeReport", "check_outcomes", "exact_rtol", "per_sample_error")
+_OUTCOMES = ("OutcomeReport", "check_outcomes", "element_problem", "exact_rtol",
+             "per_sample_error")
 _FORCES = ("check_forces", "forces")
 
 _WORST_CASE = ("worst_case_error", "WorstCase")

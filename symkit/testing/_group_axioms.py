@@ -25,6 +25,7 @@ __all__ = [
     "check_homomorphism",
     "check_sample_kinds",
     "check_haar_statistics",
+    "invalid_elements",
 ]
 
 
@@ -116,17 +117,50 @@ def _check_closure(group: Group, gh: Element, dtype: torch.dtype) -> None:
 
 
 def _check_orthogonal(group: Group, g: Element, atol: float) -> None:
-    if not group.orthogonal:
-        return
-    for factor, x in zip(group.factors(), group.split(g)):
-        m = factor.matrix(x)
-        if m is None:
-            continue
-        _assert_close("orthogonality R^T R = I", factor, m.transpose(-1, -2) @ m, _eye_like(m),
-                      atol)
-        if "reflection" not in factor.kinds:
-            det = torch.linalg.det(m)
-            _assert_close("det R = +1 (no reflections)", factor, det, torch.ones_like(det), atol)
+    bad = invalid_elements(group, g, atol)
+    if bad:
+        i, why = next(iter(bad.items()))
+        raise AssertionError(f"{group!r}: sampled element {i} is invalid: {why}")
+
+
+def invalid_elements(group: Group, g: Element, atol: float) -> dict[int, str]:
+    """The elements of the batch ``g`` that are no valid elements of ``group``, with why.
+
+    An element is valid when every floating leaf is finite; for each orthogonal factor its
+    matrix has ``|R^T R - I| <= atol`` (entry-wise, in float64) and, without reflections,
+    ``|det R - 1| <= atol``; for each factor that permutes, its permutation holds each index
+    ``0..N-1`` once.
+
+    Shapes:
+        g: ``n`` elements; returns ``{index in 0..n-1: reason}`` (empty when all are valid),
+        in index order.
+    """
+    n = element_size(g)
+    bad: dict[int, str] = {}
+
+    def note(mask: Tensor, why) -> None:
+        for i in torch.nonzero(mask.reshape(n).cpu()).flatten().tolist():
+            bad.setdefault(i, why(i))
+
+    for leaf in _leaves(g):
+        if leaf.is_floating_point() and leaf.numel():
+            note(~torch.isfinite(leaf.reshape(n, -1)).all(1), lambda i: "not finite (NaN/Inf)")
+    for f, x in zip(group.factors(), group.split(g)):
+        m = f.matrix(x) if f.orthogonal else None
+        if m is not None and m.numel():
+            m = m.to(torch.float64)
+            err = (m.transpose(-1, -2) @ m - _eye_like(m)).abs().flatten(1).amax(1)
+            note(~(err <= atol), lambda i, f=f, e=err:
+                 f"{f!r}: R^T R differs from I by {e[i].item():.3g} (atol {atol:.3g})")
+            if "reflection" not in f.kinds:
+                det = torch.linalg.det(torch.nan_to_num(m))
+                note(~((det - 1).abs() <= atol), lambda i, f=f, d=det:
+                     f"{f!r}: det R = {d[i].item():.3g}, not +1")
+        p = f.permutation(x)
+        if p is not None and p.numel():
+            ok = (p.sort(-1).values == torch.arange(p.shape[-1], device=p.device)).all(-1)
+            note(~ok, lambda i, f=f, n=p.shape[-1]: f"{f!r}: not a permutation of 0..{n - 1}")
+    return dict(sorted(bad.items()))
 
 
 # -- homomorphism -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from symkit.reps import Point, Scalar, Vector
+from symkit.reps import CartesianTensor, Point, Scalar, Vector
 from symkit.spec import Spec
 
 __all__ = ["NodeMLP"]
@@ -36,7 +36,8 @@ class NodeMLP(nn.Module):
             ``(B, N, 3)``; ragged batches give ``(total, ...)`` with ``batch``.
         out_spec: fields to write: graph or node scalars ``(..., channels)``, vectors and points
             ``(..., channels, 3)`` (node points are ``x_i + r * MLP``, graph points the
-            centroid ``+ r * MLP``).
+            centroid ``+ r * MLP``), rank-``k`` tensors ``(..., channels, 3, ..., 3)``
+            (``r^k * MLP``).
         hidden, channels: widths.
         positional: also read each node's rank among its sample's valid nodes (see above).
 
@@ -57,7 +58,7 @@ class NodeMLP(nn.Module):
                                   nn.Tanh())
         self.heads = nn.ModuleDict()
         for name, f in out_spec.items():
-            width = channels * (1 if isinstance(f.rep, Scalar) else dim)
+            width = channels * (1 if isinstance(f.rep, Scalar) else dim ** _rank(f.rep))
             self.heads[name] = nn.Linear(2 * hidden if f.nodes else hidden, width)
 
     def forward(self, sample: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -99,12 +100,18 @@ class NodeMLP(nn.Module):
             if isinstance(f.rep, Scalar):
                 out[name] = y.reshape(*lead, self.channels)
                 continue
-            y = y.reshape(-1, self.channels, self.dim) * (r_node if f.nodes else radius[:, None])[
-                ..., None]
+            k = _rank(f.rep)
+            r = r_node if f.nodes else radius[:, None]
+            y = y.reshape(-1, self.channels, self.dim**k) * r[..., None] ** k
             if isinstance(f.rep, Point):
                 y = y + (pos[0] if f.nodes else centre)[:, None, :]
-            out[name] = y.reshape(*lead, self.channels, self.dim)
+            out[name] = y.reshape(*lead, self.channels, *(self.dim,) * k)
         return out
+
+
+def _rank(rep) -> int:
+    """Trailing ``d``-sized axes of a point, vector or Cartesian tensor output."""
+    return rep.rank if isinstance(rep, CartesianTensor) else 1
 
 
 def _rank_encoding(valid: Tensor, graph: Tensor, size: int, dtype: torch.dtype) -> Tensor:

@@ -4,7 +4,8 @@ For a symmetrized model ``f`` over ``G`` and a batch, every sample must end in o
 
 (a) **exact**: ``f(g x) = g f(x)`` for random ``g`` of the whole group and of each of its kinds
     (rotation, reflection, translation, ...), to ``rtol`` (1e-9 float64, 1e-5 float32, 1e-2
-    half) *relative to the spread of the output itself* (point outputs are centred first);
+    half) *relative to the spread of the output itself* (point outputs are centred first), or
+    to the size of what was averaged when that is larger (see *Scale* below);
 (b) **flagged**: the model marks the sample in ``model.flagged`` (a degenerate input, a
     non-trivial stabilizer) and is equivariant *in distribution*: the error of the mean of ``n``
     forwards falls like ``1 / sqrt(n)`` (Monte-Carlo symmetrizers, ``is_exact`` false, are
@@ -12,7 +13,19 @@ For a symmetrized model ``f`` over ``G`` and a batch, every sample must end in o
 (c) **error**: the forward raises :class:`~symkit.errors.SampleError` naming the sample.
 
 Anything else (a wrong output that nobody flagged, a crash with another exception, a NaN
-output, an output that changes with the rest of the batch or with padding) fails.
+output, an output that changes with the rest of the batch or with padding) fails. So does an
+element that is no element of ``G`` (a NaN, a non-orthogonal matrix; :func:`element_problem`),
+for every sample that is not rejected, empty ones included, even where no output depends on it.
+
+Scale: an average ``f(x) = sum_k w_k y_k`` (``y_k = g_k . backbone(g_k^-1 . x)``) can cancel:
+the per-molecule dipole of methane is forced to 0 by its point group, and its computed value is
+rounding of the ``y_k``. Measured against its own size, that rounding reads as an error of order
+1 (rounding over rounding). Each sample's error is therefore relative to
+``max(spread(g f(x)), sum_k w_k spread(y_k))`` (``model.copy_outputs``, see
+:meth:`symkit.symmetrizers.Symmetrizer.copy_outputs`; an invariant of the orbit, by the
+triangle inequality never below the output's own spread): the size of the numbers whose
+cancellation produced the result. A symmetrizer that forgets to rotate a copy is wrong by that
+size and still fails. Models without ``copy_outputs`` keep the output's own spread.
 
 Statistics: with ``S_n`` the mean squared relative error (summed over output fields) of the
 mean of ``n`` forwards, an output equivariant in distribution has ``E S_n = V / n`` and a biased
@@ -32,6 +45,7 @@ check is reproducible.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,11 +57,14 @@ from symkit.errors import SampleError
 from symkit.groups import DirectProduct, Group
 from symkit.reps import Point
 from symkit.spec import Spec, act_on_mask, moves_mask
+from symkit.symmetrizers._base import Symmetrizer
 from symkit.symmetrizers._frames import EXACT_RTOL
 from symkit.testing._corpus import HardInput, remove_sample
+from symkit.testing._group_axioms import _leaves, invalid_elements
 from symkit.testing._outputs import output_problem
 
-__all__ = ["OutcomeReport", "check_outcomes", "exact_rtol", "per_sample_error"]
+__all__ = ["OutcomeReport", "check_outcomes", "element_problem", "exact_rtol",
+           "per_sample_error"]
 
 #: ``n`` of the two means compared by the statistical check, and the required fall of ``S_n``
 STAT_N, STAT_FALL = (1, 16), 6.0
@@ -107,17 +124,23 @@ def _split(y: Tensor, nodes: bool, sample: Mapping[str, Tensor], size: int) -> l
     return [y[b] for b in range(size)]
 
 
-def per_sample_error(ref: Tensor, y: Tensor, rep, scale_of: Tensor | None = None) -> float:
-    """``||y - ref|| / spread(scale_of)`` (``scale_of`` defaults to ``ref``): ``spread`` is the
-    norm, or for points with more than one point the norm of the points centred on their mean
-    (a translation is no part of the scale).
+def _spread(t: Tensor, rep) -> float:
+    """The norm of ``t``, or for points with more than one point the norm of the points
+    centred on their mean (a translation is no part of the scale)."""
+    if isinstance(rep, Point) and t.numel() > t.shape[-1]:
+        pts = t.reshape(-1, t.shape[-1])
+        t = pts - pts.mean(0)
+    return t.norm().item()
+
+
+def per_sample_error(ref: Tensor, y: Tensor, rep, scale_of: Tensor | None = None,
+                     floor: float = 0.0) -> float:
+    """``||y - ref|| / max(spread(scale_of), floor)`` (``scale_of`` defaults to ``ref``; see
+    :func:`_spread`). ``floor``: the size of what was averaged into the output (module
+    docstring, *Scale*), ``0`` for none.
     """
     diff = (y - ref).norm().item()
-    spread = ref if scale_of is None else scale_of
-    if isinstance(rep, Point) and spread.numel() > spread.shape[-1]:
-        pts = spread.reshape(-1, spread.shape[-1])
-        spread = pts - pts.mean(0)
-    scale = spread.norm().item()
+    scale = max(_spread(ref if scale_of is None else scale_of, rep), floor)
     if diff == 0.0:
         return 0.0
     return diff / scale if scale > 0 else float("inf")
@@ -205,12 +228,82 @@ class _Run:
         return out
 
     def errors(self, ref: dict[str, list[Tensor]], y: dict[str, list[Tensor]],
-               scale_of: dict[str, list[Tensor]] | None = None) -> list[float]:
-        """Per sample, the worst field's :func:`per_sample_error`."""
+               scale_of: dict[str, list[Tensor]] | None = None,
+               floors: dict[str, list[float]] | None = None) -> list[float]:
+        """Per sample, the worst field's :func:`per_sample_error` (``floors``: per field and
+        sample, the size of what was averaged, :meth:`copy_scales`)."""
         size = len(next(iter(ref.values()), []))
         scale_of = ref if scale_of is None else scale_of
-        return [max((per_sample_error(ref[n][b], y[n][b], self.out_spec[n].rep, scale_of[n][b])
+        return [max((per_sample_error(ref[n][b], y[n][b], self.out_spec[n].rep, scale_of[n][b],
+                                      floors[n][b] if floors else 0.0)
                      for n in self.out_spec), default=0.0) for b in range(size)]
+
+    def copy_scales(self, sample, size: int) -> dict[str, list[float]]:
+        """Per output field and sample, ``sum_k w_k spread(y_k)`` over the copies that the
+        model averages (``model.copy_outputs``; zeros for a model without it): an invariant of
+        the orbit, the scale of an output that cancels (module docstring, *Scale*)."""
+        floors = {n: [0.0] * size for n in self.out_spec}
+        copies = getattr(self.model, "copy_outputs", None)
+        try:
+            with _same_random_state(self.model):
+                parts = copies(sample) if callable(copies) else None
+        except Exception as e:  # noqa: BLE001 - the forward of x itself did not fail
+            self.fail(f"the copies of the forward (copy_outputs) crashed with "
+                      f"{type(e).__name__}: {e}")
+        for w, y in parts or ():
+            pieces = self.pieces(y, sample, size)
+            w = w.detach().to(torch.float64).cpu().tolist()
+            for n, f in self.out_spec.items():
+                for b in range(size):
+                    floors[n][b] += abs(w[b]) * _spread(pieces[n][b], f.rep)
+        return floors
+
+
+def element_problem(model, group: Group, sample: Mapping[str, Tensor],
+                    names: list[int] | None = None) -> str | None:
+    """Why the elements that ``model`` averages for ``sample`` are not all valid, else ``None``.
+
+    ``model.elements(sample)`` (a :class:`~symkit.symmetrizers.Symmetrizer` that defines it;
+    other models are not checked) must give ``B * K`` elements of ``group``, each finite and
+    valid (:func:`~symkit.testing._group_axioms.invalid_elements`, to the rounding of the
+    elements' dtype, :func:`exact_rtol`), and finite weights ``(B, K)``: for *every* sample and
+    slot, weight 0 included, also where no output depends on them (a sample without points). The
+    message names the first bad sample (``names[b]``, default ``b``) and slot. Runs with the
+    random streams left as they were.
+    """
+    if not isinstance(model, Symmetrizer) or type(model).elements is Symmetrizer.elements:
+        return None
+    with _same_random_state(model), torch.no_grad():
+        g, weights = model.elements(sample)
+    b, k = weights.shape
+    name = (lambda i: names[i]) if names is not None else (lambda i: i)
+    finite = torch.isfinite(weights.detach()).all(1).cpu()
+    if not bool(finite.all()):
+        i = int(torch.nonzero(~finite)[0])
+        return f"sample {name(i)}: its weights {weights[i].tolist()} are not finite"
+    floats = [t for t in _leaves(g) if t.is_floating_point()]
+    atol = exact_rtol(floats[0].dtype) if floats else 0.0
+    bad = invalid_elements(group, g, atol)
+    if not bad:
+        return None
+    i, why = next(iter(bad.items()))
+    return (f"sample {name(i // k)}: element {i % k} (of K = {k} per sample, model.elements) "
+            f"is not a valid element of {group!r}: {why}")
+
+
+@contextlib.contextmanager
+def _same_random_state(model):
+    """Leave torch's global random state and every ``generator`` of ``model``'s modules as they
+    were: measuring the scale draws nothing from the streams of the checked forwards."""
+    gens = {id(g): g for m in (model.modules() if hasattr(model, "modules") else ())
+            if isinstance(g := getattr(m, "generator", None), torch.Generator)}
+    states = {k: g.get_state() for k, g in gens.items()}
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            for k, g in gens.items():
+                g.set_state(states[k])
 
 
 def check_outcomes(
@@ -256,6 +349,9 @@ def check_outcomes(
     if missed:
         run.fail(f"samples {sorted(missed)} must raise a SampleError naming them (NaN input)")
     size = len(alive)
+    problem = element_problem(model, group, sample, alive)
+    if problem is not None:
+        run.fail(problem)
     ref = run.pieces(y, sample, size)
     for name, parts in ref.items():
         for b, part in enumerate(parts):
@@ -264,6 +360,7 @@ def check_outcomes(
     if size == 0:
         return report
     flagged = _flags(model, size)
+    floors = run.copy_scales(sample, size)
     exact_model = bool(getattr(model, "is_exact", True))
     worst = [0.0] * size
     for kind in (None, *group.kinds):
@@ -279,7 +376,7 @@ def check_outcomes(
             flagged |= _flags(model, size)
             # both sides in the layout of g.x (S_N moves the valid rows with the nodes)
             g_ref = run.pieces(_act(out_spec, group, g, y, sample), gx, size)
-            errs = run.errors(g_ref, run.pieces(y_gx, gx, size))
+            errs = run.errors(g_ref, run.pieces(y_gx, gx, size), floors=floors)
             worst = [max(a, b) for a, b in zip(worst, errs)]
             key = kind or "all"
             report.errors[key] = max([report.errors.get(key, 0.0)] + [
@@ -293,7 +390,7 @@ def check_outcomes(
                      f"SampleError")
     stat = [b for b in range(size) if (flagged[b] or not exact_model) and not worst[b] <= rtol]
     if stat:
-        report.stat = _in_distribution(run, sample, size, stat, gen, ref)
+        report.stat = _in_distribution(run, sample, size, stat, gen, ref, floors)
         s_lo, s_hi = (report.stat[n] for n in STAT_N)
         # floor: every field's error of the mean within the exact outcome's rtol (S_n sums
         # the squared errors of the fields)
@@ -303,20 +400,24 @@ def check_outcomes(
                      f"{_fmt(report.stat)} does not fall like 1/n (required S_{STAT_N[1]} <= "
                      f"S_{STAT_N[0]} / {STAT_FALL:g})")
     if case.alone is not None and exact_model:
-        _check_alone(run, ref, flagged, alive, rtol)
+        _check_alone(run, ref, flagged, alive, rtol, floors)
     return report
 
 
-def _squared_errors(run: _Run, ref, y, scale_of) -> list[float]:
-    """Per sample, ``sum_fields (||y - ref|| / spread)^2`` (:func:`per_sample_error` squared,
-    summed): a quadratic form of the difference, so for independent unbiased draws the value
-    of a mean of ``n`` draws has ``1 / n`` of the expectation of one draw's, exactly."""
+def _squared_errors(run: _Run, ref, y, scale_of, floors: dict[str, list[float]]
+                    ) -> list[float]:
+    """Per sample, ``sum_fields (||y - ref|| / scale)^2`` (:func:`per_sample_error` squared,
+    summed; ``scale`` the larger of the spread of ``scale_of`` and ``floors``, fixed per sample
+    and field): a quadratic form of the difference, so for independent unbiased draws the
+    value of a mean of ``n`` draws has ``1 / n`` of the expectation of one draw's, exactly."""
     size = len(next(iter(ref.values()), []))
-    return [sum(per_sample_error(ref[n][b], y[n][b], run.out_spec[n].rep, scale_of[n][b]) ** 2
+    return [sum(per_sample_error(ref[n][b], y[n][b], run.out_spec[n].rep, scale_of[n][b],
+                                 floors[n][b]) ** 2
                 for n in run.out_spec) for b in range(size)]
 
 
-def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single) -> dict:
+def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single,
+                     floors: dict[str, list[float]]) -> dict:
     """``{1: S_1, n: S_n}`` (``n = max(STAT_N)``) over the first :data:`STAT_ROWS` of ``rows``
     (the batch cut to those rows, to bound the cost) and :data:`STAT_ELEMENTS` random elements
     ``g``: per element, ``n`` single forwards of ``x`` and of ``g x`` (fresh draws), their
@@ -324,13 +425,15 @@ def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single)
     as the module docs say. The mean of the model's own ``eval_samples`` is one draw.
 
     Errors are relative to the spread of one forward's output (``single``), not of the mean:
-    the mean of randomly transformed outputs itself shrinks like ``1 / sqrt(n)``."""
+    the mean of randomly transformed outputs itself shrinks like ``1 / sqrt(n)``; or to the
+    size of its averaged copies (``floors``) when larger."""
     group = run.group
     keep = rows[:STAT_ROWS]
     for b in reversed(range(size)):
         if b not in keep:
             sample = remove_sample(sample, run.in_spec, b)
     single = {k: [v[b] for b in keep] for k, v in single.items()}
+    floors = {k: [v[b] for b in keep] for k, v in floors.items()}
     size, rows = len(keep), list(range(len(keep)))
     n = max(STAT_N)
     one = mean = 0.0
@@ -343,9 +446,9 @@ def _in_distribution(run: _Run, sample, size: int, rows: list[int], gen, single)
             stacked = {k: _restack(v, run.out_spec[k].nodes, sample) for k, v in y.items()}
             refs.append(run.pieces(_act(run.out_spec, group, g, stacked, sample), gx, size))
             gots.append(run.pieces(run.forward(gx, what="the forward"), gx, size))
-            errs = _squared_errors(run, refs[-1], gots[-1], single)
+            errs = _squared_errors(run, refs[-1], gots[-1], single, floors)
             one += sum(errs[b] for b in rows)
-        errs = _squared_errors(run, _average(refs), _average(gots), single)
+        errs = _squared_errors(run, _average(refs), _average(gots), single, floors)
         mean += sum(errs[b] for b in rows)
     count = STAT_ELEMENTS * len(rows)
     return {1: one / (count * n), n: mean / count}
@@ -372,7 +475,8 @@ def _restack(parts: list[Tensor], nodes: bool, sample) -> Tensor:
     return torch.stack(parts)
 
 
-def _check_alone(run: _Run, ref, flagged: Tensor, alive: list[int], rtol: float) -> None:
+def _check_alone(run: _Run, ref, flagged: Tensor, alive: list[int], rtol: float,
+                 floors: dict[str, list[float]]) -> None:
     """An unflagged sample's output in the batch equals its output alone (no padding, no batch)."""
     for b, i in enumerate(alive):
         if flagged[b]:
@@ -381,7 +485,8 @@ def _check_alone(run: _Run, ref, flagged: Tensor, alive: list[int], rtol: float)
         y = run.pieces(run.forward(alone, what=f"sample {i} alone"), alone, 1)
         if _flags(run.model, 1)[0]:
             continue
-        err = max(per_sample_error(y[n][0], ref[n][b], run.out_spec[n].rep) for n in ref)
+        err = max(per_sample_error(y[n][0], ref[n][b], run.out_spec[n].rep,
+                                   floor=floors[n][b]) for n in ref)
         if not err <= rtol:
             run.fail(f"sample {i}'s output depends on the rest of the batch or on the padding: "
                      f"relative difference {err:.3g} from the sample alone (rtol {rtol:.3g})")

@@ -216,21 +216,23 @@ def check_symmetrizer(
     flags a sample of ``sample`` (``model.flagged``) is checked per sample like the corpus:
     unflagged samples exact, flagged ones in distribution. Returns the measured errors.
 
-    Before any equivariance check, the outputs of ``sample`` must have the layout of
+    Before any equivariance check, every element the model averages must be a valid element
+    of ``group`` for every sample (:func:`symkit.testing.element_problem`: finite, orthogonal,
+    a permutation...), and the outputs of ``sample`` must have the layout of
     ``out_spec`` for that input and the input's floating dtype
     (:func:`symkit.testing._outputs.output_problem`: a node field keeps its node axis, float32
     stays float32).
 
     Raises:
-        AssertionError: a wrong output shape or dtype (naming the field, the expected shape or
-            dtype and what came); or not equivariant: every failing kind (``all``,
-            ``rotation``, ``reflection``, ...) with its field and error and the worst sample,
-            and the kinds that passed.
+        AssertionError: an invalid element (naming the sample, the slot and why); a wrong output
+            shape or dtype (naming the field, the expected shape or dtype and what came); or not
+            equivariant: every failing kind (``all``, ``rotation``, ``reflection``, ...) with
+            its field and error and the worst sample, and the kinds that passed.
     """
     from symkit.plugins import ensure_loaded
     from symkit.registry import registry
     from symkit.testing._corpus import HardInput
-    from symkit.testing._outcomes import check_outcomes
+    from symkit.testing._outcomes import check_outcomes, element_problem
 
     torch.manual_seed(seed)
     sample = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sample.items()}
@@ -243,6 +245,9 @@ def check_symmetrizer(
     label = name if isinstance(name, str) else getattr(name, "__name__", "symmetrizer")
     if isinstance((params or {}).get("canonicalizer"), str):
         label = f"{label}[{params['canonicalizer']}]"
+    problem = element_problem(model, group, sample)
+    if problem is not None:
+        raise AssertionError(f"{label} on {group!r} ({dtype}): {problem}")
     group_checked = group if elements is None else elements
     if symmetrizer_is_exact(model):  # (Monte-Carlo ones: check_outcomes checks every output)
         with torch.no_grad():

@@ -16,7 +16,8 @@ import torch
 
 from symkit.canonicalizers import default_canonicalizer
 from symkit.registry import registry
-from symkit.reps import space_dim
+from symkit.reps import scalar, space_dim, tensor, vector
+from symkit.spec import Spec
 from symkit.testing import (
     FRAME_OUTCOMES,
     check_hard_inputs,
@@ -155,3 +156,31 @@ def test_frames_are_exact_wherever_the_stabilizer_is_finite(name, canonicalizer,
         assert reports[("float64", layout)].outcomes == expected, layout
     assert {repr(g) for _, g in ROTATION_GROUPS} == {"O(3)", "SO(3)", "E(3)", "SE(3)"}
 
+
+
+#: per-sample equivariant outputs: a vector (a dipole) and a rank-2 tensor (a polarizability)
+PER_SAMPLE = Spec({"e": scalar(), "d": vector(), "t": tensor(2)})
+#: the parts whose elements come from PCA frames, on every group they act on
+PCA_PARTS = [(n, c, g) for n, c, g in (p.values for p in CASES)
+             if (n == "frame_averaging" or c in ("pca", "pca_sort")) and "rotation" in g.kinds]
+
+
+def test_every_pca_frame_part_is_checked_on_empty_samples():
+    ids = {(n, c, repr(g)) for n, c, g in PCA_PARTS}
+    assert {("frame_averaging", None, "O(3)"), ("frame_averaging", None, "S5 x E(3)"),
+            ("canonicalization", "pca", "SE(3)"),
+            ("canonicalization", "pca_sort", "S5 x E(3)")} <= ids
+
+
+@pytest.mark.parametrize(("name", "canonicalizer", "group"), PCA_PARTS,
+                         ids=[f"{n}[{c}]-{g!r}" for n, c, g in PCA_PARTS])
+def test_a_sample_without_points_gets_a_haar_random_element(name, canonicalizer, group):
+    """A sample with no valid point (an all-False mask row, a graph of 0 nodes) is fixed by the
+    whole group: its per-sample vector and tensor outputs are equivariant in distribution only
+    if its elements are Haar-random (a fixed identity element leaves ``backbone(empty)``
+    unrotated). Flagged, and the statistical check of ``check_outcomes`` passes."""
+    inputs = [c for c in hard_inputs(molecule_in_spec()) if c.name.startswith("empty_sample")]
+    reports = check_hard_inputs(name, group, out_spec=PER_SAMPLE, canonicalizer=canonicalizer,
+                                inputs=inputs, dtypes=(torch.float64,))
+    assert reports[("float64", "empty_sample")].outcomes == ["exact", "flagged"]
+    assert reports[("float64", "empty_sample")].stat  # checked in distribution

@@ -119,7 +119,9 @@ def complete_frame(
     cannot flip until it is a few ``eps``: it is kept above ``sign_tol * scale_k`` (default
     ``tol``) instead. Where ``r`` falls short, the missing
     axes are a Haar-random orthonormal basis of the orthogonal complement (Gram-Schmidt of
-    Gaussian vectors), and the sample is *flagged*: the complement transforms with the input, so
+    ``2 d`` Gaussian vectors, so that rejecting one nearly in the span of the others still
+    completes the frame; the rejection test is rotation invariant, so the completion stays
+    Haar), and the sample is *flagged*: the complement transforms with the input, so
     the frame is equivariant in distribution (Kaba et al., 2023; Dym et al., 2024).
 
     The kept axes and the cross product carry gradients (bounded: every normalized residual is
@@ -159,8 +161,10 @@ def complete_frame(
         frame, count = _push(frame, count, vectors[..., k], floor2, limit, last2)
     flagged = count < limit
     if bool(flagged.any()):
-        z = gaussian(generator, b, d, d, device=vectors.device).to(vectors.dtype)
-        for k in range(d):
+        # 2d Gaussian candidates: one nearly in the span of the kept axes is rejected (about
+        # 1 in 1000 for the last of d), so d candidates alone could leave an axis 0
+        z = gaussian(generator, b, d, 2 * d, device=vectors.device).to(vectors.dtype)
+        for k in range(2 * d):
             floor2 = 1e-6 * (z[..., k] * z[..., k]).sum(-1)
             frame, count = _push(frame, count, z[..., k], floor2, limit)
     if proper:

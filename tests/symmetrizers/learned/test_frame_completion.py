@@ -72,3 +72,16 @@ def test_polar_frame_ranks(proper):
     q_rot, _ = polar_frame(r @ m, scale, proper=proper, tol=1e-7, generator=gen)
     exact = ~flagged
     assert torch.allclose(q_rot[exact], (r @ q)[exact], atol=1e-10)
+
+
+@pytest.mark.parametrize("proper", [False, True], ids=["O3", "SO3"])
+def test_the_haar_completion_never_leaves_an_axis_out(proper):
+    """No vector at all (a sample without points): every axis is a Gaussian candidate, and one
+    nearly in the span of the earlier axes is rejected (about 1 in 1000 for O(3)'s last axis).
+    The completion still gives an orthonormal frame for every row: a zero axis is no element of
+    the group (the conformance checks catch it on the empty samples of the corpus)."""
+    v = torch.zeros(20000, 3, 3, dtype=torch.float64)
+    q, flagged = complete_frame(v, None, proper=proper, tol=1e-7,
+                                generator=torch.Generator().manual_seed(0))
+    err = (q.transpose(-1, -2) @ q - torch.eye(3, dtype=q.dtype)).abs().flatten(1).amax(1)
+    assert int((err > 1e-12).sum()) == 0 and bool(flagged.all())
