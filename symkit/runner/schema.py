@@ -72,9 +72,10 @@ def check_run_keys(cfg: Mapping[str, Any], require: Iterable[str] = REQUIRED_KEY
 SPLITS = ("train", "valid", "test")
 
 
-def _at_least(low: float, default: Any) -> Any:
-    """A field whose value (when not ``None``) must be ``>= low``; checked by parse_section."""
-    return field(default=default, metadata={"min": low})
+def _at_least(low: float, default: Any, high: float | None = None) -> Any:
+    """A field whose value (when not ``None``) must be ``>= low`` (and ``<= high`` when given);
+    checked by parse_section."""
+    return field(default=default, metadata={"min": low, "max": high})
 
 
 @dataclass
@@ -96,7 +97,8 @@ class TrainConfig:
     eval_batch_size: int | None = _at_least(1, None)
     val_every: int = _at_least(1, 1)  #: validate every N epochs (and always after the last)
     num_workers: int = _at_least(0, 0)  #: DataLoader worker processes (0: load in the main process)
-    seed: int = 0  #: seeds the weights, the batch order and every sampled group element
+    #: seeds the weights, the batch order and every sampled group element (0 to 2**63 - 1)
+    seed: int = _at_least(0, 0, 2**63 - 1)
     #: ``auto`` (a GPU if there is one), ``cpu``, ``cuda``, ``cuda:N``, ``mps``
     device: str = "auto"
     #: torch threads per process; default: cores / processes
@@ -159,9 +161,12 @@ def _check_value(f: dataclasses.Field, annotation: Any, value: Any, key: str) ->
     if not matches(value, annotation):
         raise ConfigError(key, f"expected {type_name(annotation)}, got {type(value).__name__} "
                           f"{value!r}")
-    low = f.metadata.get("min")
+    low, high = f.metadata.get("min"), f.metadata.get("max")
     if low is not None and value is not None and value < low:
-        raise ConfigError(key, f"expected a value >= {low}, got {value!r}")
+        raise ConfigError(key, f"expected a value >= {low}"
+                          + (f" and <= {high}" if high is not None else "") + f", got {value!r}")
+    if high is not None and value is not None and value > high:
+        raise ConfigError(key, f"expected a value from {low} to {high}, got {value!r}")
 
 
 def _nested_type(f: dataclasses.Field) -> type | None:

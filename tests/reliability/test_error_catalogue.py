@@ -137,6 +137,9 @@ def test_missing_value(run_cfg):
         ("train.epochs=-1", "train.epochs", "expected a value >= 1, got -1"),
         ("train.batch_size=0", "train.batch_size", "expected a value >= 1, got 0"),
         ("train.equivariance.n_elements=-2", "train.equivariance.n_elements", ">= 0"),
+        ("train.seed=99999999999999999999999", "train.seed",
+         "expected a value from 0 to 9223372036854775807"),  # torch seeds fit in 64 bits
+        ("train.seed=-3", "train.seed", r"expected a value >= 0 and <= 9223372036854775807"),
         ("model.group={type: cyclic, n: 0}", "model.group", "n must be an integer >= 1, got 0"),
         ("optimizer.lr=-0.1", "optimizer", "Invalid learning rate: -0.1"),
     ],
