@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -47,7 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         ensure_loaded()  # symkit's one discovery step: core parts and entry-point plugins
         if args.plugin:
-            load_local_plugins(args.plugin)
+            from symkit.errors import PluginError
+
+            try:
+                load_local_plugins(args.plugin)
+            except PluginError as exc:  # the user named it on the command line: say where
+                raise PluginError(f"--plugin: {exc} (a module in the working directory "
+                                  f"{os.getcwd()}, or importable)") from exc
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
