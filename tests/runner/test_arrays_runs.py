@@ -37,6 +37,32 @@ def nbody_config(tmp_path, **data):
     }
 
 
+def quick_run(tmp_path) -> dict:
+    """The ``train`` and ``tracking`` sections of a two-epoch run without MLflow."""
+    return {"train": {"epochs": 2, "batch_size": 8, "progress": False,
+                      "checkpoint_dir": str(tmp_path / "runs"),
+                      "equivariance": {"n_elements": 2, "max_samples": 8}},
+            "tracking": {"enabled": False}}
+
+
+def force_config(tmp_path, splits, backbone) -> dict:
+    """Per-atom forces of ``mol.npz`` (arrays R, Z, F, N) under O(3) frame averaging."""
+    return {
+        "data": {"type": "arrays", "path": str(tmp_path / "mol.npz"), "counts": "N",
+                 "splits": splits,
+                 "fields": {"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
+                            "force": "F"}},
+        "model": {"group": "o3",
+                  "in_spec": {"pos": {"rep": "vector", "nodes": True},
+                              "charge": {"rep": "scalar", "nodes": True}},
+                  "out_spec": {"force": {"rep": "vector", "nodes": True}},
+                  "backbone": backbone,
+                  "symmetrizer": {"type": "frame_averaging", "field": "pos"}},
+        "loss": {"type": "mse", "output": "force", "target": "force"},
+        **quick_run(tmp_path),
+    }
+
+
 def run_json(capsys, argv):
     code = main(argv)
     out, err = capsys.readouterr()
@@ -103,23 +129,8 @@ def test_variable_size_molecules_train_under_frame_averaging(tmp_path, capsys, b
                  "hidden": [16]} if batching == "ragged" else
                 {"type": "deepsets", "reads": ["pos", "charge"], "writes": {"force": [-1, 3]},
                  "hidden": 16})
-    cfg = {
-        "data": {"type": "arrays", "path": str(tmp_path / "mol.npz"), "counts": "N",
-                 "batching": batching, "splits": {"valid": 0.2, "test": 0.2},
-                 "fields": {"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
-                            "force": "F"}},
-        "model": {"group": "o3",
-                  "in_spec": {"pos": {"rep": "vector", "nodes": True},
-                              "charge": {"rep": "scalar", "nodes": True}},
-                  "out_spec": {"force": {"rep": "vector", "nodes": True}},
-                  "backbone": backbone,
-                  "symmetrizer": {"type": "frame_averaging", "field": "pos"}},
-        "loss": {"type": "mse", "output": "force", "target": "force"},
-        "train": {"epochs": 2, "batch_size": 8, "progress": False,
-                  "checkpoint_dir": str(tmp_path / "runs"),
-                  "equivariance": {"n_elements": 2, "max_samples": 8}},
-        "tracking": {"enabled": False},
-    }
+    cfg = force_config(tmp_path, {"valid": 0.2, "test": 0.2}, backbone)
+    cfg["data"]["batching"] = batching
     summary = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])
     assert summary["metrics"]["test_loss"] < 1.0
     assert summary["equivariance"]["all"] < 1e-5
@@ -231,10 +242,7 @@ def test_energies_and_forces_of_an_extxyz_file_train_under_canonicalization(tmp_
                   "symmetrizer": {"type": "canonicalization"},
                   "forces": {"energy": "energy", "pos": "pos", "output": "forces"}},
         "loss": {"type": "mse", "output": "forces", "target": "forces"},
-        "train": {"epochs": 2, "batch_size": 8, "progress": False,
-                  "checkpoint_dir": str(tmp_path / "runs"),
-                  "equivariance": {"n_elements": 2, "max_samples": 8}},
-        "tracking": {"enabled": False},
+        **quick_run(tmp_path),
     }
     summary = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])
     assert np.isfinite(summary["metrics"]["test_loss"])
@@ -253,24 +261,10 @@ def test_check_counts_the_flagged_molecules_it_leaves_out(tmp_path, capsys):
     pos = np.concatenate(pos)
     np.savez(tmp_path / "mol.npz", R=pos, Z=rng.integers(1, 4, size=len(pos)).astype(float),
              F=-0.5 * pos, N=counts)
-    cfg = {
-        "data": {"type": "arrays", "path": str(tmp_path / "mol.npz"), "counts": "N",
-                 "splits": {"valid": 0.25, "test": 0.25, "seed": 0},
-                 "fields": {"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
-                            "force": "F"}},
-        "model": {"group": "o3",
-                  "in_spec": {"pos": {"rep": "vector", "nodes": True},
-                              "charge": {"rep": "scalar", "nodes": True}},
-                  "out_spec": {"force": {"rep": "vector", "nodes": True}},
-                  "backbone": {"type": "mlp", "reads": ["pos", "charge"],
-                               "writes": {"force": [3]}, "hidden": [16]},
-                  "symmetrizer": {"type": "frame_averaging", "field": "pos"}},
-        "loss": {"type": "mse", "output": "force", "target": "force"},
-        "train": {"epochs": 1, "batch_size": 4, "progress": False,
-                  "checkpoint_dir": str(tmp_path / "runs"),
-                  "equivariance": {"n_elements": 2, "max_samples": 8}},
-        "tracking": {"enabled": False},
-    }
+    cfg = force_config(tmp_path, {"valid": 0.25, "test": 0.25, "seed": 0},
+                       {"type": "mlp", "reads": ["pos", "charge"], "writes": {"force": [3]},
+                        "hidden": [16]})
+    cfg["train"].update(epochs=1, batch_size=4)
     run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
     check = run_json(capsys, ["check", run_dir, "data.splits=null", "--json"])
     assert check["equivariance"]["all"] < 1e-5 and check["flagged"] == 2
@@ -287,13 +281,11 @@ def test_check_counts_the_flagged_molecules_it_leaves_out(tmp_path, capsys):
            "are measured on them" in out, out
 
 
-def test_eval_on_another_file_says_how_many_samples_the_split_fractions_kept(tmp_path, capsys):
-    """A run trained with data.splits evaluates only the test fraction of another file: the
-    text output says so and how to evaluate the whole file, instead of a bare number."""
+def train_per_atom_mlp(tmp_path, capsys, splits) -> str:
+    """One epoch of a per-atom MLP (ragged batches) on 20 molecules of ``mol.npz`` cut by
+    ``splits``; returns the run folder."""
     molecules(tmp_path / "mol.npz", 20, 0)
-    molecules(tmp_path / "other.npz", 30, 1)
-    cfg = nbody_config(tmp_path, path=str(tmp_path / "mol.npz"), counts="N",
-                       splits={"valid": 0.1, "test": 0.1},
+    cfg = nbody_config(tmp_path, path=str(tmp_path / "mol.npz"), counts="N", splits=splits,
                        fields={"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
                                "target": "F"})
     del cfg["data"]["max_samples"]
@@ -301,7 +293,14 @@ def test_eval_on_another_file_says_how_many_samples_the_split_fractions_kept(tmp
     cfg["model"]["out_spec"]["target"]["rep"] = "vector"
     cfg["model"]["backbone"] = {"type": "mlp", "writes": {"target": [3]}, "hidden": [8]}
     cfg["train"]["epochs"] = 1
-    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    return run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+
+
+def test_eval_on_another_file_says_how_many_samples_the_split_fractions_kept(tmp_path, capsys):
+    """A run trained with data.splits evaluates only the test fraction of another file: the
+    text output says so and how to evaluate the whole file, instead of a bare number."""
+    molecules(tmp_path / "other.npz", 30, 1)
+    run_dir = train_per_atom_mlp(tmp_path, capsys, {"valid": 0.1, "test": 0.1})
     other = f"data.path={tmp_path / 'other.npz'}"
     assert main(["eval", run_dir, other]) == 0
     out = capsys.readouterr().out.strip().splitlines()
@@ -314,17 +313,7 @@ def test_eval_on_another_file_says_how_many_samples_the_split_fractions_kept(tmp
 def test_a_forward_pass_failing_in_check_is_not_said_to_be_before_training(tmp_path, capsys):
     """A per-atom MLP trained on ragged batches, checked with data.batching=padded (a plausible
     override): the one-line error says where it failed, not 'before training'."""
-    molecules(tmp_path / "mol.npz", 20, 0)
-    cfg = nbody_config(tmp_path, path=str(tmp_path / "mol.npz"), counts="N",
-                       splits={"valid": 0.2, "test": 0.2},
-                       fields={"pos": "R", "charge": {"array": "Z", "shape": [-1, 1]},
-                               "target": "F"})
-    del cfg["data"]["max_samples"]
-    cfg["model"]["in_spec"].pop("vel")
-    cfg["model"]["out_spec"]["target"]["rep"] = "vector"
-    cfg["model"]["backbone"] = {"type": "mlp", "writes": {"target": [3]}, "hidden": [8]}
-    cfg["train"]["epochs"] = 1
-    run_dir = run_json(capsys, ["train", write(tmp_path, cfg), "--json"])["run_dir"]
+    run_dir = train_per_atom_mlp(tmp_path, capsys, {"valid": 0.2, "test": 0.2})
     assert main(["check", run_dir, "data.batching=padded"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "training" not in err[0], err
