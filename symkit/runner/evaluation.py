@@ -117,34 +117,13 @@ def _flags(model: nn.Module, sample: Mapping[str, torch.Tensor]) -> torch.Tensor
 def _unflagged(model: nn.Module, sample: Mapping[str, torch.Tensor]) -> dict:
     """The batch without the samples the model flags (:func:`flagged_samples`), so the measured
     error is that of the exact claim; the whole batch when every sample is flagged (the error
-    then shows it). Dense batches keep rows of the batch axis; ragged ones keep the node rows
-    of the kept samples (``batch`` renumbered, ``num_graphs`` updated) and their per-sample
-    rows."""
+    then shows it). Dense or ragged (:func:`~symkit.symmetrizers._batching.select_samples`)."""
+    from symkit.symmetrizers._batching import select_samples
+
     flagged = _flags(model, sample)
     if flagged is None or not bool(flagged.any()) or bool(flagged.all()):
         return dict(sample)
-    keep = ~flagged
-    b = keep.shape[0]
-    graph = sample.get("batch")
-    if not (isinstance(graph, torch.Tensor) and not graph.is_floating_point()):
-        return {k: v[keep] if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == b else v
-                for k, v in sample.items()}
-    node_keep = keep[graph]
-    renumber = torch.cumsum(keep.long(), 0) - 1
-    n = graph.shape[0]
-    out = {}
-    for k, v in sample.items():
-        if k == "batch":
-            out[k] = renumber[graph[node_keep]]
-        elif k == "num_graphs":
-            out[k] = int(keep.sum())
-        elif isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == n:  # node rows
-            out[k] = v[node_keep]
-        elif isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == b:  # per-sample rows
-            out[k] = v[keep]
-        else:
-            out[k] = v
-    return out
+    return select_samples(sample, ~flagged)
 
 
 def ragged_equivariance(model: nn.Module, sample: Mapping[str, torch.Tensor], n_elements: int,

@@ -13,7 +13,7 @@ Copies are *sample-major*: copy ``b * K + k`` is the ``k``-th copy of sample ``b
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +24,7 @@ from symkit.spec import Spec
 from symkit.symmetrizers._output_layout import output_layout_problem
 
 __all__ = ["BatchLayout", "batch_layout", "Copies", "data_dtype", "check_finite", "backbone_output",
-           "check_node_layout"]
+           "check_node_layout", "select_samples"]
 
 
 @dataclass
@@ -107,6 +107,46 @@ def check_finite(
             index = int(rows.min())
             raise SampleError(index, "non-finite values (NaN or Inf): the sample cannot be "
                               "symmetrized", field=name)
+
+
+def select_samples(sample: Mapping[str, object], keep: Tensor,
+                   is_node: Callable[[str, Tensor], bool] | None = None) -> dict[str, object]:
+    """The batch cut to the samples where ``keep`` is true, dense or ragged.
+
+    Dense: every tensor with one row per sample is cut. Ragged (an integer ``batch`` field):
+    node tensors keep the nodes of the kept samples, ``batch`` is renumbered, ``num_graphs``
+    updated (same type), and per-sample tensors are cut.
+
+    Args:
+        sample: the batch.
+        keep: ``(B,)`` bool.
+        is_node: ragged only, whether field ``name`` holds node rows (default: a tensor with
+            one row per node).
+    """
+    keep = keep.to(torch.bool)
+    b = keep.shape[0]
+    graph = sample.get("batch")
+    if not (isinstance(graph, Tensor) and graph.ndim == 1 and not graph.is_floating_point()):
+        return {k: v[keep] if isinstance(v, Tensor) and v.ndim and v.shape[0] == b else v
+                for k, v in sample.items()}
+    n = graph.shape[0]
+    node_keep = keep[graph]
+    renumber = torch.cumsum(keep.long(), 0) - 1
+    is_node = is_node or (lambda name, v: v.shape[0] == n)
+    out: dict[str, object] = {}
+    for k, v in sample.items():
+        if k == "batch":
+            out[k] = renumber[graph[node_keep]]
+        elif k == "num_graphs":
+            count = int(keep.sum())
+            out[k] = torch.tensor(count) if isinstance(v, Tensor) else count
+        elif isinstance(v, Tensor) and v.ndim and is_node(k, v):
+            out[k] = v[node_keep]
+        elif isinstance(v, Tensor) and v.ndim and v.shape[0] == b:
+            out[k] = v[keep]
+        else:
+            out[k] = v
+    return out
 
 
 def check_node_layout(group, layout: BatchLayout, what: str) -> None:

@@ -243,23 +243,14 @@ def ragged_batch(
 
 
 def remove_sample(sample: dict[str, Tensor], in_spec: Spec, index: int) -> dict[str, Tensor]:
-    """The batch without sample ``index`` (dense or ragged layout)."""
-    batch = sample.get("batch")
-    if isinstance(batch, Tensor) and batch.ndim == 1 and not batch.is_floating_point():
-        b = int(sample["num_graphs"]) if "num_graphs" in sample else int(batch.max()) + 1
-        keep = batch != index
-        out = {}
-        for name, x in sample.items():
-            if name == "batch":
-                out[name] = (x - (x > index).long())[keep]
-            elif name == "num_graphs":
-                out[name] = torch.tensor(b - 1)
-            elif name in in_spec and in_spec[name].nodes:
-                out[name] = x[keep]
-            else:
-                out[name] = torch.cat([x[:index], x[index + 1:]])
-        return out
-    return {name: torch.cat([x[:index], x[index + 1:]]) for name, x in sample.items()}
+    """The batch without sample ``index`` (dense or ragged layout; ragged node fields are those
+    ``in_spec`` declares with ``nodes``)."""
+    from symkit.symmetrizers._batching import batch_layout, select_samples
+
+    keep = torch.ones(batch_layout(sample, in_spec).size, dtype=torch.bool)
+    keep[index] = False
+    return select_samples(sample, keep,
+                          lambda name, v: name in in_spec and in_spec[name].nodes)
 
 
 @dataclass
